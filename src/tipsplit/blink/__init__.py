@@ -1,0 +1,1 @@
+"""Everything tipsplit says to Blink: the GraphQL client, its operations, webhook checks."""
