@@ -1,0 +1,151 @@
+"""Settings from the environment (and `.env`), validated once at start-up.
+
+Names follow the hybrid-storage design so an existing deployment's
+environment carries over. A bad value stops start-up with the variable named.
+"""
+
+import base64
+import binascii
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+KEY_BYTES = 32
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def parse_encryption_keys(value: str) -> dict[str, bytes]:
+    """Parse `id:base64,id:base64` into an ordered {id: 32-byte key} map (last one encrypts)."""
+    keys: dict[str, bytes] = {}
+    for pair in (part.strip() for part in value.split(",")):
+        if not pair:
+            continue
+        key_id, sep, encoded = pair.partition(":")
+        if not sep or not key_id:
+            raise ValueError(f"entry {pair[:8]!r}… is not of the form id:base64")
+        if len(key_id) > 16 or not key_id.isascii() or not key_id.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"key id {key_id!r} must be 1-16 letters, digits, '-' or '_'")
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"key {key_id!r} is not valid base64") from exc
+        if len(raw) != KEY_BYTES:
+            raise ValueError(f"key {key_id!r} decodes to {len(raw)} bytes, expected {KEY_BYTES}")
+        if key_id in keys:
+            raise ValueError(f"key id {key_id!r} appears twice")
+        keys[key_id] = raw
+    return keys
+
+
+class Settings(BaseSettings):
+    """Every knob of tipsplit. Unset database URLs mean embedded servers; unset BLINK_API_URL means sandbox."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Field(default=Path(".tipsplit"), validation_alias="TIPSPLIT_DATA_DIR")
+
+    redis_url: str | None = None
+    redis_password: str | None = None
+    redis_tls: bool = False
+    redis_key_prefix: str = ""
+
+    database_url: str | None = None
+    database_pool_min: int = Field(default=2, ge=1, le=100)
+    database_pool_max: int = Field(default=10, ge=1, le=500)
+
+    use_hybrid_storage: bool = True
+    fallback_to_file_storage: bool = False
+    tip_store_file: Path = Path(".tip-store.json")
+    journal_file: Path | None = None
+
+    encryption_keys: Annotated[str, NoDecode] = ""
+
+    invoice_expiry_minutes: int = Field(default=1440, ge=1, le=1440 * 7)
+    lock_ttl_seconds: int = Field(default=300, ge=1)
+    claim_lease_seconds: int = Field(default=60, ge=5)
+    stats_ttl_seconds: int = Field(default=3600, ge=1)
+    owner_check_ttl_seconds: int = Field(default=60, ge=0)
+    rate_limit_window_seconds: int = Field(default=3600, ge=1)
+    rate_limit_per_wallet: int = Field(default=600, ge=1)
+    rate_limit_per_ip: int = Field(default=1200, ge=1)
+    max_leg_attempts: int = Field(default=6, ge=1, le=100)
+    leg_retry_base_seconds: float = Field(default=2.0, gt=0)
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=5.0, gt=0)
+    max_memo_length: int = Field(default=639, ge=1, le=2000)
+
+    blink_api_url: str | None = None
+    blinkpos_api_key: str | None = None
+    blinkpos_btc_wallet_id: str | None = None
+    blink_webhook_secret: str | None = None
+    sim_port: int = Field(default=8100, ge=0, le=65535)
+    sim_seed: int = 0
+
+    operator_token: str | None = None
+    session_secret: str | None = None
+    log_level: str = "INFO"
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_keys(cls, value: str) -> str:
+        parse_encryption_keys(value)
+        return value
+
+    @field_validator("database_pool_max")
+    @classmethod
+    def _pool_bounds(cls, value: int, info) -> int:  # type: ignore[no-untyped-def]
+        low = info.data.get("database_pool_min", 1)
+        if value < low:
+            raise ValueError(f"must be >= DATABASE_POOL_MIN ({low})")
+        return value
+
+    @property
+    def sandbox(self) -> bool:
+        """Sandbox mode runs the bundled Blink simulator instead of talking to Blink."""
+        return not self.blink_api_url
+
+    @cached_property
+    def keyring(self) -> dict[str, bytes]:
+        """The parsed encryption keys, in order; the last one encrypts."""
+        return parse_encryption_keys(self.encryption_keys)
+
+    @property
+    def journal_path(self) -> Path:
+        """Where writes go, fsynced, while PostgreSQL is down."""
+        return self.journal_file or self.data_dir / "journal.jsonl"
+
+    def require_production_secrets(self) -> None:
+        """Outside sandbox mode, refuse to start without what real money needs."""
+        if self.sandbox:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("ENCRYPTION_KEYS", self.encryption_keys),
+                ("BLINKPOS_API_KEY", self.blinkpos_api_key),
+                ("BLINKPOS_BTC_WALLET_ID", self.blinkpos_btc_wallet_id),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError(f"missing required setting(s) outside sandbox mode: {', '.join(missing)}")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings, turning pydantic's report into one message that names each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{str(err['loc'][0]).upper() if err['loc'] else '?'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

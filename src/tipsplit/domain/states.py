@@ -1,0 +1,57 @@
+"""Payment and leg states, and which transitions between them are allowed."""
+
+from enum import StrEnum
+
+
+class PaymentStatus(StrEnum):
+    """Where a POS payment stands. Only the settlement engine moves it, by conditional UPDATE."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+FINAL_PAYMENT_STATUSES = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.EXPIRED})
+
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PENDING: frozenset({PaymentStatus.PROCESSING, PaymentStatus.EXPIRED}),
+    PaymentStatus.PROCESSING: frozenset({PaymentStatus.PENDING, PaymentStatus.COMPLETED, PaymentStatus.FAILED}),
+    PaymentStatus.FAILED: frozenset({PaymentStatus.PROCESSING}),
+    PaymentStatus.COMPLETED: frozenset(),
+    PaymentStatus.EXPIRED: frozenset({PaymentStatus.PROCESSING}),
+}
+
+
+class LegStatus(StrEnum):
+    """One outgoing transfer (the base, or one tip).
+
+    `invoiced` means the destination invoice exists and its hash is stored, so
+    any retry pays that same invoice; `paying` means a send was attempted and
+    its outcome must be learned from Blink before anything else happens.
+    """
+
+    PENDING = "pending"
+    INVOICED = "invoiced"
+    PAYING = "paying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+FINAL_LEG_STATUSES = frozenset({LegStatus.SUCCEEDED, LegStatus.SKIPPED})
+
+BASE_LEG = "base"
+
+
+def tip_leg(index: int) -> str:
+    """Name of the n-th tip leg, counted from 1."""
+    if index < 1:
+        raise ValueError("tip legs are numbered from 1")
+    return f"tip:{index}"
+
+
+def can_move(current: PaymentStatus, target: PaymentStatus) -> bool:
+    """True when the state machine allows current → target."""
+    return target in PAYMENT_TRANSITIONS[current]

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: isolated databases and key prefixes."""
