@@ -1,0 +1,65 @@
+"""What can go wrong when speaking to Blink, as exceptions the caller can act on.
+
+The split that matters for money is between `BlinkUnavailable` (Blink never
+acted on the request, so trying again is harmless) and `BlinkOutcomeUnknown`
+(a payment was sent and its answer lost, so the money may have moved: the
+caller must ask Blink for the invoice's status, never pay anew). Messages
+name the operation and never contain the API key.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tipsplit.blink.types import ApiErrorItem
+
+
+class BlinkError(Exception):
+    """Base of every error raised while speaking to Blink."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        self.operation = operation
+        self.detail = detail
+        super().__init__(f"Blink {operation}: {detail}")
+
+
+class BlinkAuthError(BlinkError):
+    """The API key is missing, invalid, or lacks the scope the operation needs."""
+
+
+class BlinkNotFound(BlinkError):
+    """Blink does not know the thing asked about (a username, an invoice)."""
+
+
+class BlinkApiError(BlinkError):
+    """Blink executed the operation and refused it in the payload's `errors` list."""
+
+    def __init__(self, operation: str, errors: Sequence[ApiErrorItem]) -> None:
+        self.errors = tuple(errors)
+        super().__init__(operation, "; ".join(str(e) for e in self.errors) or "refused without a reason")
+
+
+class BlinkGraphQLError(BlinkError):
+    """The response carried top-level GraphQL errors (bad document, resolver failure)."""
+
+    def __init__(self, operation: str, errors: Sequence[Mapping[str, Any]]) -> None:
+        self.errors = tuple(errors)
+        self.codes = tuple(_graphql_error_code(e) for e in self.errors)
+        messages = "; ".join(
+            f"{code}: {e.get('message')}" if code else str(e.get("message"))
+            for e, code in zip(self.errors, self.codes)
+        )
+        super().__init__(operation, messages or "GraphQL error without a message")
+
+
+class BlinkUnavailable(BlinkError):
+    """Blink could not be reached or failed before acting: nothing happened, a retry is safe."""
+
+
+class BlinkOutcomeUnknown(BlinkError):
+    """A payment was sent but its answer was lost; resolve it with a status query, never by paying anew."""
+
+
+def _graphql_error_code(error: Mapping[str, Any]) -> str | None:
+    extensions = error.get("extensions") or {}
+    code = extensions.get("code") if isinstance(extensions, Mapping) else None
+    return str(code) if code is not None else None

@@ -1,0 +1,204 @@
+"""Blink's `myUpdates` subscription over graphql-transport-ws, as an endless stream of LnUpdate.
+
+The listener only makes payments visible sooner; it is not the proof of
+payment (that is a status query) and it cannot replay what happened while it
+was disconnected (that is what polling is for). So it reconnects forever with
+a capped exponential backoff, and gives up only when Blink refuses the key or
+the document.
+"""
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
+
+from tipsplit.blink.documents import document
+from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkError, BlinkGraphQLError
+from tipsplit.blink.types import ApiErrorItem, InvoiceStatus, LnUpdate
+
+log = logging.getLogger(__name__)
+
+OPERATION = "myUpdates"
+SUBPROTOCOL = Subprotocol("graphql-transport-ws")
+SUBSCRIPTION_ID = "1"
+# graphql-transport-ws close codes meaning "your credentials are refused".
+AUTH_CLOSE_CODES = frozenset({4401, 4403})
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before reconnecting: doubles per consecutive failure up to a cap, with jitter."""
+
+    first_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, failures: int) -> float:
+        ceiling = min(self.max_delay, self.first_delay * 2**failures)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def websocket_url(url: str) -> str:
+    """The websocket form of a GraphQL URL (http → ws, https → wss); ws/wss URLs pass through."""
+    if url.startswith("https://"):
+        return "wss://" + url.removeprefix("https://")
+    if url.startswith("http://"):
+        return "ws://" + url.removeprefix("http://")
+    return url
+
+
+class MyUpdates:
+    """Iterate `async for update in MyUpdates(url, key)`; stop with `aclose()` or by leaving the loop.
+
+    `connected` is set while a subscription is live and `connections` counts
+    the subscriptions made so far, so callers can tell a reconnect happened.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        backoff: Backoff = Backoff(),
+        open_timeout: float = 10.0,
+        ping_interval: float = 20.0,
+    ) -> None:
+        self.url = websocket_url(url)
+        self._api_key = api_key
+        self._backoff = backoff
+        self._open_timeout = open_timeout
+        self._ping_interval = ping_interval
+        self._stopping = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    def __repr__(self) -> str:
+        return f"MyUpdates(url={self.url!r})"
+
+    def __aiter__(self) -> AsyncIterator[LnUpdate]:
+        return self._updates()
+
+    async def aclose(self) -> None:
+        """Stop listening: the iteration ends after the socket is closed."""
+        self._stopping.set()
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _updates(self) -> AsyncIterator[LnUpdate]:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                async with connect(
+                    self.url,
+                    subprotocols=[SUBPROTOCOL],
+                    open_timeout=self._open_timeout,
+                    ping_interval=self._ping_interval,
+                    ping_timeout=self._ping_interval,
+                ) as ws:
+                    self._ws = ws
+                    await self._subscribe(ws)
+                    failures = 0
+                    self.connections += 1
+                    self.connected.set()
+                    async for update in self._receive(ws):
+                        yield update
+            except InvalidStatus as exc:
+                if exc.response.status_code in (401, 403):
+                    raise BlinkAuthError(OPERATION, f"websocket refused (HTTP {exc.response.status_code})") from exc
+                log.warning("Blink myUpdates handshake refused: HTTP %s", exc.response.status_code)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                if code in AUTH_CLOSE_CODES:
+                    raise BlinkAuthError(OPERATION, f"subscription refused (close code {code})") from exc
+                if not self._stopping.is_set():
+                    log.warning("Blink myUpdates connection closed (code %s)", code)
+            except (OSError, TimeoutError, InvalidHandshake, ValueError) as exc:
+                log.warning("Blink myUpdates connection failed: %s", type(exc).__name__)
+            finally:
+                self._ws = None
+                self.connected.clear()
+            delay = self._backoff.delay(failures)
+            failures += 1
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def _subscribe(self, ws: ClientConnection) -> None:
+        await _send(ws, {"type": "connection_init", "payload": {"X-API-KEY": self._api_key}})
+        async with asyncio.timeout(self._open_timeout):
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("type") == "connection_ack":
+                    break
+                if message.get("type") == "ping":
+                    await _send(ws, {"type": "pong"})
+        await _send(
+            ws,
+            {
+                "id": SUBSCRIPTION_ID,
+                "type": "subscribe",
+                "payload": {"query": document(OPERATION), "operationName": OPERATION, "variables": {}},
+            },
+        )
+
+    async def _receive(self, ws: ClientConnection) -> AsyncIterator[LnUpdate]:
+        async for raw in ws:
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "ping":
+                await _send(ws, {"type": "pong"})
+            elif kind == "next":
+                try:
+                    update = _update_from_payload(message.get("payload") or {})
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("Blink myUpdates event of unexpected shape skipped: %s", type(exc).__name__)
+                    continue
+                if update is not None:
+                    yield update
+            elif kind == "error":
+                raise _subscription_error(message.get("payload") or [])
+            elif kind == "complete":
+                log.warning("Blink ended the myUpdates subscription; resubscribing")
+                return
+
+
+async def _send(ws: ClientConnection, message: Mapping[str, Any]) -> None:
+    await ws.send(json.dumps(message))
+
+
+def _subscription_error(errors: list[Mapping[str, Any]]) -> BlinkError:
+    error = BlinkGraphQLError(OPERATION, errors)
+    if {"UNAUTHENTICATED", "NOT_AUTHENTICATED", "NOT_AUTHORIZED", "FORBIDDEN"} & set(error.codes):
+        return BlinkAuthError(OPERATION, error.detail)
+    return error
+
+
+def _update_from_payload(payload: Mapping[str, Any]) -> LnUpdate | None:
+    """The LnUpdate in one `next` message, or None for events that carry no invoice (prices, on-chain)."""
+    if payload.get("errors"):
+        raise _subscription_error(payload["errors"])
+    result = (payload.get("data") or {}).get(OPERATION) or {}
+    if result.get("errors"):
+        raise BlinkApiError(OPERATION, [ApiErrorItem.from_json(e) for e in result["errors"]])
+    update = result.get("update") or {}
+    kind = update.get("__typename")
+    if kind == "LnUpdate":
+        return LnUpdate(
+            wallet_id=update["walletId"], payment_hash=update["paymentHash"], status=InvoiceStatus(update["status"])
+        )
+    if kind == "IntraLedgerUpdate":
+        # An invoice paid from inside Blink may arrive as an intraledger transaction initiated via Lightning.
+        transaction = update["transaction"]
+        via = transaction.get("initiationVia") or {}
+        status = {"SUCCESS": InvoiceStatus.PAID, "PENDING": InvoiceStatus.PENDING}.get(transaction["status"])
+        if via.get("__typename") == "InitiationViaLn" and status is not None:
+            return LnUpdate(wallet_id=update["walletId"], payment_hash=via["paymentHash"], status=status)
+    return None
