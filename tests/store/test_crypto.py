@@ -156,17 +156,19 @@ def test_cryptojs_fixed_vectors(token: str, passphrase: str, plaintext: str) -> 
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
-@pytest.mark.parametrize(
-    "plaintext", ["", "a", "blink_" + "k" * 26, "exactly sixteen!", "ünïcødé ⚡ tips", "x" * 1000]
-)
+@pytest.mark.parametrize("plaintext", ["", "a", "blink_" + "k" * 26, "exactly sixteen!", "ünïcødé ⚡ tips", "x" * 1000])
 def test_cryptojs_matches_openssl(plaintext: str) -> None:
     passphrase = base64.b64encode(os.urandom(12)).decode()
-    token = subprocess.run(
-        ["openssl", "enc", "-aes-256-cbc", "-md", "md5", "-base64", "-A", "-pass", f"pass:{passphrase}"],
-        input=plaintext.encode(),
-        capture_output=True,
-        check=True,
-    ).stdout.decode().strip()
+    token = (
+        subprocess.run(
+            ["openssl", "enc", "-aes-256-cbc", "-md", "md5", "-base64", "-A", "-pass", f"pass:{passphrase}"],
+            input=plaintext.encode(),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
     assert token.startswith("U2FsdGVkX1")
     assert decrypt_cryptojs(token, passphrase) == plaintext
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.store.test_crypto import CRYPTOJS_VECTORS
 from tipsplit.crypto import DecryptionError, KeyRing
 from tipsplit.store.filestore import FileStoreError, FileTipStore
-from tests.store.test_crypto import CRYPTOJS_VECTORS
 
 API_KEY = "blink_FileStoreTestKeyNeverInClear0123456789"
 HASH_A = "a" * 64

@@ -113,7 +113,8 @@ class FileTipStore:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise FileStoreError(f"{self.path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            where = f"line {exc.lineno} column {exc.colno}"
+            raise FileStoreError(f"{self.path}: not valid JSON ({exc.msg} at {where})") from None
         if not isinstance(data, dict):
             raise FileStoreError(f"{self.path}: expected a JSON object of entries, found {type(data).__name__}")
         for payment_hash, entry in data.items():
