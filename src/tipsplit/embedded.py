@@ -96,6 +96,11 @@ class _State:
     redis_port: int
     redis_password: str
     owner_pid: int | None = None
+    owner_token: str | None = None
+
+    def owned_by_other(self, token: str) -> bool:
+        """Whether another live stack (in this or another process) started these servers."""
+        return self.owner_token not in (None, token) and _pid_alive(self.owner_pid)
 
     @classmethod
     def load_or_create(cls, path: Path) -> _State:
@@ -125,8 +130,8 @@ class EmbeddedStack:
 
     Use `start()`/`stop()` or `async with EmbeddedStack(dir) as servers:`.
     Starting is idempotent: servers already running from this data directory
-    (this process, another live one, or one that crashed) are reused. Only the
-    owning process stops them, so a second tipsplit command on the same data
+    (by this stack, another live one, or one whose process crashed) are reused.
+    Only the owning stack stops them, so a second tipsplit command on the same data
     directory never pulls the servers out from under a running service.
     """
 
@@ -136,6 +141,7 @@ class EmbeddedStack:
         self.redis = redis
         self._servers: EmbeddedServers | None = None
         self._owner = False
+        self._token = secrets.token_hex(8)
 
     @property
     def pgdata(self) -> Path:
@@ -158,11 +164,11 @@ class EmbeddedStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self._locked():
             state = _State.load_or_create(self._state_path)
-            self._owner = state.owner_pid in (None, os.getpid()) or not _pid_alive(state.owner_pid)
+            self._owner = not state.owned_by_other(self._token)
             database_url = self._start_postgres(state) if self.postgres else None
             redis_url = self._start_valkey(state) if self.redis else None
             if self._owner:
-                state.owner_pid = os.getpid()
+                state.owner_pid, state.owner_token = os.getpid(), self._token
             state.save(self._state_path)
         if database_url is not None:
             _ensure_database(database_url)
@@ -194,8 +200,8 @@ class EmbeddedStack:
                     except EmbeddedServerError as exc:
                         errors.append(str(exc))
             state = _State.load_or_create(self._state_path)
-            if state.owner_pid == os.getpid():
-                state.owner_pid = None
+            if state.owner_token == self._token:
+                state.owner_pid = state.owner_token = None
                 state.save(self._state_path)
         self._owner = False
         if errors:
