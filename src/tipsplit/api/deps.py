@@ -1,0 +1,13 @@
+"""Request-scoped access to the runtime built at start-up."""
+
+from fastapi import Request
+
+from tipsplit.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,51 @@
+"""Every error leaves as JSON that says what is wrong and, where it can, which field."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from tipsplit.invoicing import InvoiceRequestError
+from tipsplit.store.errors import StorageUnavailable
+
+
+def error_body(message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": message, **extra}
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "path", "query")]
+    return ".".join(parts) or "body"
+
+
+async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [
+        {"field": _field_of(tuple(err.get("loc", ()))), "message": str(err.get("msg"))} for err in exc.errors()
+    ]
+    first = problems[0] if problems else {"field": "body", "message": "invalid request"}
+    return JSONResponse(
+        status_code=400,
+        content=error_body(f"{first['field']}: {first['message']}", field=first["field"], problems=problems),
+    )
+
+
+async def _invoice_request(_request: Request, exc: InvoiceRequestError) -> JSONResponse:
+    return JSONResponse(status_code=exc.status, content=error_body(str(exc), field=exc.field))
+
+
+async def _storage(_request: Request, exc: StorageUnavailable) -> JSONResponse:
+    return JSONResponse(status_code=503, content=error_body(str(exc)), headers={"Retry-After": "5"})
+
+
+async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+    content = exc.detail if isinstance(exc.detail, dict) else error_body(str(exc.detail))
+    return JSONResponse(status_code=exc.status_code, content=content, headers=getattr(exc, "headers", None))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(InvoiceRequestError, _invoice_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StorageUnavailable, _storage)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]

@@ -1,0 +1,99 @@
+"""POST /api/blink/create-invoice and /api/blink/forward-with-tips: the original app's endpoints."""
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from tipsplit.api.deps import client_ip, runtime
+from tipsplit.api.errors import error_body
+from tipsplit.api.schemas import CreateInvoiceBody, ForwardBody
+from tipsplit.invoicing import InvoiceOrder
+from tipsplit.runtime import Runtime
+from tipsplit.settle import Outcome
+
+router = APIRouter(prefix="/api/blink", tags=["payments"])
+
+FORWARD_WAIT_SECONDS = 15.0
+
+FORWARD_STATUS = {
+    Outcome.COMPLETED: 200,
+    Outcome.ALREADY_COMPLETED: 200,
+    Outcome.IN_PROGRESS: 202,
+    Outcome.NOT_PAID: 409,
+    Outcome.EXPIRED: 410,
+    Outcome.FAILED: 409,
+    Outcome.NOT_FOUND: 404,
+    Outcome.BLINK_UNAVAILABLE: 503,
+}
+
+
+async def _rate_limit(rt: Runtime, wallet_id: str, ip: str) -> None:
+    """Per wallet and per client IP, in Redis; with Redis down the limit is not enforced."""
+    s = rt.settings
+    for key, limit in ((f"user:{wallet_id}", s.rate_limit_per_wallet), (f"ip:{ip}", s.rate_limit_per_ip)):
+        decision = await rt.store.rate_limit(key, limit, s.rate_limit_window_seconds)
+        if not decision.allowed:
+            raise HTTPException(
+                status_code=429,
+                detail=error_body("too many invoices; slow down", retryAfter=decision.retry_after),
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+
+
+@router.post("/create-invoice")
+async def create_invoice(body: CreateInvoiceBody, request: Request, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """Create the POS invoice for base + tip and remember how to split it."""
+    await _rate_limit(rt, body.userWalletId, client_ip(request))
+    recipients = tuple((r.username, r.share) for r in body.tipRecipients or ())
+    if not recipients and body.tipRecipient:
+        recipients = ((body.tipRecipient, None),)
+    order = InvoiceOrder(
+        user_wallet_id=body.userWalletId,
+        api_key=body.apiKey,
+        amount=body.amount,
+        base_amount=body.baseAmount,
+        tip_amount=body.tipAmount,
+        tip_percent=body.tipPercent,
+        display_currency=body.displayCurrency,
+        base_amount_display=body.baseAmountDisplay,
+        recipients=recipients,
+        memo=body.memo,
+    )
+    created = await rt.invoices.create(order)
+    return {
+        "success": True,
+        "paymentRequest": created.payment_request,
+        "paymentHash": created.payment_hash,
+        "satoshis": created.satoshis,
+        "expiresAt": created.expires_at.isoformat(),
+        "split": created.split(),
+    }
+
+
+@router.post("/forward-with-tips")
+async def forward_with_tips(body: ForwardBody, rt: Runtime = Depends(runtime)) -> JSONResponse:
+    """Ask for settlement now; idempotent, and any amount in the body is ignored."""
+    task = asyncio.ensure_future(rt.settler.settle(body.paymentHash))
+    try:
+        result = await asyncio.wait_for(asyncio.shield(task), FORWARD_WAIT_SECONDS)
+    except TimeoutError:
+        return JSONResponse(status_code=202, content={"paymentHash": body.paymentHash, "status": "processing"})
+    content: dict[str, Any] = {
+        "paymentHash": body.paymentHash,
+        "status": result.status,
+        "success": result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED),
+        "alreadyProcessed": result.outcome is Outcome.ALREADY_COMPLETED,
+    }
+    if result.outcome in (Outcome.NOT_PAID, Outcome.EXPIRED, Outcome.FAILED, Outcome.NOT_FOUND,
+                          Outcome.BLINK_UNAVAILABLE):
+        content["error"] = {
+            Outcome.NOT_PAID: "the invoice is not paid yet; nothing was forwarded",
+            Outcome.EXPIRED: "the invoice expired unpaid; nothing was forwarded",
+            Outcome.FAILED: "forwarding failed after every retry; see payment-status for each leg",
+            Outcome.NOT_FOUND: "no payment with this hash",
+            Outcome.BLINK_UNAVAILABLE: "Blink could not be asked; try again shortly",
+        }[result.outcome]
+    headers = {"Retry-After": "5"} if result.outcome is Outcome.BLINK_UNAVAILABLE else None
+    return JSONResponse(status_code=FORWARD_STATUS[result.outcome], content=content, headers=headers)

@@ -1,0 +1,61 @@
+"""Health, statistics, Prometheus metrics and the sandbox's credentials."""
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tipsplit.api.deps import runtime
+from tipsplit.api.errors import error_body
+from tipsplit.runtime import Runtime
+
+router = APIRouter(tags=["operations"])
+
+CHECK_TIMEOUT = 3.0
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check, CHECK_TIMEOUT)
+    except Exception as exc:
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "up", "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+
+
+@router.get("/api/health")
+async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
+    """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache)."""
+    postgres, redis, blink = await asyncio.gather(
+        _timed(rt.store.cold.ping()), _timed(rt.store.hot.ping()), _timed(rt.pos.realtime_price("USD"))
+    )
+    healthy = postgres["status"] == "up" and blink["status"] == "up"
+    status = "healthy" if healthy and redis["status"] == "up" else ("degraded" if healthy else "unhealthy")
+    body = {
+        "status": status,
+        "sandbox": rt.sandbox is not None,
+        "checks": {"postgres": postgres, "redis": redis, "blink": blink},
+    }
+    return JSONResponse(status_code=200 if healthy else 503, content=body)
+
+
+@router.get("/api/stats")
+async def stats(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """Last 24 hours and per-recipient totals, served from the Redis stats cache."""
+    return await rt.store.get_stats()
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/sandbox")
+async def sandbox(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """The simulator's accounts, so a sale can be made by hand; 404 when talking to real Blink."""
+    if rt.sandbox is None:
+        raise HTTPException(status_code=404, detail=error_body("not in sandbox mode"))
+    return rt.sandbox.credentials()

@@ -1,0 +1,234 @@
+"""Creating a POS invoice: decide the split on the server, check everyone with Blink, then store it.
+
+The caller (a POS page) is never trusted with money: amounts are computed
+here in integer sats, the merchant's key must own the wallet it names, every
+tip recipient must exist, and the split is stored durably before the
+invoice is handed out, so that whatever the customer pays can be forwarded.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from tipsplit.blink.client import BlinkClient
+from tipsplit.blink.errors import BlinkAuthError, BlinkNotFound
+from tipsplit.domain.memos import invoice_memo
+from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
+from tipsplit.domain.split import equal_shares, tip_from_percent
+from tipsplit.store.hybrid import HybridTipStore
+
+SAT_CURRENCIES = frozenset({"BTC", "SAT", "SATS"})
+
+
+class InvoiceRequestError(ValueError):
+    """The request cannot become an invoice; `field` names the part of the body at fault."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        self.field = field
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class InvoiceOrder:
+    """A create-invoice request as the POS sent it, before any amount is trusted."""
+
+    user_wallet_id: str
+    api_key: str
+    amount: int | None = None
+    base_amount: int | None = None
+    tip_amount: int | None = None
+    tip_percent: Decimal | None = None
+    display_currency: str = "BTC"
+    base_amount_display: Decimal | None = None
+    recipients: tuple[tuple[str, Decimal | None], ...] = ()
+    memo: str | None = None
+
+
+@dataclass(frozen=True)
+class CreatedInvoice:
+    payment_request: str
+    payment_hash: str
+    satoshis: int
+    expires_at: datetime
+    tip: TipData
+    legs: list[LegPlan]
+
+    def split(self) -> dict[str, Any]:
+        """The split as the POS shows it: base, then each recipient's tip."""
+        return {
+            "baseAmount": self.tip.base_amount,
+            "tipAmount": self.tip.tip_amount,
+            "tipPercent": float(self.tip.tip_percent) if self.tip.tip_percent is not None else None,
+            "legs": [
+                {
+                    "leg": leg.leg,
+                    "amount": leg.amount,
+                    "recipient": leg.username,
+                    "share": float(leg.share) if leg.share is not None else None,
+                    "skipped": leg.skipped,
+                }
+                for leg in self.legs
+            ],
+        }
+
+
+class OwnershipCache:
+    """Remembers briefly that a key owns a wallet, so every sale does not cost a `me` query."""
+
+    def __init__(self, ttl_seconds: int) -> None:
+        self._ttl = ttl_seconds
+        self._seen: dict[str, float] = {}
+
+    @staticmethod
+    def _key(api_key: str, wallet_id: str) -> str:
+        return hashlib.sha256(f"{api_key}\0{wallet_id}".encode()).hexdigest()
+
+    def known(self, api_key: str, wallet_id: str) -> bool:
+        expiry = self._seen.get(self._key(api_key, wallet_id))
+        return expiry is not None and expiry > time.monotonic()
+
+    def remember(self, api_key: str, wallet_id: str) -> None:
+        if len(self._seen) > 10_000:
+            now = time.monotonic()
+            self._seen = {k: v for k, v in self._seen.items() if v > now}
+        self._seen[self._key(api_key, wallet_id)] = time.monotonic() + self._ttl
+
+
+class InvoiceService:
+    """Turns an InvoiceOrder into a stored split and a POS invoice."""
+
+    def __init__(
+        self,
+        store: HybridTipStore,
+        pos: BlinkClient,
+        pos_wallet_id: str,
+        expiry_minutes: int,
+        ownership: OwnershipCache,
+    ) -> None:
+        self._store = store
+        self._pos = pos
+        self._pos_wallet_id = pos_wallet_id
+        self._expiry_minutes = expiry_minutes
+        self._ownership = ownership
+
+    async def create(self, order: InvoiceOrder) -> CreatedInvoice:
+        base, tip = await self._amounts(order)
+        recipients = _recipients(order, tip)
+        tip_data = _tip_data(order, base, tip, recipients)
+        await self._check_owner(order.api_key, order.user_wallet_id)
+        wallets = await self._recipient_wallets([r.username for r in recipients])
+        memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
+        invoice = await self._pos.create_invoice(self._pos_wallet_id, base + tip, memo, self._expiry_minutes)
+        now = datetime.now(UTC)
+        expires_at = now + timedelta(minutes=self._expiry_minutes)
+        stored = tip_data.model_copy(
+            update={"payment_request": invoice.payment_request, "created_at": now, "expires_at": expires_at,
+                    "memo": memo}
+        )
+        await self._store.store_tip_data(
+            invoice.payment_hash, stored, recipient_wallets=wallets, expires_at=expires_at
+        )
+        return CreatedInvoice(
+            invoice.payment_request, invoice.payment_hash, invoice.satoshis, expires_at, stored, plan_legs(stored)
+        )
+
+    async def _amounts(self, order: InvoiceOrder) -> tuple[int, int]:
+        """Base and tip in sats, from whichever of the original app's field combinations was sent."""
+        if order.display_currency.upper() not in SAT_CURRENCIES and order.base_amount_display is not None:
+            price = await self._pos.realtime_price(order.display_currency.upper())
+            try:
+                base = price.sats_for(order.base_amount_display)
+            except ValueError as exc:
+                raise InvoiceRequestError("baseAmountDisplay", str(exc)) from None
+            tip = order.tip_amount if order.tip_amount is not None else tip_from_percent(base, order.tip_percent or Decimal(0))
+        elif order.base_amount is not None:
+            base = order.base_amount
+            tip = order.tip_amount if order.tip_amount is not None else tip_from_percent(base, order.tip_percent or Decimal(0))
+        elif order.amount is not None:
+            if order.tip_amount is not None:
+                tip = order.tip_amount
+            elif order.tip_percent:
+                tip = order.amount - int(Decimal(order.amount) * 100 / (100 + order.tip_percent))
+            else:
+                tip = 0
+            base = order.amount - tip
+            if base < 0:
+                raise InvoiceRequestError("tipAmount", "tipAmount is larger than amount")
+        else:
+            raise InvoiceRequestError("amount", "give amount, baseAmount, or displayCurrency with baseAmountDisplay")
+        if order.amount is not None and order.amount != base + tip:
+            raise InvoiceRequestError(
+                "amount", f"amount {order.amount} does not equal baseAmount + tipAmount ({base} + {tip})"
+            )
+        if base + tip <= 0:
+            raise InvoiceRequestError("amount", "the invoice amount must be at least 1 sat")
+        return base, tip
+
+    async def _check_owner(self, api_key: str, wallet_id: str) -> None:
+        if self._ownership.known(api_key, wallet_id):
+            return
+        try:
+            me = await self._pos.with_api_key(api_key).me()
+        except BlinkAuthError:
+            raise InvoiceRequestError("apiKey", "Blink refused this API key", status=401) from None
+        if not me.owns_wallet(wallet_id):
+            raise InvoiceRequestError("userWalletId", "this wallet does not belong to the API key's account", 403)
+        self._ownership.remember(api_key, wallet_id)
+
+    async def _recipient_wallets(self, usernames: list[str]) -> dict[str, str]:
+        wallets: dict[str, str] = {}
+        for name in usernames:
+            try:
+                wallets[name] = await self._pos.account_default_wallet(name)
+            except BlinkNotFound:
+                raise InvoiceRequestError("tipRecipients", f"Blink has no user named {name!r}") from None
+        return wallets
+
+
+def _recipients(order: InvoiceOrder, tip: int) -> list[TipRecipient]:
+    if not order.recipients:
+        if tip:
+            raise InvoiceRequestError("tipRecipients", "a tip needs at least one tip recipient")
+        return []
+    names = [name for name, _ in order.recipients]
+    given = [share for _, share in order.recipients]
+    if all(share is None for share in given):
+        shares = equal_shares(names)
+    elif any(share is None for share in given):
+        raise InvoiceRequestError("tipRecipients", "give a share for every recipient or for none")
+    else:
+        shares = list(zip(names, given, strict=True))  # type: ignore[arg-type]
+    try:
+        return [TipRecipient(username=name, share=share) for name, share in shares]
+    except ValueError as exc:
+        raise InvoiceRequestError("tipRecipients", _first_error(exc)) from None
+
+
+def _tip_data(order: InvoiceOrder, base: int, tip: int, recipients: list[TipRecipient]) -> TipData:
+    try:
+        return TipData(
+            base_amount=base,
+            tip_amount=tip,
+            tip_percent=order.tip_percent,
+            tip_recipients=tuple(recipients),
+            user_api_key=order.api_key,
+            user_wallet_id=order.user_wallet_id,
+            display_currency=order.display_currency.upper(),
+            base_amount_display=order.base_amount_display,
+            memo=order.memo,
+        )
+    except ValueError as exc:
+        raise InvoiceRequestError("body", _first_error(exc)) from None
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(exc)

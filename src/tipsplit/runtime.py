@@ -1,0 +1,133 @@
+"""Assemble a running tipsplit from settings: servers, store, Blink, settlement, watchers.
+
+One place decides what runs where: embedded PostgreSQL/Redis when no URLs
+are given, the bundled Blink simulator when no Blink URL is given (sandbox),
+and the real thing otherwise.
+"""
+
+import secrets
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from tipsplit.blink.client import BlinkClient
+from tipsplit.blink.updates import MyUpdates
+from tipsplit.config import Settings
+from tipsplit.crypto import KeyRing
+from tipsplit.embedded import EmbeddedStack
+from tipsplit.invoicing import InvoiceService, OwnershipCache
+from tipsplit.observability import SETTLEMENTS
+from tipsplit.sandbox import Sandbox, start_sandbox
+from tipsplit.settle import SettlePolicy, Settler
+from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.migrate import apply_migrations
+from tipsplit.watch import Watchers
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a request handler needs, built once at start-up and closed at shutdown."""
+
+    settings: Settings
+    store: HybridTipStore
+    pos: BlinkClient
+    settler: Settler
+    invoices: InvoiceService
+    watchers: Watchers
+    webhook_secret: str | None
+    sandbox: Sandbox | None
+    stack: AsyncExitStack = field(repr=False)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.stack.aclose()
+
+
+def _sandbox_keyring(settings: Settings) -> Settings:
+    """In sandbox mode a missing encryption key is generated once and kept in the data directory."""
+    if settings.encryption_keys or not settings.sandbox:
+        return settings
+    path = settings.data_dir / "encryption.keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(KeyRing.generate_key())
+        path.chmod(0o600)
+    return settings.model_copy(update={"encryption_keys": path.read_text().strip()})
+
+
+async def start_runtime(settings: Settings, *, run_watchers: bool = True, public_url: str | None = None) -> Runtime:
+    """Start every part in dependency order; on any failure, stop what was started."""
+    settings.require_production_secrets()
+    stack = AsyncExitStack()
+    try:
+        settings = _sandbox_keyring(settings)
+        if not settings.database_url or not settings.redis_url:
+            embedded = EmbeddedStack(
+                settings.data_dir, postgres=not settings.database_url, redis=not settings.redis_url
+            )
+            servers = embedded.start()
+            stack.callback(embedded.stop)
+            settings = settings.model_copy(
+                update={
+                    "database_url": settings.database_url or servers.database_url,
+                    "redis_url": settings.redis_url or servers.redis_url,
+                }
+            )
+            log.info("embedded.started", database_url=settings.database_url, redis_url=settings.redis_url)
+        if not settings.encryption_keys:
+            raise ValueError("ENCRYPTION_KEYS is required")
+        keyring = KeyRing.from_settings(settings)
+
+        sandbox: Sandbox | None = None
+        webhook_secret = settings.blink_webhook_secret
+        if settings.sandbox:
+            webhook_secret = webhook_secret or "whsec_" + secrets.token_urlsafe(24)
+            sandbox = await start_sandbox(settings, webhook_secret, public_url)
+            stack.push_async_callback(sandbox.stop)
+            settings = settings.model_copy(
+                update={
+                    "blink_api_url": sandbox.graphql_url,
+                    "blinkpos_api_key": sandbox.pos.api_key,
+                    "blinkpos_btc_wallet_id": sandbox.pos.wallet_id,
+                }
+            )
+            log.warning("sandbox.mode", sim_url=sandbox.url, note="payments are simulated; no real sats move")
+
+        assert settings.database_url and settings.blink_api_url and settings.blinkpos_api_key
+        assert settings.blinkpos_btc_wallet_id
+        apply_migrations(settings.database_url)
+        store = HybridTipStore(settings, keyring)
+        await store.initialize()
+        stack.push_async_callback(store.close)
+
+        pos = BlinkClient(settings.blink_api_url, settings.blinkpos_api_key)
+        stack.push_async_callback(pos.aclose)
+        policy = SettlePolicy(
+            claim_lease_seconds=settings.claim_lease_seconds,
+            max_leg_attempts=settings.max_leg_attempts,
+            retry_base_seconds=settings.leg_retry_base_seconds,
+        )
+        settler = Settler(
+            store, pos, settings.blinkpos_btc_wallet_id, policy,
+            on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
+        )
+        invoices = InvoiceService(
+            store, pos, settings.blinkpos_btc_wallet_id, settings.invoice_expiry_minutes,
+            OwnershipCache(settings.owner_check_ttl_seconds),
+        )
+        updates = MyUpdates(settings.blink_api_url, settings.blinkpos_api_key) if run_watchers else None
+        watchers = Watchers(
+            settler, store.cold, settings.blinkpos_btc_wallet_id,
+            settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates,
+        )
+        if run_watchers:
+            watchers.start()
+        stack.push_async_callback(watchers.stop)
+        return Runtime(settings, store, pos, settler, invoices, watchers, webhook_secret, sandbox, stack)
+    except BaseException:
+        await stack.aclose()
+        raise

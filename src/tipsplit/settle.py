@@ -1,0 +1,312 @@
+"""The settlement state machine: forward a paid POS invoice's base and tips exactly once.
+
+Safety comes from PostgreSQL, not from timing: a payment is worked on only
+by the holder of a leased claim (a conditional UPDATE), every leg records its
+destination invoice before it is paid, and an unknown outcome is resolved by
+asking Blink about that same invoice. Re-running `settle` at any point, on
+any instance, after any crash, can only finish the job or find it finished.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from tipsplit.blink.client import BlinkClient
+from tipsplit.blink.errors import BlinkError, BlinkNotFound, BlinkOutcomeUnknown, BlinkUnavailable
+from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
+from tipsplit.domain.memos import forward_memo, tip_memo
+from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus
+from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.records import LegRecord, PaymentRecord
+
+log = structlog.get_logger(__name__)
+
+LEG_INVOICE_EXPIRY_MINUTES = 24 * 60
+UNRESOLVED_RECHECK_SECONDS = 5.0
+
+
+class Outcome(StrEnum):
+    """What one call of `settle` achieved; the HTTP layer maps these to status codes."""
+
+    COMPLETED = "completed"
+    ALREADY_COMPLETED = "already_completed"
+    IN_PROGRESS = "in_progress"
+    NOT_PAID = "not_paid"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+    BLINK_UNAVAILABLE = "blink_unavailable"
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    outcome: Outcome
+    status: str
+
+
+@dataclass(frozen=True)
+class SettlePolicy:
+    """Timing of claims and retries; from settings in the service, shortened in tests."""
+
+    claim_lease_seconds: int = 60
+    max_leg_attempts: int = 6
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+
+    def retry_delay(self, attempts: int) -> float:
+        """Exponential backoff for a failed leg, capped."""
+        return min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(0, attempts - 1))
+
+
+class Settler:
+    """Runs settlements for one POS wallet; one instance per service process."""
+
+    def __init__(
+        self,
+        store: HybridTipStore,
+        pos: BlinkClient,
+        pos_wallet_id: str,
+        policy: SettlePolicy = SettlePolicy(),
+        on_outcome: Callable[[str], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._cold = store.cold
+        self._pos = pos
+        self._pos_wallet_id = pos_wallet_id
+        self._policy = policy
+        self._owner = f"settler-{uuid.uuid4().hex[:12]}"
+        self._on_outcome = on_outcome or (lambda _outcome: None)
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    async def settle(self, payment_hash: str, *, allow_failed: bool = False) -> SettleResult:
+        """Bring one payment as far as it can go now. Safe to call any number of times, anywhere."""
+        token = await self._store.acquire_lock(payment_hash)
+        try:
+            result = await self._settle_claimed(payment_hash, allow_failed=allow_failed)
+        finally:
+            if token is not None:
+                await self._store.release_lock(payment_hash, token)
+        self._on_outcome(result.outcome.value)
+        return result
+
+    async def _settle_claimed(self, payment_hash: str, *, allow_failed: bool) -> SettleResult:
+        payment = await self._cold.claim(
+            payment_hash, self._owner, self._policy.claim_lease_seconds, allow_failed=allow_failed
+        )
+        if payment is None:
+            return await self._not_claimed(payment_hash)
+        log.info("settlement.claimed", payment_hash=payment_hash, previous=payment.status)
+        if payment.paid_at is None:
+            paid = await self._confirm_paid(payment)
+            if paid is not None:
+                return paid
+        return await self._forward(payment)
+
+    async def _not_claimed(self, payment_hash: str) -> SettleResult:
+        payment = await self._cold.get_payment(payment_hash)
+        if payment is None:
+            return SettleResult(Outcome.NOT_FOUND, "not_found")
+        outcome = {
+            PaymentStatus.COMPLETED: Outcome.ALREADY_COMPLETED,
+            PaymentStatus.FAILED: Outcome.FAILED,
+        }.get(PaymentStatus(payment.status), Outcome.IN_PROGRESS)
+        return SettleResult(outcome, payment.status)
+
+    async def _confirm_paid(self, payment: PaymentRecord) -> SettleResult | None:
+        """Invariant 3: nothing is forwarded before Blink says the POS invoice is PAID."""
+        ph = payment.payment_hash
+        try:
+            status = await self._pos.invoice_status_by_hash(ph)
+        except BlinkError as exc:
+            log.warning("settlement.status_unknown", payment_hash=ph, error=str(exc))
+            await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
+            return SettleResult(Outcome.BLINK_UNAVAILABLE, payment.status)
+        if status is InvoiceStatus.PAID:
+            await self._cold.mark_paid(ph, self._owner)
+            return None
+        if status is InvoiceStatus.EXPIRED:
+            await self._release(payment, PaymentStatus.EXPIRED, "expired", {})
+            await self._store.forget_hot(ph)
+            return SettleResult(Outcome.EXPIRED, PaymentStatus.EXPIRED.value)
+        await self._release(payment, PaymentStatus.PENDING, "not_paid_yet", {})
+        return SettleResult(Outcome.NOT_PAID, PaymentStatus.PENDING.value)
+
+    async def _release(self, payment: PaymentRecord, to: PaymentStatus, event: str, data: dict[str, Any]) -> None:
+        await self._cold.release_claim(payment.payment_hash, self._owner, to, event, data)
+
+    async def _forward(self, payment: PaymentRecord) -> SettleResult:
+        ph = payment.payment_hash
+        legs = payment.legs
+        count = sum(1 for leg in legs if leg.leg != BASE_LEG)
+        for leg in legs:
+            if leg.status in FINAL_LEG_STATUSES:
+                continue
+            await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds)
+            await self._drive_leg(payment, leg, count)
+        return await self._conclude(ph)
+
+    async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord, tip_count: int) -> None:
+        """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink."""
+        ph = payment.payment_hash
+        try:
+            if leg.status == LegStatus.PAYING:
+                leg = await self._resolve_unknown(ph, leg)
+                if leg.status != LegStatus.INVOICED:
+                    return
+            if leg.status == LegStatus.FAILED:
+                if leg.attempts >= self._policy.max_leg_attempts or not _due(leg):
+                    return
+                if leg.dest_payment_hash is None:
+                    await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
+                    leg = _with(leg, status=LegStatus.PENDING)
+                else:
+                    leg = await self._resolve_unknown(ph, _with(leg, status=LegStatus.PAYING), from_failed=True)
+                    if leg.status != LegStatus.INVOICED:
+                        return
+            if leg.status == LegStatus.PENDING:
+                leg = await self._invoice_leg(payment, leg, tip_count)
+            if leg.status == LegStatus.INVOICED:
+                await self._pay_leg(ph, leg, self._leg_memo(payment, leg, tip_count))
+        except BlinkUnavailable as exc:
+            log.warning("settlement.leg_deferred", payment_hash=ph, leg=leg.leg, error=str(exc))
+        except BlinkError as exc:
+            await self._leg_failed(ph, leg, {leg.status, LegStatus.PENDING}, str(exc), counted=True)
+
+    async def _invoice_leg(self, payment: PaymentRecord, leg: LegRecord, tip_count: int) -> LegRecord:
+        """Create the destination invoice and store its hash before anything is paid."""
+        ph = payment.payment_hash
+        wallet_id = leg.destination_wallet_id
+        if wallet_id is None:
+            if leg.destination_username is None:
+                raise ValueError(f"leg {leg.leg} of {ph} has neither wallet nor username")
+            wallet_id = await self._pos.account_default_wallet(leg.destination_username)
+            await self._cold.set_leg_wallet(ph, leg.leg, wallet_id)
+        memo = self._leg_memo(payment, leg, tip_count)
+        invoice = await self._pos.create_invoice_on_behalf_of_recipient(
+            wallet_id, leg.amount, memo, LEG_INVOICE_EXPIRY_MINUTES
+        )
+        return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
+
+    def _leg_memo(self, payment: PaymentRecord, leg: LegRecord, tip_count: int) -> str:
+        if leg.leg == BASE_LEG:
+            names = [r.username for r in payment.tip_recipients]
+            return forward_memo(
+                payment.base_amount, payment.tip_amount, payment.tip_percent, payment.total_amount, names
+            )
+        index = int(leg.leg.split(":", 1)[1])
+        return tip_memo(index, tip_count, leg.amount)
+
+    async def _pay_leg(self, ph: str, leg: LegRecord, memo: str) -> None:
+        moved = await self._cold.transition_leg(
+            ph, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True,
+            event_type="leg_payment_sent", event_data={"leg": leg.leg, "amount": leg.amount},
+        )
+        if not moved:
+            return
+        try:
+            result = await self._pos.pay_invoice(self._pos_wallet_id, leg.dest_payment_request or "", memo)
+        except BlinkOutcomeUnknown as exc:
+            log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
+            await self._resolve_unknown(ph, _with(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1))
+            return
+        except BlinkUnavailable:
+            await self._cold.transition_leg(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
+            raise
+        if result.settled:
+            await self._leg_succeeded(ph, leg, result.status.value)
+        elif result.status is PaymentSendStatus.FAILURE:
+            reason = "; ".join(str(e) for e in result.errors) or "payment failed"
+            await self._leg_failed(ph, _with(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
+        else:
+            log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
+
+    async def _resolve_unknown(self, ph: str, leg: LegRecord, *, from_failed: bool = False) -> LegRecord:
+        """Ask Blink what became of this leg's invoice; return the leg as it now stands."""
+        current = LegStatus.FAILED if from_failed else LegStatus.PAYING
+        if leg.dest_payment_hash is None:
+            return leg
+        try:
+            status = await self._pos.invoice_status_by_hash(leg.dest_payment_hash)
+        except BlinkNotFound:
+            status = InvoiceStatus.PENDING
+        if status is InvoiceStatus.PAID:
+            await self._leg_succeeded(ph, _with(leg, status=current), "PAID")
+            return _with(leg, status=LegStatus.SUCCEEDED)
+        if status is InvoiceStatus.EXPIRED:
+            await self._cold.reset_leg_invoice(ph, leg.leg, {current})
+            return _with(leg, status=LegStatus.FAILED, dest_payment_hash=None)
+        if from_failed:
+            await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.INVOICED)
+            return _with(leg, status=LegStatus.INVOICED)
+        return leg
+
+    async def _leg_succeeded(self, ph: str, leg: LegRecord, how: str) -> None:
+        event = "base_forwarded" if leg.leg == BASE_LEG else "tip_sent"
+        await self._cold.transition_leg(
+            ph, leg.leg, {leg.status, LegStatus.PAYING}, LegStatus.SUCCEEDED,
+            event_type=event,
+            event_data={"leg": leg.leg, "amount": leg.amount, "recipient": leg.destination_username,
+                        "destPaymentHash": leg.dest_payment_hash, "result": how},
+        )
+
+    async def _leg_failed(
+        self, ph: str, leg: LegRecord, from_statuses: set[LegStatus], reason: str, *, counted: bool
+    ) -> None:
+        attempts = leg.attempts + (1 if counted else 0)
+        retry_at = datetime.now(UTC) + timedelta(seconds=self._policy.retry_delay(attempts))
+        log.warning("settlement.leg_failed", payment_hash=ph, leg=leg.leg, attempts=attempts, error=reason)
+        await self._cold.transition_leg(
+            ph, leg.leg, from_statuses, LegStatus.FAILED, error=reason, count_attempt=counted,
+            next_attempt_at=retry_at, event_type="leg_failed",
+            event_data={"leg": leg.leg, "attempts": attempts, "error": reason},
+        )
+
+    async def _conclude(self, ph: str) -> SettleResult:
+        """Archive a finished payment, fail an exhausted one, or schedule the next look."""
+        payment = await self._cold.get_payment(ph)
+        if payment is None:
+            return SettleResult(Outcome.NOT_FOUND, "not_found")
+        legs = payment.legs
+        if all(leg.status in FINAL_LEG_STATUSES for leg in legs):
+            await self._store.remove_tip_data(ph, {"success": True, "owner": self._owner})
+            return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value)
+        exhausted = [
+            leg for leg in legs if leg.status == LegStatus.FAILED and leg.attempts >= self._policy.max_leg_attempts
+        ]
+        unresolved = [leg for leg in legs if leg.status == LegStatus.PAYING]
+        if exhausted and not unresolved:
+            reason = "; ".join(f"{leg.leg}: {leg.last_error}" for leg in exhausted)
+            await self._store.remove_tip_data(ph, {"success": False, "error": reason, "owner": self._owner})
+            return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value)
+        await self._cold.renew_claim(ph, self._owner, self._next_look(legs))
+        return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
+
+    def _next_look(self, legs: list[LegRecord]) -> int:
+        """Seconds until the reconciler takes this payment up again, when its lease runs out.
+
+        An unresolved send is looked at again soon; otherwise at the earliest
+        retry time of a failed leg.
+        """
+        if any(leg.status == LegStatus.PAYING for leg in legs):
+            return int(UNRESOLVED_RECHECK_SECONDS)
+        now = datetime.now(UTC)
+        retry_times = [leg.next_attempt_at for leg in legs if leg.status == LegStatus.FAILED and leg.next_attempt_at]
+        if not retry_times:
+            return int(UNRESOLVED_RECHECK_SECONDS)
+        return max(1, int((min(retry_times) - now).total_seconds() + 0.999))
+
+
+def _due(leg: LegRecord) -> bool:
+    return leg.next_attempt_at is None or leg.next_attempt_at <= datetime.now(UTC)
+
+
+def _with(leg: LegRecord, **changes: Any) -> LegRecord:
+    return replace(leg, **changes)
