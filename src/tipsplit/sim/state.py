@@ -1,0 +1,67 @@
+"""Everything one simulator instance holds, and the per-request context GraphQL resolvers see."""
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tipsplit.sim.clock import SimClock
+from tipsplit.sim.events import Broker
+from tipsplit.sim.faults import FaultBook
+from tipsplit.sim.ledger import ApiKey, Ledger
+from tipsplit.sim.prices import PriceBook
+from tipsplit.sim.webhooks import WebhookDispatcher
+
+
+class Droppable(Protocol):
+    """A live websocket session the control API can cut, to test client reconnects."""
+
+    async def drop(self) -> None: ...
+
+
+@dataclass
+class SimState:
+    seed: int
+    clock: SimClock
+    ledger: Ledger
+    prices: PriceBook
+    faults: FaultBook
+    broker: Broker
+    webhooks: WebhookDispatcher
+    sockets: set[Droppable] = field(default_factory=set)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @classmethod
+    def create(cls, seed: int = 0) -> "SimState":
+        clock = SimClock()
+        ledger = Ledger(seed=seed, clock=clock.now)
+        prices = PriceBook()
+        broker = Broker()
+        webhooks = WebhookDispatcher(ledger, prices, seed)
+        ledger.add_listener(broker.publish)
+        ledger.add_listener(webhooks.on_event)
+        return cls(seed, clock, ledger, prices, FaultBook(seed), broker, webhooks)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run work after the answer has gone out (delayed settlements), cancelled on shutdown."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        for session in list(self.sockets):
+            await session.drop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.webhooks.aclose()
+
+
+@dataclass
+class RequestContext:
+    """Per-operation context; the fault fields tell the transport how to misbehave after execution."""
+
+    sim: SimState
+    api_key: ApiKey | None
+    abort_status: int | None = None
+    lose_answer_delay_ms: int | None = None
