@@ -5,7 +5,30 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.databases import TEST_REDIS_URL, create_database, drop_database, unique_prefix
+from tests.support.databases import (
+    create_database,
+    drop_database,
+    resolved_servers,
+    stop_embedded_servers,
+    suite_servers,
+    unique_prefix,
+)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say when the run used embedded stand-ins, so nobody mistakes it for a run on the configured servers."""
+    servers = resolved_servers()
+    if servers is None:
+        return
+    flags = (("PostgreSQL", servers.embedded_postgres), ("Redis", servers.embedded_redis))
+    used = " and ".join(name for name, embedded in flags if embedded)
+    if used:
+        terminalreporter.write_line(f"embedded {used} used: TEST_DATABASE_URL / TEST_REDIS_URL did not answer")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the embedded servers (after the summary, which reports them)."""
+    stop_embedded_servers()
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +49,8 @@ def fresh_database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    return TEST_REDIS_URL
+    """The Redis to use: TEST_REDIS_URL, or an embedded Valkey if that does not answer."""
+    return suite_servers().redis_url
 
 
 @pytest.fixture()

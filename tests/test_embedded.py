@@ -156,7 +156,8 @@ def test_resolve_urls_keeps_configured_urls_and_fills_missing_ones(tmp_path: Pat
 
 
 def test_redact_masks_passwords_for_logs() -> None:
-    assert redact("postgresql://postgres:s3cret@127.0.0.1:5/tipsplit") == "postgresql://postgres:***@127.0.0.1:5/tipsplit"
+    masked = redact("postgresql://postgres:s3cret@127.0.0.1:5/tipsplit")
+    assert masked == "postgresql://postgres:***@127.0.0.1:5/tipsplit"
     assert redact("redis://:s3cret@127.0.0.1:6/0") == "redis://:***@127.0.0.1:6/0"
     assert redact("redis://127.0.0.1:6/0") == "redis://127.0.0.1:6/0"
     assert redact(None) is None

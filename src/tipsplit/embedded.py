@@ -317,7 +317,9 @@ class EmbeddedStack:
         try:
             pwd.getpwnam(user)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True
+            )
         for path in (POSTGRES_BIN_PATH, self.pgdata):
             for parent in path.parents:
                 parent.chmod(parent.stat().st_mode | 0o011)  # traverse only, no listing
@@ -369,9 +371,8 @@ class EmbeddedStack:
             if _redis_answers(resolved):
                 return resolved
             time.sleep(0.05)
-        raise EmbeddedServerError(
-            f"valkey-server did not answer (launcher exit {launcher.returncode}):\n{_tail(self.valkey_dir / 'valkey.log')}"
-        )
+        server_log = _tail(self.valkey_dir / "valkey.log")
+        raise EmbeddedServerError(f"valkey-server did not answer (launcher exit {launcher.returncode}):\n{server_log}")
 
     @property
     def _valkey_pidfile(self) -> Path:

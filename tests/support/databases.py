@@ -1,17 +1,95 @@
 """Give each test run its own PostgreSQL database and each test its own Redis key prefix.
 
 The suite talks to real servers (TEST_DATABASE_URL / TEST_REDIS_URL, by
-default the local ones) and must never touch data that is not its own.
+default the local ones) and must never touch data that is not its own. Where a
+configured server does not answer, the run starts tipsplit's embedded
+PostgreSQL / Valkey once, in a temporary directory, so the suite also runs on
+a machine with neither server installed. Use the fixtures (or
+`suite_servers()`), not the two constants, to reach the servers actually used.
 """
 
 import os
+import shutil
+import tempfile
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
+from psycopg import sql
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from tipsplit.embedded import EmbeddedStack
 
 ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass(frozen=True)
+class SuiteServers:
+    """The servers this run uses, and which of them are embedded stand-ins."""
+
+    admin_database_url: str
+    redis_url: str
+    embedded_postgres: bool
+    embedded_redis: bool
+
+
+_servers: SuiteServers | None = None
+_stack: EmbeddedStack | None = None
+
+
+def postgres_answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def suite_servers() -> SuiteServers:
+    """The configured servers where they answer, embedded ones (started once per run) where they don't."""
+    global _servers, _stack
+    if _servers is not None:
+        return _servers
+    need_postgres = not postgres_answers(ADMIN_DATABASE_URL)
+    need_redis = not redis_answers(TEST_REDIS_URL)
+    admin_url, redis_url = ADMIN_DATABASE_URL, TEST_REDIS_URL
+    if need_postgres or need_redis:
+        data_dir = Path(tempfile.mkdtemp(prefix="tipsplit-test-servers-"))
+        _stack = EmbeddedStack(data_dir, postgres=need_postgres, redis=need_redis)
+        started = _stack.start()
+        admin_url = started.database_url or admin_url
+        redis_url = started.redis_url or redis_url
+    _servers = SuiteServers(admin_url, redis_url, need_postgres, need_redis)
+    return _servers
+
+
+def resolved_servers() -> SuiteServers | None:
+    """The servers in use if this run has needed any yet (reporting must not start servers)."""
+    return _servers
+
+
+def stop_embedded_servers() -> None:
+    """Stop the embedded stand-ins, if this run started any, and delete their data."""
+    global _servers, _stack
+    if _stack is not None:
+        _stack.stop()
+        shutil.rmtree(_stack.data_dir, ignore_errors=True)
+    _servers, _stack = None, None
 
 
 def with_database(url: str, name: str) -> str:
@@ -22,17 +100,18 @@ def with_database(url: str, name: str) -> str:
 
 def create_database(prefix: str = "tipsplit_test") -> str:
     """Create an empty database with a unique name and return its URL."""
+    admin_url = suite_servers().admin_database_url
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return with_database(ADMIN_DATABASE_URL, name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(admin_url, name)
 
 
 def drop_database(url: str) -> None:
     """Drop a database made by create_database, closing whatever still uses it."""
     name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with psycopg.connect(suite_servers().admin_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def unique_prefix() -> str:
