@@ -1,0 +1,860 @@
+"""PostgreSQL, the source of truth: payments, their legs, claims and the audit trail.
+
+This is the only module that speaks SQL. Every write is one transaction;
+every state change is a conditional UPDATE (never read-then-write) and writes
+its payment_events row in the same transaction, so the audit trail and the
+state can never disagree.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+
+from tipsplit.domain.memos import forward_memo, tip_memo
+from tipsplit.domain.models import LegPlan, TipData
+from tipsplit.domain.states import (
+    BASE_LEG,
+    FINAL_LEG_STATUSES,
+    LegStatus,
+    PaymentStatus,
+)
+from tipsplit.store.errors import PaymentStateError, StorageUnavailable
+from tipsplit.store.migrate import libpq_url
+from tipsplit.store.records import (
+    EventRecord,
+    LegRecord,
+    MetricSample,
+    PaymentRecord,
+    RecipientStats,
+    TipRecipientRecord,
+)
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# Errors that mean "the server is not there (any more)", as opposed to a bad query.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+
+PAYMENT_COLUMNS = (
+    "payment_hash, status, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount,"
+    " tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display, tip_recipient,"
+    " memo, invoice_satoshis, payment_request, created_at, expires_at, paid_at, processed_at,"
+    " user_payment_hash, tip_payment_hash, error_message, claim_owner, claim_expires_at, settle_attempts,"
+    " next_attempt_at, updated_at"
+)
+LEG_COLUMNS = (
+    "payment_hash, leg, amount, status, destination_username, destination_wallet_id, share, memo,"
+    " dest_payment_hash, dest_payment_request, attempts, last_error, next_attempt_at, created_at,"
+    " updated_at, completed_at"
+)
+LEG_ORDER = "(leg <> 'base'), NULLIF(substring(leg from 5), '')::int"
+RELEASE_TARGETS = frozenset({PaymentStatus.PENDING, PaymentStatus.EXPIRED, PaymentStatus.FAILED})
+SECRET_MARKERS = ("apikey", "api_key", "secret", "password")
+MAX_RETRY_DELAY_SECONDS = 3600.0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(str(v) for v in value)
+    raise TypeError(f"cannot store {type(value).__name__} in an event")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def scrub(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Event and metric data minus anything that looks like a secret; the audit trail must never hold one."""
+    clean: dict[str, Any] = {}
+    for key, value in (data or {}).items():
+        if any(marker in key.lower().replace("-", "_") for marker in SECRET_MARKERS):
+            continue
+        clean[key] = scrub(value) if isinstance(value, Mapping) else value
+    return clean
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _payment(row: Mapping[str, Any], recipients: Iterable[Mapping[str, Any]] = (), legs: Iterable[Mapping[str, Any]] = ()) -> PaymentRecord:
+    fields = {key: row[key] for key in row.keys() if key in PaymentRecord.__dataclass_fields__}
+    fields["status"] = PaymentStatus(row["status"])
+    return PaymentRecord(
+        **fields,
+        tip_recipients=[TipRecipientRecord(r["position"], r["username"], r["share"]) for r in recipients],
+        legs=[_leg(leg) for leg in legs],
+    )
+
+
+def _leg(row: Mapping[str, Any]) -> LegRecord:
+    fields = {key: row[key] for key in row.keys() if key in LegRecord.__dataclass_fields__}
+    fields["status"] = LegStatus(row["status"])
+    return LegRecord(**fields)
+
+
+def _plan_memo(tip: TipData, plan: LegPlan, tip_count: int) -> str:
+    if plan.leg == BASE_LEG:
+        names = [r.username for r in tip.tip_recipients]
+        return forward_memo(tip.base_amount, tip.tip_amount, tip.tip_percent, tip.total_amount, names)
+    return tip_memo(int(plan.leg.split(":", 1)[1]), tip_count, plan.amount)
+
+
+class ColdStore:
+    """An asyncpg pool and the payment repository on top of it.
+
+    The pool is opened lazily and reopened on the next call after a failed
+    start, so a service that started while PostgreSQL was down heals itself.
+    A connection that failed mid-query is terminated rather than returned to
+    the pool, so a dead socket is never handed out again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 30.0,
+        max_settle_attempts: int = 6,
+        retry_base_seconds: float = 2.0,
+    ) -> None:
+        self._dsn = libpq_url(url)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self.max_settle_attempts = max_settle_attempts
+        self._retry_base_seconds = retry_base_seconds
+        self._pool: asyncpg.Pool | None = None
+        self._open_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, url: str, min_size: int = 2, max_size: int = 10, **options: Any) -> "ColdStore":
+        """A store with its pool open; raises StorageUnavailable if PostgreSQL does not answer."""
+        store = cls(url, min_size=min_size, max_size=max_size, **options)
+        await store.open()
+        return store
+
+    async def open(self) -> None:
+        """Open the pool now (otherwise the first call does)."""
+        async with self._open_lock:
+            if self._closed:
+                raise StorageUnavailable("the PostgreSQL store is closed")
+            if self._pool is not None:
+                return
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=self._min_size,
+                    max_size=self._max_size,
+                    timeout=self._connect_timeout,
+                    command_timeout=self._command_timeout,
+                    max_inactive_connection_lifetime=60.0,
+                    init=_init_connection,
+                )
+            except UNAVAILABLE_ERRORS as exc:
+                raise StorageUnavailable(f"PostgreSQL is unreachable: {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the pool; the store cannot be used afterwards."""
+        async with self._open_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a pool exists (it may still fail if PostgreSQL went away since)."""
+        return self._pool is not None
+
+    async def ping(self) -> None:
+        """Round-trip to PostgreSQL; raises StorageUnavailable when it does not answer."""
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            await self.open()
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire(timeout=self._connect_timeout + self._command_timeout) as conn:
+                try:
+                    yield conn
+                except UNAVAILABLE_ERRORS:
+                    conn.terminate()
+                    raise
+        except UNAVAILABLE_ERRORS as exc:
+            raise StorageUnavailable(f"PostgreSQL is unreachable: {type(exc).__name__}: {exc}") from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
+    async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run a read, retrying once on a fresh connection: a read is always safe to repeat."""
+        try:
+            async with self._connection() as conn:
+                return await query(conn)
+        except StorageUnavailable:
+            async with self._connection() as conn:
+                return await query(conn)
+
+    @staticmethod
+    async def _event(conn: asyncpg.Connection, payment_hash: str, event_type: str, data: Mapping[str, Any] | None) -> None:
+        await conn.execute(
+            "INSERT INTO payment_events (payment_hash, event_type, event_data) VALUES ($1, $2, $3)",
+            payment_hash,
+            event_type,
+            scrub(data),
+        )
+
+    # -- payments -----------------------------------------------------------
+
+    async def insert_payment(
+        self,
+        payment_hash: str,
+        tip: TipData,
+        encrypted_key: str,
+        legs: Sequence[LegPlan],
+        recipient_wallets: Mapping[str, str],
+        expires_at: datetime,
+    ) -> bool:
+        """Record a new payment with its recipients and planned legs; False if the hash was already there."""
+        if not encrypted_key.startswith("enc:"):
+            raise ValueError("refusing to store an API key that is not encrypted")
+        if sum(plan.amount for plan in legs) != tip.total_amount:
+            raise ValueError("leg amounts do not add up to the invoice amount")
+        tip_count = sum(1 for plan in legs if plan.leg != BASE_LEG)
+        async with self._transaction() as conn:
+            created = await conn.fetchval(
+                """
+                INSERT INTO payment_splits (
+                    payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount,
+                    tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display,
+                    tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at
+                ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $5, $14, $15,
+                          COALESCE($16, now()))
+                ON CONFLICT (payment_hash) DO NOTHING
+                RETURNING created_at
+                """,
+                payment_hash,
+                tip.user_wallet_id,
+                encrypted_key,
+                tip.username,
+                tip.total_amount,
+                tip.base_amount,
+                tip.tip_amount,
+                tip.tip_percent,
+                tip.display_currency,
+                tip.base_amount_display,
+                tip.tip_amount_display,
+                tip.tip_recipient,
+                tip.memo,
+                tip.payment_request,
+                expires_at,
+                tip.created_at,
+            )
+            if created is None:
+                return False
+            if tip.tip_recipients:
+                await conn.execute(
+                    """
+                    INSERT INTO payment_tip_recipients (payment_hash, position, username, share)
+                    SELECT $1, r.* FROM unnest($2::int[], $3::text[], $4::numeric[]) AS r
+                    """,
+                    payment_hash,
+                    list(range(1, len(tip.tip_recipients) + 1)),
+                    [r.username for r in tip.tip_recipients],
+                    [r.share for r in tip.tip_recipients],
+                )
+            await conn.execute(
+                """
+                INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id,
+                                          amount, share, memo, status, completed_at)
+                SELECT $1, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status,
+                       CASE WHEN l.status = 'skipped' THEN now() END
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::numeric[], $7::text[], $8::text[])
+                     AS l(leg, username, wallet, amount, share, memo, status)
+                """,
+                payment_hash,
+                [plan.leg for plan in legs],
+                [plan.username for plan in legs],
+                [plan.wallet_id or (plan.username and recipient_wallets.get(plan.username)) for plan in legs],
+                [plan.amount for plan in legs],
+                [plan.share for plan in legs],
+                [_plan_memo(tip, plan, tip_count) for plan in legs],
+                [LegStatus.SKIPPED.value if plan.skipped else LegStatus.PENDING.value for plan in legs],
+            )
+            await self._event(
+                conn,
+                payment_hash,
+                "created",
+                {
+                    "totalAmount": tip.total_amount,
+                    "baseAmount": tip.base_amount,
+                    "tipAmount": tip.tip_amount,
+                    "tipRecipients": [r.username for r in tip.tip_recipients],
+                    "legs": [{"leg": plan.leg, "amount": plan.amount, "skipped": plan.skipped} for plan in legs],
+                    "expiresAt": expires_at,
+                },
+            )
+        return True
+
+    async def get_payment(self, payment_hash: str, *, with_legs: bool = True) -> PaymentRecord | None:
+        """The payment with its recipients (and legs unless told otherwise), or None."""
+
+        async def query(conn: asyncpg.Connection) -> PaymentRecord | None:
+            async with conn.transaction(readonly=True):
+                return await self._load_payment(conn, payment_hash, with_legs=with_legs)
+
+        return await self._read(query)
+
+    async def _load_payment(self, conn: asyncpg.Connection, payment_hash: str, *, with_legs: bool = True) -> PaymentRecord | None:
+        row = await conn.fetchrow(f"SELECT {PAYMENT_COLUMNS} FROM payment_splits WHERE payment_hash = $1", payment_hash)
+        if row is None:
+            return None
+        recipients = await conn.fetch(
+            "SELECT position, username, share FROM payment_tip_recipients WHERE payment_hash = $1 ORDER BY position",
+            payment_hash,
+        )
+        legs = await self._load_legs(conn, payment_hash) if with_legs else []
+        return _payment(row, recipients, legs)
+
+    @staticmethod
+    async def _load_legs(conn: asyncpg.Connection, payment_hash: str) -> list[asyncpg.Record]:
+        return await conn.fetch(
+            f"SELECT {LEG_COLUMNS} FROM payment_legs WHERE payment_hash = $1 ORDER BY {LEG_ORDER}", payment_hash
+        )
+
+    async def list_payments(
+        self,
+        status: PaymentStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        recipient: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[PaymentRecord]:
+        """Payments newest first, filtered for the operator CLI and dashboard (recipients included, legs not)."""
+
+        async def query(conn: asyncpg.Connection) -> list[PaymentRecord]:
+            rows = await conn.fetch(
+                f"""
+                SELECT {PAYMENT_COLUMNS} FROM payment_splits p
+                WHERE ($1::text IS NULL OR status = $1)
+                  AND ($2::timestamptz IS NULL OR created_at >= $2)
+                  AND ($3::timestamptz IS NULL OR created_at < $3)
+                  AND ($4::text IS NULL OR EXISTS (
+                        SELECT 1 FROM payment_tip_recipients r
+                        WHERE r.payment_hash = p.payment_hash AND r.username = $4))
+                ORDER BY created_at DESC, id DESC
+                LIMIT $5 OFFSET $6
+                """,
+                status.value if status else None,
+                since,
+                until,
+                recipient,
+                limit,
+                offset,
+            )
+            recipients = await conn.fetch(
+                "SELECT payment_hash, position, username, share FROM payment_tip_recipients"
+                " WHERE payment_hash = ANY($1::text[]) ORDER BY payment_hash, position",
+                [row["payment_hash"] for row in rows],
+            )
+            by_hash: dict[str, list[asyncpg.Record]] = {}
+            for r in recipients:
+                by_hash.setdefault(r["payment_hash"], []).append(r)
+            return [_payment(row, by_hash.get(row["payment_hash"], [])) for row in rows]
+
+        return await self._read(query)
+
+    # -- claims -------------------------------------------------------------
+
+    async def claim(
+        self, payment_hash: str, owner: str, lease_seconds: float, *, allow_failed: bool = False
+    ) -> PaymentRecord | None:
+        """Take the payment for settlement, or None if someone else holds it or it is finished.
+
+        Claimable: pending, expired, processing with a lapsed lease, and failed
+        when `allow_failed`. The row lock makes concurrent claimers queue, and the
+        conditional UPDATE lets exactly one of them through.
+        """
+        async with self._transaction() as conn:
+            before = await conn.fetchrow(
+                "SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE", payment_hash
+            )
+            if before is None:
+                return None
+            row = await conn.fetchrow(
+                f"""
+                UPDATE payment_splits
+                SET status = 'processing', claim_owner = $2,
+                    claim_expires_at = now() + make_interval(secs => $3::float8),
+                    settle_attempts = settle_attempts + 1, next_attempt_at = NULL, updated_at = now()
+                WHERE payment_hash = $1
+                  AND (status IN ('pending', 'expired')
+                       OR (status = 'processing' AND claim_expires_at < now())
+                       OR ($4::bool AND status = 'failed'))
+                RETURNING {PAYMENT_COLUMNS}
+                """,
+                payment_hash,
+                owner,
+                float(lease_seconds),
+                allow_failed,
+            )
+            if row is None:
+                return None
+            await self._event(
+                conn,
+                payment_hash,
+                "claimed",
+                {
+                    "owner": owner,
+                    "previousStatus": before["status"],
+                    "previousOwner": before["claim_owner"],
+                    "attempt": row["settle_attempts"],
+                },
+            )
+            recipients = await conn.fetch(
+                "SELECT position, username, share FROM payment_tip_recipients WHERE payment_hash = $1 ORDER BY position",
+                payment_hash,
+            )
+            return _payment(row, recipients, await self._load_legs(conn, payment_hash))
+
+    async def renew_claim(self, payment_hash: str, owner: str, lease_seconds: float) -> bool:
+        """Extend the lease; False if the claim was lost (then stop working on the payment)."""
+        async with self._connection() as conn:
+            result = await conn.execute(
+                """
+                UPDATE payment_splits
+                SET claim_expires_at = now() + make_interval(secs => $3::float8), updated_at = now()
+                WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
+                """,
+                payment_hash,
+                owner,
+                float(lease_seconds),
+            )
+        return result.endswith(" 1")
+
+    async def release_claim(
+        self,
+        payment_hash: str,
+        owner: str,
+        status: PaymentStatus,
+        event_type: str,
+        data: Mapping[str, Any] | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Give the payment back (e.g. not paid yet → pending, invoice expired → expired)."""
+        status = PaymentStatus(status)
+        if status not in RELEASE_TARGETS:
+            raise ValueError(f"a claim cannot be released to {status.value!r}")
+        async with self._transaction() as conn:
+            result = await conn.execute(
+                """
+                UPDATE payment_splits
+                SET status = $3, claim_owner = NULL, claim_expires_at = NULL, next_attempt_at = $4, updated_at = now()
+                WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
+                """,
+                payment_hash,
+                owner,
+                status.value,
+                next_attempt_at,
+            )
+            if not result.endswith(" 1"):
+                return False
+            await self._event(conn, payment_hash, event_type, {"owner": owner, "status": status.value, **scrub(data)})
+        return True
+
+    async def expire(self, payment_hash: str, owner: str) -> bool:
+        """Mark a claimed payment whose invoice expired unpaid."""
+        return await self.release_claim(payment_hash, owner, PaymentStatus.EXPIRED, "expired", {})
+
+    async def mark_paid(self, payment_hash: str, owner: str) -> bool:
+        """Record that Blink says the POS invoice is paid; True only the first time."""
+        async with self._transaction() as conn:
+            paid_at = await conn.fetchval(
+                """
+                UPDATE payment_splits SET paid_at = now(), updated_at = now()
+                WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing' AND paid_at IS NULL
+                RETURNING paid_at
+                """,
+                payment_hash,
+                owner,
+            )
+            if paid_at is None:
+                return False
+            await self._event(conn, payment_hash, "paid", {"owner": owner})
+        return True
+
+    async def complete(self, payment_hash: str, owner: str, result: Mapping[str, Any]) -> bool:
+        """Archive a settled payment: status, result hashes, event and recipient stats in one transaction.
+
+        Refuses (PaymentStateError) while any leg is neither succeeded nor
+        skipped: a payment is never called completed with money still owed.
+        """
+        async with self._transaction() as conn:
+            claimed = await conn.fetchval(
+                "SELECT 1 FROM payment_splits WHERE payment_hash = $1 AND status = 'processing' AND claim_owner = $2"
+                " FOR UPDATE",
+                payment_hash,
+                owner,
+            )
+            if claimed is None:
+                return False
+            legs = [_leg(row) for row in await self._load_legs(conn, payment_hash)]
+            open_legs = [leg.leg for leg in legs if leg.status not in FINAL_LEG_STATUSES]
+            if open_legs:
+                raise PaymentStateError(
+                    f"payment {payment_hash} cannot be completed: legs {', '.join(open_legs)} are not settled"
+                )
+            base = next((leg for leg in legs if leg.leg == BASE_LEG), None)
+            tips = [leg for leg in legs if leg.leg != BASE_LEG]
+            first_tip_hash = next((leg.dest_payment_hash for leg in tips if leg.dest_payment_hash), None)
+            await conn.execute(
+                """
+                UPDATE payment_splits
+                SET status = 'completed', processed_at = now(), updated_at = now(), claim_owner = NULL,
+                    claim_expires_at = NULL, next_attempt_at = NULL, error_message = NULL,
+                    user_payment_hash = $3, tip_payment_hash = $4
+                WHERE payment_hash = $1 AND status = 'processing' AND claim_owner = $2
+                """,
+                payment_hash,
+                owner,
+                base.dest_payment_hash if base else None,
+                first_tip_hash,
+            )
+            paid_tips = sorted(
+                (leg for leg in tips if leg.status == LegStatus.SUCCEEDED and leg.amount > 0 and leg.destination_username),
+                key=lambda leg: leg.destination_username or "",
+            )
+            if paid_tips:
+                await conn.execute(
+                    """
+                    INSERT INTO tip_recipients_stats AS s (recipient_username, total_tips_received, total_tips_count,
+                        average_tip_amount, first_tip_received_at, last_tip_received_at)
+                    SELECT t.username, t.amount, 1, t.amount, now(), now()
+                    FROM unnest($1::text[], $2::bigint[]) AS t(username, amount)
+                    ON CONFLICT (recipient_username) DO UPDATE SET
+                        total_tips_received = s.total_tips_received + EXCLUDED.total_tips_received,
+                        total_tips_count = s.total_tips_count + 1,
+                        average_tip_amount = round(
+                            (s.total_tips_received + EXCLUDED.total_tips_received)::numeric / (s.total_tips_count + 1), 2),
+                        first_tip_received_at = COALESCE(s.first_tip_received_at, now()),
+                        last_tip_received_at = now(),
+                        updated_at = now()
+                    """,
+                    [leg.destination_username for leg in paid_tips],
+                    [leg.amount for leg in paid_tips],
+                )
+            await self._event(
+                conn,
+                payment_hash,
+                "completed",
+                {
+                    "owner": owner,
+                    "userPaymentHash": base.dest_payment_hash if base else None,
+                    "tipPaymentHash": first_tip_hash,
+                    "legs": [{"leg": leg.leg, "status": leg.status.value, "amount": leg.amount} for leg in legs],
+                    "result": dict(result),
+                },
+            )
+        return True
+
+    async def fail(
+        self, payment_hash: str, owner: str, error: str, *, next_attempt_at: datetime | None = None
+    ) -> bool:
+        """Give up on this attempt; the reconciler retries at next_attempt_at (backoff) until attempts run out."""
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                """
+                UPDATE payment_splits
+                SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
+                    claim_owner = NULL, claim_expires_at = NULL,
+                    next_attempt_at = CASE
+                        WHEN settle_attempts >= $5 THEN NULL
+                        ELSE COALESCE($4, now() + make_interval(secs => LEAST($7::float8,
+                                 $6::float8 * power(2, GREATEST(settle_attempts - 1, 0)))))
+                    END
+                WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
+                RETURNING settle_attempts, next_attempt_at
+                """,
+                payment_hash,
+                owner,
+                error,
+                next_attempt_at,
+                self.max_settle_attempts,
+                self._retry_base_seconds,
+                MAX_RETRY_DELAY_SECONDS,
+            )
+            if row is None:
+                return False
+            await self._event(
+                conn,
+                payment_hash,
+                "failed",
+                {"owner": owner, "error": error, "attempts": row["settle_attempts"], "nextAttemptAt": row["next_attempt_at"]},
+            )
+        return True
+
+    # -- legs ---------------------------------------------------------------
+
+    async def legs(self, payment_hash: str) -> list[LegRecord]:
+        """The payment's legs in order (base, tip:1, …)."""
+        return [_leg(row) for row in await self._read(lambda conn: self._load_legs(conn, payment_hash))]
+
+    async def set_leg_wallet(self, payment_hash: str, leg: str, wallet_id: str) -> bool:
+        """Remember the wallet a tip recipient's username resolved to, before its invoice exists."""
+        async with self._transaction() as conn:
+            result = await conn.execute(
+                """
+                UPDATE payment_legs SET destination_wallet_id = $3, updated_at = now()
+                WHERE payment_hash = $1 AND leg = $2 AND status IN ('pending', 'failed') AND dest_payment_hash IS NULL
+                """,
+                payment_hash,
+                leg,
+                wallet_id,
+            )
+            if not result.endswith(" 1"):
+                return False
+            await self._event(conn, payment_hash, "leg_wallet_resolved", {"leg": leg, "walletId": wallet_id})
+        return True
+
+    async def set_leg_invoice(self, payment_hash: str, leg: str, dest_hash: str, dest_request: str) -> LegRecord:
+        """Store the destination invoice once, before paying it.
+
+        If the leg already has an invoice the row is returned unchanged and the
+        caller must pay *that* invoice: paying it twice is impossible, paying a
+        second one would pay twice.
+        """
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                f"""
+                UPDATE payment_legs
+                SET status = 'invoiced', dest_payment_hash = $3, dest_payment_request = $4, updated_at = now()
+                WHERE payment_hash = $1 AND leg = $2 AND status = 'pending' AND dest_payment_hash IS NULL
+                RETURNING {LEG_COLUMNS}
+                """,
+                payment_hash,
+                leg,
+                dest_hash.lower(),
+                dest_request,
+            )
+            if row is not None:
+                await self._event(conn, payment_hash, "leg_invoiced", {"leg": leg, "destPaymentHash": dest_hash.lower()})
+                return _leg(row)
+            current = await conn.fetchrow(
+                f"SELECT {LEG_COLUMNS} FROM payment_legs WHERE payment_hash = $1 AND leg = $2", payment_hash, leg
+            )
+        if current is None:
+            raise LookupError(f"payment {payment_hash} has no leg {leg!r}")
+        return _leg(current)
+
+    async def reset_leg_invoice(self, payment_hash: str, leg: str, from_statuses: set[LegStatus]) -> bool:
+        """Forget a destination invoice that expired unpaid, so a fresh one can be made; the old hash is kept in the event."""
+        async with self._transaction() as conn:
+            old_hash = await conn.fetchval(
+                """
+                SELECT dest_payment_hash FROM payment_legs
+                WHERE payment_hash = $1 AND leg = $2 AND status = ANY($3::text[]) FOR UPDATE
+                """,
+                payment_hash,
+                leg,
+                [LegStatus(s).value for s in from_statuses],
+            )
+            if old_hash is None:
+                return False
+            await conn.execute(
+                """
+                UPDATE payment_legs
+                SET status = 'failed', dest_payment_hash = NULL, dest_payment_request = NULL,
+                    last_error = 'destination invoice expired unpaid', updated_at = now()
+                WHERE payment_hash = $1 AND leg = $2
+                """,
+                payment_hash,
+                leg,
+            )
+            await self._event(conn, payment_hash, "leg_invoice_expired", {"leg": leg, "expiredPaymentHash": old_hash})
+        return True
+
+    async def transition_leg(
+        self,
+        payment_hash: str,
+        leg: str,
+        from_statuses: set[LegStatus],
+        to: LegStatus,
+        *,
+        error: str | None = None,
+        count_attempt: bool = False,
+        next_attempt_at: datetime | None = None,
+        event_type: str | None = None,
+        event_data: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move a leg from one of `from_statuses` to `to`; False (and nothing written) if it was elsewhere."""
+        to = LegStatus(to)
+        async with self._transaction() as conn:
+            previous = await conn.fetchval(
+                """
+                WITH target AS (
+                    SELECT id, status FROM payment_legs
+                    WHERE payment_hash = $1 AND leg = $2 AND status = ANY($3::text[]) FOR UPDATE
+                )
+                UPDATE payment_legs l
+                SET status = $4::text, last_error = COALESCE($5::text, l.last_error), attempts = l.attempts + $6::int,
+                    next_attempt_at = $7, updated_at = now(),
+                    completed_at = CASE WHEN $4::text IN ('succeeded', 'skipped') THEN now() ELSE l.completed_at END
+                FROM target WHERE l.id = target.id
+                RETURNING target.status
+                """,
+                payment_hash,
+                leg,
+                [LegStatus(s).value for s in from_statuses],
+                to.value,
+                error,
+                int(count_attempt),
+                next_attempt_at,
+            )
+            if previous is None:
+                return False
+            data = {"leg": leg, "from": previous, "to": to.value}
+            if error is not None:
+                data["error"] = error
+            await self._event(conn, payment_hash, event_type or f"leg_{to.value}", {**data, **scrub(event_data)})
+        return True
+
+    # -- events -------------------------------------------------------------
+
+    async def add_event(self, payment_hash: str, event_type: str, data: Mapping[str, Any] | None = None) -> None:
+        """Append to a payment's audit trail (secrets are dropped)."""
+        async with self._connection() as conn:
+            await self._event(conn, payment_hash, event_type, data)
+
+    async def events(self, payment_hash: str) -> list[EventRecord]:
+        """A payment's audit trail, oldest first."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                'SELECT id, payment_hash, event_type, event_data, "timestamp" FROM payment_events'
+                " WHERE payment_hash = $1 ORDER BY id",
+                payment_hash,
+            )
+        )
+        return [EventRecord(r["id"], r["payment_hash"], r["event_type"], r["event_data"], r["timestamp"]) for r in rows]
+
+    # -- work queues for the poller and reconciler ---------------------------
+
+    async def pending_payments(self, limit: int = 100) -> list[str]:
+        """Hashes of unclaimed pending payments, oldest first."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                "SELECT payment_hash FROM payment_splits WHERE status = 'pending' ORDER BY created_at LIMIT $1", limit
+            )
+        )
+        return [r["payment_hash"] for r in rows]
+
+    async def stale_claims(self, limit: int = 100) -> list[str]:
+        """Hashes of payments whose settler stopped renewing its lease (crashed or stuck)."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                "SELECT payment_hash FROM payment_splits WHERE status = 'processing' AND claim_expires_at < now()"
+                " ORDER BY claim_expires_at LIMIT $1",
+                limit,
+            )
+        )
+        return [r["payment_hash"] for r in rows]
+
+    async def retryable_failed(self, now: datetime, limit: int = 100) -> list[str]:
+        """Hashes of failed payments due for another attempt."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                "SELECT payment_hash FROM payment_splits WHERE status = 'failed' AND next_attempt_at <= $1"
+                " AND settle_attempts < $2 ORDER BY next_attempt_at LIMIT $3",
+                now,
+                self.max_settle_attempts,
+                limit,
+            )
+        )
+        return [r["payment_hash"] for r in rows]
+
+    # -- statistics and metrics ---------------------------------------------
+
+    async def stats_24h(self) -> dict[str, Any]:
+        """The seed's last-24-hours numbers: counts by status, tips processed, average tip, volume."""
+        row = await self._read(
+            lambda conn: conn.fetchrow(
+                """
+                SELECT count(*) FILTER (WHERE status = 'pending') AS pending_count,
+                       count(*) FILTER (WHERE status = 'processing') AS processing_count,
+                       count(*) FILTER (WHERE status = 'completed') AS completed_count,
+                       count(*) FILTER (WHERE status = 'failed') AS failed_count,
+                       count(*) FILTER (WHERE status = 'expired') AS expired_count,
+                       COALESCE(sum(tip_amount) FILTER (WHERE status = 'completed'), 0) AS total_tips_processed,
+                       round(avg(tip_amount) FILTER (WHERE status = 'completed'), 2) AS average_tip_amount,
+                       COALESCE(sum(total_amount) FILTER (WHERE status = 'completed'), 0) AS total_volume
+                FROM payment_splits WHERE created_at > now() - interval '24 hours'
+                """
+            )
+        )
+        stats = {key: int(row[key]) for key in row.keys() if key != "average_tip_amount"}
+        average = row["average_tip_amount"]
+        stats["average_tip_amount"] = float(average) if average is not None else 0.0
+        return stats
+
+    async def recipient_stats(self, limit: int = 50) -> list[RecipientStats]:
+        """Recipients by total tips received, largest first."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                """
+                SELECT recipient_username, total_tips_received, total_tips_count, average_tip_amount,
+                       first_tip_received_at, last_tip_received_at
+                FROM tip_recipients_stats ORDER BY total_tips_received DESC, recipient_username LIMIT $1
+                """,
+                limit,
+            )
+        )
+        return [RecipientStats(**dict(r)) for r in rows]
+
+    async def insert_metrics(self, samples: Sequence[MetricSample]) -> int:
+        """Write a batch of metric rows in one statement (one round trip, one transaction)."""
+        if not samples:
+            return 0
+        async with self._connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO system_metrics (metric_name, metric_value, metric_unit, metadata, "timestamp")
+                SELECT * FROM unnest($1::text[], $2::numeric[], $3::text[], $4::jsonb[], $5::timestamptz[])
+                """,
+                [s.name for s in samples],
+                [Decimal(str(s.value)) for s in samples],
+                [s.unit for s in samples],
+                [scrub(s.metadata) if s.metadata else None for s in samples],
+                [s.recorded_at for s in samples],
+            )
+        return len(samples)

@@ -1,0 +1,65 @@
+"""Fixtures of the store tests: a migrated database, a ColdStore on it, and tip data that is easy to vary."""
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tipsplit.crypto import KeyRing
+from tipsplit.domain.models import TipData, plan_legs
+from tipsplit.store.cold import ColdStore
+from tipsplit.store.migrate import apply_migrations
+
+TEST_API_KEY = "blink_PlaintextTestKey_MUST_NOT_LEAK_7f3a9c"
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_url: str) -> str:
+    """The session database with the schema applied."""
+    apply_migrations(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def keyring() -> KeyRing:
+    return KeyRing({"old": os.urandom(32), "k1": os.urandom(32)})
+
+
+@pytest.fixture()
+async def cold(migrated_url: str) -> AsyncIterator[ColdStore]:
+    store = await ColdStore.connect(migrated_url, min_size=1, max_size=20)
+    yield store
+    await store.close()
+
+
+def new_hash() -> str:
+    return secrets.token_hex(32)
+
+
+def tip_dict(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "baseAmount": 10_000,
+        "tipAmount": 1_500,
+        "tipPercent": 15,
+        "tipRecipients": [{"username": "alice_tips", "share": 60}, {"username": "bob_tips", "share": 40}],
+        "userApiKey": TEST_API_KEY,
+        "userWalletId": "merchant-wallet-1",
+        "displayCurrency": "USD",
+        "baseAmountDisplay": 10.0,
+        "tipAmountDisplay": 1.5,
+        "memo": "table 4",
+    }
+    data.update(overrides)
+    return data
+
+
+async def insert(cold: ColdStore, keyring: KeyRing, payment_hash: str | None = None, **overrides: Any) -> str:
+    """Insert a payment straight into PostgreSQL and return its hash."""
+    payment_hash = payment_hash or new_hash()
+    tip = TipData.model_validate(tip_dict(**overrides))
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    await cold.insert_payment(payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip), {}, expires)
+    return payment_hash
