@@ -46,7 +46,9 @@ def parse_encryption_keys(value: str) -> dict[str, bytes]:
 class Settings(BaseSettings):
     """Every knob of tipsplit. Unset database URLs mean embedded servers; unset BLINK_API_URL means sandbox."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

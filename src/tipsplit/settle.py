@@ -168,7 +168,7 @@ class Settler:
                     await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
                     leg = _with(leg, status=LegStatus.PENDING)
                 else:
-                    leg = await self._resolve_unknown(ph, _with(leg, status=LegStatus.PAYING), from_failed=True)
+                    leg = await self._resolve_unknown(ph, leg, from_failed=True)
                     if leg.status != LegStatus.INVOICED:
                         return
             if leg.status == LegStatus.PENDING:
@@ -215,7 +215,8 @@ class Settler:
             result = await self._pos.pay_invoice(self._pos_wallet_id, leg.dest_payment_request or "", memo)
         except BlinkOutcomeUnknown as exc:
             log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
-            await self._resolve_unknown(ph, _with(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1))
+            await self._cold.add_event(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
+            await self._resolve_unknown(ph, _with(leg, status=LegStatus.PAYING))
             return
         except BlinkUnavailable:
             await self._cold.transition_leg(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
@@ -229,7 +230,12 @@ class Settler:
             log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
 
     async def _resolve_unknown(self, ph: str, leg: LegRecord, *, from_failed: bool = False) -> LegRecord:
-        """Ask Blink what became of this leg's invoice; return the leg as it now stands."""
+        """Ask Blink what became of this leg's invoice; return the leg as it now stands.
+
+        PAID: the leg is done. EXPIRED: nobody can pay it any more, so a new
+        invoice may be made. Still unpaid: the same invoice is paid again,
+        which Blink turns into ALREADY_PAID or PENDING if an earlier send did land.
+        """
         current = LegStatus.FAILED if from_failed else LegStatus.PAYING
         if leg.dest_payment_hash is None:
             return leg
@@ -242,11 +248,9 @@ class Settler:
             return _with(leg, status=LegStatus.SUCCEEDED)
         if status is InvoiceStatus.EXPIRED:
             await self._cold.reset_leg_invoice(ph, leg.leg, {current})
-            return _with(leg, status=LegStatus.FAILED, dest_payment_hash=None)
-        if from_failed:
-            await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.INVOICED)
-            return _with(leg, status=LegStatus.INVOICED)
-        return leg
+            return _with(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)
+        await self._cold.transition_leg(ph, leg.leg, {current}, LegStatus.INVOICED)
+        return _with(leg, status=LegStatus.INVOICED)
 
     async def _leg_succeeded(self, ph: str, leg: LegRecord, how: str) -> None:
         event = "base_forwarded" if leg.leg == BASE_LEG else "tip_sent"

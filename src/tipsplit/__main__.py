@@ -1,0 +1,5 @@
+"""`python -m tipsplit` runs the command line."""
+
+from tipsplit.cli import main
+
+main()

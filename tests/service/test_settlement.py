@@ -1,0 +1,192 @@
+"""The money path end to end: POS invoice → customer pays → base and tips forwarded exactly once."""
+
+import asyncio
+import signal
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service.conftest import World, eventually
+
+TWO_WAY = [{"username": "alice", "share": 60}, {"username": "bob", "share": 40}]
+
+
+def payments_into(ledger: dict[str, Any], wallet_id: str) -> list[dict[str, Any]]:
+    return [p for p in ledger["payments"] if p["recipientWalletId"] == wallet_id and p["status"] == "SUCCESS"]
+
+
+async def test_happy_path_moves_exact_amounts(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=1000, tipPercent=15, tipRecipients=TWO_WAY)
+        assert invoice["satoshis"] == 1150
+        assert invoice["split"]["tipAmount"] == 150
+        assert [leg["amount"] for leg in invoice["split"]["legs"]] == [1000, 90, 60]
+        assert "apiKey" not in str(invoice)
+
+        assert (await world.pay(invoice["paymentRequest"])).status_code == 200
+        status = await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+
+    assert [leg["status"] for leg in status["legs"]] == ["succeeded"] * 3
+    assert await world.balance(world.merchant) == 1000
+    assert await world.balance(world.recipients["alice"]) == 90
+    assert await world.balance(world.recipients["bob"]) == 60
+    assert await world.balance(world.pos) == 0
+    events = [e["type"] for e in status["events"]]
+    for expected in ("created", "claimed", "paid", "base_forwarded", "tip_sent", "completed"):
+        assert expected in events
+    ledger = await world.ledger()
+    assert ledger["violations"] == []
+
+
+async def test_forward_of_an_unpaid_invoice_moves_nothing(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=500, tipAmount=50, tipRecipients=TWO_WAY)
+        response = await client.post(
+            "/api/blink/forward-with-tips", json={"paymentHash": invoice["paymentHash"], "totalAmount": 999999}
+        )
+        assert response.status_code == 409
+        assert response.json()["status"] == "pending"
+        status = await world.status(client, invoice["paymentHash"])
+    assert status["status"] == "pending"
+    assert await world.balance(world.merchant) == 0
+    assert (await world.ledger())["payments"] == []
+
+
+async def test_forward_is_idempotent_and_reports_completion(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=700, tipAmount=0)
+        await world.pay(invoice["paymentRequest"])
+        first = await client.post("/api/blink/forward-with-tips", json={"paymentHash": invoice["paymentHash"]})
+        assert first.status_code in (200, 202)
+        await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+        again = await client.post("/api/blink/forward-with-tips", json={"paymentHash": invoice["paymentHash"]})
+        unknown = await client.post("/api/blink/forward-with-tips", json={"paymentHash": "ab" * 32})
+    assert again.status_code == 200 and again.json()["alreadyProcessed"] is True
+    assert unknown.status_code == 404
+    assert await world.balance(world.merchant) == 700
+
+
+@pytest.mark.instances(3)
+async def test_a_storm_of_requests_pays_each_leg_once(world: World) -> None:
+    clients = [world.http(i) for i in range(3)]
+    try:
+        invoice = await world.create_invoice(clients[0], baseAmount=2000, tipPercent=10, tipRecipients=TWO_WAY)
+        await world.pay(invoice["paymentRequest"])
+        body = {"paymentHash": invoice["paymentHash"]}
+        responses = await asyncio.gather(
+            *(clients[i % 3].post("/api/blink/forward-with-tips", json=body) for i in range(100))
+        )
+        assert all(r.status_code in (200, 202) for r in responses), Counter(r.status_code for r in responses)
+        await world.wait_for_status(clients[1], invoice["paymentHash"], {"completed"})
+    finally:
+        for client in clients:
+            await client.aclose()
+    ledger = await world.ledger()
+    assert len(payments_into(ledger, world.merchant.wallet_id)) == 1
+    assert len(payments_into(ledger, world.recipients["alice"].wallet_id)) == 1
+    assert len(payments_into(ledger, world.recipients["bob"].wallet_id)) == 1
+    assert await world.balance(world.merchant) == 2000
+    assert await world.balance(world.recipients["alice"]) + await world.balance(world.recipients["bob"]) == 200
+
+
+async def test_a_lost_answer_is_resolved_without_a_second_payment(world: World) -> None:
+    await world.fault(operation="lnInvoicePaymentSend", loseAnswer=True, count=1)
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=1234, tipAmount=0)
+        await world.pay(invoice["paymentRequest"])
+        status = await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+    assert "leg_outcome_unknown" in [e["type"] for e in status["events"]]
+    ledger = await world.ledger()
+    assert len(payments_into(ledger, world.merchant.wallet_id)) == 1
+    assert await world.balance(world.merchant) == 1234
+
+
+async def test_a_failing_tip_leg_is_retried_to_success(world: World) -> None:
+    alice = world.recipients["alice"]
+    await world.fault(operation="lnInvoicePaymentSend", errorRate=1.0, walletId=alice.wallet_id, count=2)
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=1000, tipAmount=100, tipRecipients=TWO_WAY)
+        await world.pay(invoice["paymentRequest"])
+        status = await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+    tip_leg = next(leg for leg in status["legs"] if leg["recipient"] == "alice")
+    assert tip_leg["attempts"] >= 2
+    assert await world.balance(alice) == 60
+    assert len(payments_into(await world.ledger(), alice.wallet_id)) == 1
+
+
+@pytest.mark.settings(max_leg_attempts=2)
+async def test_an_exhausted_leg_fails_the_payment_visibly(world: World) -> None:
+    bob = world.recipients["bob"]
+    await world.fault(operation="lnInvoicePaymentSend", errorRate=1.0, walletId=bob.wallet_id)
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=1000, tipAmount=100, tipRecipients=TWO_WAY)
+        await world.pay(invoice["paymentRequest"])
+        status = await world.wait_for_status(client, invoice["paymentHash"], {"failed"}, timeout=60)
+    legs = {leg["leg"]: leg for leg in status["legs"]}
+    assert legs["base"]["status"] == "succeeded"
+    assert legs["tip:1"]["status"] == "succeeded"
+    assert legs["tip:2"]["status"] in ("failed", "invoiced")
+    assert status["error"]
+    assert await world.balance(bob) == 0
+    assert await world.balance(world.merchant) == 1000
+
+
+@pytest.mark.settings(invoice_expiry_minutes=1)
+async def test_an_unpaid_invoice_expires(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=300, tipAmount=0)
+        response = await world.sim_http.post("/sim/clock", json={"advanceSeconds": 61})
+        assert response.status_code == 200, response.text
+        await world.wait_for_status(client, invoice["paymentHash"], {"expired"})
+        refused = await world.pay(invoice["paymentRequest"])
+    assert refused.status_code == 409
+    assert await world.balance(world.merchant) == 0
+
+
+@pytest.mark.settings(invoice_expiry_minutes=1)
+async def test_a_payment_in_the_last_second_is_still_forwarded(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=800, tipAmount=80, tipRecipients=TWO_WAY)
+        await world.sim_http.post("/sim/clock", json={"advanceSeconds": 59.5})
+        keys = [k async for k in _redis_keys(world)]
+        assert any(k.endswith(invoice["paymentHash"]) for k in keys)
+        await _flush_prefix(world)
+        assert (await world.pay(invoice["paymentRequest"])).status_code == 200
+        await world.sim_http.post("/sim/clock", json={"advanceSeconds": 5})
+        await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+    assert await world.balance(world.merchant) == 800
+    assert await world.balance(world.recipients["alice"]) + await world.balance(world.recipients["bob"]) == 80
+
+
+async def _redis_keys(world: World):  # type: ignore[no-untyped-def]
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(world.settings.redis_url or "", decode_responses=True)
+    try:
+        async for key in client.scan_iter(match=f"{world.settings.redis_key_prefix}*"):
+            yield key
+    finally:
+        await client.aclose()
+
+
+async def _flush_prefix(world: World) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(world.settings.redis_url or "")
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{world.settings.redis_key_prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def test_webhooks_alone_settle_a_payment(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=450, tipAmount=45, tipRecipients=TWO_WAY)
+        await world.pay(invoice["paymentRequest"])
+        await world.wait_for_status(client, invoice["paymentHash"], {"completed"}, timeout=15)
+        metrics = (await client.get("/metrics")).text
+    assert 'tipsplit_webhooks_total{result="settling"}' in metrics
