@@ -56,8 +56,10 @@ def websocket_url(url: str) -> str:
 class MyUpdates:
     """Iterate `async for update in MyUpdates(url, key)`; stop with `aclose()` or by leaving the loop.
 
-    `connected` is set while a subscription is live and `connections` counts
-    the subscriptions made so far, so callers can tell a reconnect happened.
+    `live` is set once the current subscription has delivered its first
+    message (Blink and the simulator lead with the current price) and cleared
+    when the socket drops; `connections` counts the connections Blink has
+    accepted, so callers can tell that a reconnect happened.
     """
 
     def __init__(
@@ -76,7 +78,7 @@ class MyUpdates:
         self._ping_interval = ping_interval
         self._stopping = asyncio.Event()
         self._ws: ClientConnection | None = None
-        self.connected = asyncio.Event()
+        self.live = asyncio.Event()
         self.connections = 0
 
     def __repr__(self) -> str:
@@ -106,7 +108,6 @@ class MyUpdates:
                     await self._subscribe(ws)
                     failures = 0
                     self.connections += 1
-                    self.connected.set()
                     async for update in self._receive(ws):
                         yield update
             except InvalidStatus as exc:
@@ -123,7 +124,7 @@ class MyUpdates:
                 log.warning("Blink myUpdates connection failed: %s", type(exc).__name__)
             finally:
                 self._ws = None
-                self.connected.clear()
+                self.live.clear()
             delay = self._backoff.delay(failures)
             failures += 1
             try:
@@ -156,8 +157,9 @@ class MyUpdates:
             if kind == "ping":
                 await _send(ws, {"type": "pong"})
             elif kind == "next":
+                self.live.set()
                 try:
-                    update = _update_from_payload(message.get("payload") or {})
+                    update = parse_event(message.get("payload") or {})
                 except (KeyError, TypeError, ValueError) as exc:
                     log.warning("Blink myUpdates event of unexpected shape skipped: %s", type(exc).__name__)
                     continue
@@ -181,8 +183,8 @@ def _subscription_error(errors: list[Mapping[str, Any]]) -> BlinkError:
     return error
 
 
-def _update_from_payload(payload: Mapping[str, Any]) -> LnUpdate | None:
-    """The LnUpdate in one `next` message, or None for events that carry no invoice (prices, on-chain)."""
+def parse_event(payload: Mapping[str, Any]) -> LnUpdate | None:
+    """The LnUpdate in one `next` payload, or None for events about no invoice of ours (prices, sends)."""
     if payload.get("errors"):
         raise _subscription_error(payload["errors"])
     result = (payload.get("data") or {}).get(OPERATION) or {}
@@ -195,10 +197,10 @@ def _update_from_payload(payload: Mapping[str, Any]) -> LnUpdate | None:
             wallet_id=update["walletId"], payment_hash=update["paymentHash"], status=InvoiceStatus(update["status"])
         )
     if kind == "IntraLedgerUpdate":
-        # An invoice paid from inside Blink may arrive as an intraledger transaction initiated via Lightning.
+        # An invoice paid from inside Blink may arrive as an intraledger receipt initiated via Lightning.
         transaction = update["transaction"]
         via = transaction.get("initiationVia") or {}
         status = {"SUCCESS": InvoiceStatus.PAID, "PENDING": InvoiceStatus.PENDING}.get(transaction["status"])
-        if via.get("__typename") == "InitiationViaLn" and status is not None:
+        if transaction["direction"] == "RECEIVE" and via.get("__typename") == "InitiationViaLn" and status:
             return LnUpdate(wallet_id=update["walletId"], payment_hash=via["paymentHash"], status=status)
     return None
