@@ -1,0 +1,253 @@
+"""Redis: the cache of active payments, the processing locks, rate limits and the stats cache.
+
+Nothing here is the record of a payment. Every method fails fast with one
+`HotStoreUnavailable` when Redis does not answer (short socket timeouts, no
+client-side retries), and after a failure Redis is left alone for a moment
+instead of making every request wait for a dead server; the next call after
+that moment tries again on a fresh connection.
+"""
+
+import asyncio
+import json
+import math
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+import redis.exceptions
+import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from tipsplit.config import Settings
+from tipsplit.store.errors import HotStoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+    TimeoutError,
+)
+DEFAULT_TIP_TTL_SECONDS = 24 * 3600
+
+# Delete or extend a lock only if it still holds the caller's token.
+RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+EXTEND_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+# Sliding window: drop hits older than the window, count, admit or say when the oldest hit leaves.
+SLIDING_WINDOW = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, limit - count - 1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, 0, tonumber(oldest[2]) + window - now}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitResult:
+    """Whether one more request fits in the window, and if not, after how many seconds it will."""
+
+    allowed: bool
+    remaining: int
+    retry_after: int
+
+
+def _tls_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(("rediss", *parts[1:])) if parts.scheme == "redis" else url
+
+
+class HotStore:
+    """Typed access to the Redis keys of tipsplit, all under one configurable prefix."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        tls: bool = False,
+        prefix: str = "",
+        socket_timeout: float = 1.0,
+        retry_after_seconds: float = 1.0,
+        lock_ttl_seconds: int = 300,
+        stats_ttl_seconds: int = 3600,
+    ) -> None:
+        options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 15,
+            "decode_responses": True,
+        }
+        if password:
+            options["password"] = password
+        self._client = aioredis.Redis.from_url(_tls_url(url) if tls else url, **options)
+        self.prefix = prefix
+        self._operation_timeout = socket_timeout * 2
+        self._retry_after = retry_after_seconds
+        self._down_until = 0.0
+        self._down = False
+        self.lock_ttl_seconds = lock_ttl_seconds
+        self.stats_ttl_seconds = stats_ttl_seconds
+        self._release_lock = self._client.register_script(RELEASE_LOCK)
+        self._extend_lock = self._client.register_script(EXTEND_LOCK)
+        self._sliding_window = self._client.register_script(SLIDING_WINDOW)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> "HotStore":
+        """The hot store described by REDIS_URL, REDIS_PASSWORD, REDIS_TLS and the key prefix."""
+        if not settings.redis_url:
+            raise ValueError("REDIS_URL is not set")
+        return cls(
+            settings.redis_url,
+            password=settings.redis_password,
+            tls=settings.redis_tls,
+            prefix=settings.redis_key_prefix,
+            lock_ttl_seconds=settings.lock_ttl_seconds,
+            stats_ttl_seconds=settings.stats_ttl_seconds,
+            **options,
+        )
+
+    def key(self, *parts: str) -> str:
+        """A full key name: the prefix, then the parts joined by ':'."""
+        return self.prefix + ":".join(parts)
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is being left alone after a failure."""
+        return time.monotonic() >= self._down_until
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _run(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        if not self.available:
+            raise HotStoreUnavailable("Redis is unavailable (waiting before the next try)")
+        try:
+            async with asyncio.timeout(self._operation_timeout):
+                result = await operation(self._client)
+        except REDIS_DOWN_ERRORS as exc:
+            self._down_until = time.monotonic() + self._retry_after
+            if not self._down:
+                self._down = True
+                log.warning("redis.unavailable", error=f"{type(exc).__name__}: {exc}")
+            raise HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
+        if self._down:
+            self._down = False
+            log.info("redis.available")
+        return result
+
+    async def ping(self) -> None:
+        """Round-trip to Redis; raises HotStoreUnavailable when it does not answer."""
+        await self._run(lambda r: r.ping())
+
+    # -- tip data -----------------------------------------------------------
+
+    async def store_tip(self, payment_hash: str, payload: Mapping[str, Any], expires_at: datetime | None) -> bool:
+        """Cache a payment until its invoice expires (24 h when unknown); False if it has already expired.
+
+        The payload must already hold the API key encrypted: Redis never sees it in clear.
+        """
+        ttl_ms = self._ttl_ms(expires_at)
+        key = self.key("tip", payment_hash)
+        if ttl_ms <= 0:
+            await self._run(lambda r: r.delete(key))
+            return False
+        body = json.dumps(payload, separators=(",", ":"))
+        await self._run(lambda r: r.set(key, body, px=ttl_ms))
+        return True
+
+    async def get_tip(self, payment_hash: str) -> dict[str, Any] | None:
+        """The cached payload (API key still encrypted), or None."""
+        body = await self._run(lambda r: r.get(self.key("tip", payment_hash)))
+        return json.loads(body) if body is not None else None
+
+    async def delete_tip(self, payment_hash: str) -> None:
+        await self._run(lambda r: r.delete(self.key("tip", payment_hash)))
+
+    @staticmethod
+    def _ttl_ms(expires_at: datetime | None) -> int:
+        if expires_at is None:
+            return DEFAULT_TIP_TTL_SECONDS * 1000
+        return math.floor((expires_at - datetime.now(UTC)).total_seconds() * 1000)
+
+    # -- processing locks ---------------------------------------------------
+
+    async def acquire_lock(self, payment_hash: str, ttl_seconds: float | None = None) -> str | None:
+        """Take `lock:payment:{hash}` for a while; returns the holder's token, or None if someone has it."""
+        token = secrets.token_hex(16)
+        ttl_ms = int((ttl_seconds or self.lock_ttl_seconds) * 1000)
+        acquired = await self._run(lambda r: r.set(self.key("lock", "payment", payment_hash), token, nx=True, px=ttl_ms))
+        return token if acquired else None
+
+    async def release_lock(self, payment_hash: str, token: str) -> bool:
+        """Delete the lock only if it still holds `token` (an expired lock may belong to someone else now)."""
+        key = self.key("lock", "payment", payment_hash)
+        return bool(await self._run(lambda r: self._release_lock(keys=[key], args=[token], client=r)))
+
+    async def extend_lock(self, payment_hash: str, token: str, ttl_seconds: float | None = None) -> bool:
+        """Push the lock's expiry out, only for its holder."""
+        key = self.key("lock", "payment", payment_hash)
+        ttl_ms = int((ttl_seconds or self.lock_ttl_seconds) * 1000)
+        return bool(await self._run(lambda r: self._extend_lock(keys=[key], args=[token, ttl_ms], client=r)))
+
+    # -- rate limits --------------------------------------------------------
+
+    async def hit_rate_limit(
+        self, scope: Literal["user", "ip"], identity: str, limit: int, window_seconds: int
+    ) -> RateLimitResult:
+        """Count one invoice request against `ratelimit:{scope}:{identity}:invoice` (rolling window)."""
+        key = self.key("ratelimit", scope, identity, "invoice")
+        member = f"{time.time_ns()}-{secrets.token_hex(4)}"
+        allowed, remaining, retry_ms = await self._run(
+            lambda r: self._sliding_window(keys=[key], args=[limit, window_seconds * 1000, member], client=r)
+        )
+        retry_after = max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0
+        return RateLimitResult(bool(allowed), int(remaining), retry_after)
+
+    # -- stats cache --------------------------------------------------------
+
+    async def get_daily_stats(self, day: date) -> dict[str, Any] | None:
+        body = await self._run(lambda r: r.get(self.key("stats", "daily", day.isoformat())))
+        return json.loads(body) if body is not None else None
+
+    async def set_daily_stats(self, day: date, stats: Mapping[str, Any]) -> None:
+        body = json.dumps(stats, separators=(",", ":"))
+        await self._run(lambda r: r.set(self.key("stats", "daily", day.isoformat()), body, ex=self.stats_ttl_seconds))
+
+    async def get_recipient_stats(self, username: str) -> dict[str, Any] | None:
+        body = await self._run(lambda r: r.get(self.key("stats", "recipient", username)))
+        return json.loads(body) if body is not None else None
+
+    async def set_recipient_stats(self, username: str, stats: Mapping[str, Any]) -> None:
+        body = json.dumps(stats, separators=(",", ":"))
+        await self._run(lambda r: r.set(self.key("stats", "recipient", username), body, ex=self.stats_ttl_seconds))
+
+    async def forget_payment(self, payment_hash: str, day: date, usernames: Iterable[str]) -> None:
+        """Drop a finished payment's cache entry and the stats it made stale, in one round trip."""
+        keys = [self.key("tip", payment_hash), self.key("stats", "daily", day.isoformat())]
+        keys += [self.key("stats", "recipient", name) for name in usernames]
+        await self._run(lambda r: r.delete(*keys))
