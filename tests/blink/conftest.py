@@ -31,9 +31,14 @@ class SimControl:
         response.raise_for_status()
         return response.json() if response.content else None
 
-    async def create_account(self, balance: int = 0, username: str | None = None) -> SimAccount:
+    async def create_account(
+        self, balance: int = 0, username: str | None = None, scopes: list[str] | None = None
+    ) -> SimAccount:
         name = username or f"u{uuid.uuid4().hex[:12]}"
-        body = await self._call("POST", "/sim/accounts", {"username": name, "balance": balance})
+        request: dict[str, Any] = {"username": name, "balance": balance}
+        if scopes is not None:
+            request["scopes"] = scopes
+        body = await self._call("POST", "/sim/accounts", request)
         return SimAccount(body["username"], body["apiKey"], body["btcWalletId"], body["usdWalletId"])
 
     async def pay(self, payment_request: str) -> Any:

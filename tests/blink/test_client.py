@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tipsplit.blink.client import BlinkClient
-from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkNotFound
+from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkGraphQLError, BlinkNotFound
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
 
 from tests.blink.conftest import NewAccount, SimControl
@@ -146,6 +146,35 @@ async def test_bad_key_cannot_pay(blink: BlinkClient, new_account: NewAccount, c
     with pytest.raises(BlinkAuthError):
         await blink.with_api_key("blink_forged").pay_invoice(pos.btc_wallet_id, leg.payment_request)
     assert await control.balance(pos.btc_wallet_id) == 100
+
+
+async def test_a_key_without_write_scope_cannot_pay(
+    blink: BlinkClient, new_account: NewAccount, control: SimControl
+) -> None:
+    pos = await new_account(balance=100, scopes=["READ", "RECEIVE"])
+    merchant = await new_account()
+    client = blink.with_api_key(pos.api_key)
+    leg = await client.create_invoice_on_behalf_of_recipient(merchant.btc_wallet_id, 10)
+    with pytest.raises(BlinkAuthError, match="WRITE scope"):
+        await client.pay_invoice(pos.btc_wallet_id, leg.payment_request)
+    assert await control.balance(pos.btc_wallet_id) == 100
+
+
+async def test_paying_from_a_wallet_the_key_does_not_own_fails(
+    blink: BlinkClient, new_account: NewAccount, control: SimControl
+) -> None:
+    pos, other = await new_account(balance=100), await new_account(balance=100)
+    client = blink.with_api_key(pos.api_key)
+    leg = await client.create_invoice_on_behalf_of_recipient(pos.btc_wallet_id, 10)
+    result = await client.pay_invoice(other.btc_wallet_id, leg.payment_request)
+    assert result.status is PaymentSendStatus.FAILURE
+    assert await control.balance(other.btc_wallet_id) == 100
+
+
+async def test_graphql_errors_are_typed_with_their_code(blink: BlinkClient) -> None:
+    with pytest.raises(BlinkGraphQLError, match="realtimePrice: INVALID_INPUT") as raised:
+        await blink.realtime_price("XYZ")
+    assert raised.value.codes == ("INVALID_INPUT",)
 
 
 @pytest.mark.parametrize(

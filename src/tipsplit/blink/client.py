@@ -19,6 +19,8 @@ import httpx
 
 from tipsplit.blink.documents import document
 from tipsplit.blink.errors import (
+    AUTH_CODES,
+    NOT_FOUND_CODES,
     BlinkApiError,
     BlinkAuthError,
     BlinkError,
@@ -43,10 +45,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
-AUTH_CODES = frozenset(
-    {"UNAUTHENTICATED", "NOT_AUTHENTICATED", "UNAUTHORIZED", "NOT_AUTHORIZED", "FORBIDDEN", "INVALID_AUTHORIZATION"}
-)
-NOT_FOUND_CODES = frozenset({"NOT_FOUND"})
 # Errors raised before any resolver ran: a payment send that got one did not happen.
 REJECTED_BEFORE_EXECUTION = frozenset(
     {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "BAD_REQUEST"}

@@ -12,6 +12,12 @@ from typing import Any
 
 from tipsplit.blink.types import ApiErrorItem
 
+# `extensions.code` / payload `code` values by which Blink refuses a key or a scope.
+AUTH_CODES = frozenset(
+    {"UNAUTHENTICATED", "NOT_AUTHENTICATED", "UNAUTHORIZED", "NOT_AUTHORIZED", "FORBIDDEN", "INVALID_AUTHORIZATION"}
+)
+NOT_FOUND_CODES = frozenset({"NOT_FOUND"})
+
 
 class BlinkError(Exception):
     """Base of every error raised while speaking to Blink."""

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from tipsplit.blink.documents import document
-from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkError, BlinkGraphQLError
+from tipsplit.blink.errors import AUTH_CODES, BlinkApiError, BlinkAuthError, BlinkError, BlinkGraphQLError
 from tipsplit.blink.types import ApiErrorItem, InvoiceStatus, LnUpdate
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class MyUpdates:
         return f"MyUpdates(url={self.url!r})"
 
     def __aiter__(self) -> AsyncIterator[LnUpdate]:
+        """Start listening; one listener serves one iteration at a time."""
         return self._updates()
 
     async def aclose(self) -> None:
@@ -160,12 +161,16 @@ class MyUpdates:
                 self.live.set()
                 try:
                     update = parse_event(message.get("payload") or {})
+                except (BlinkApiError, BlinkGraphQLError) as exc:
+                    log.warning("Blink myUpdates event with errors skipped: %s", exc)
+                    continue
                 except (KeyError, TypeError, ValueError) as exc:
                     log.warning("Blink myUpdates event of unexpected shape skipped: %s", type(exc).__name__)
                     continue
                 if update is not None:
                     yield update
             elif kind == "error":
+                # The subscription itself was refused (bad document or key): retrying cannot help.
                 raise _subscription_error(message.get("payload") or [])
             elif kind == "complete":
                 log.warning("Blink ended the myUpdates subscription; resubscribing")
@@ -178,18 +183,25 @@ async def _send(ws: ClientConnection, message: Mapping[str, Any]) -> None:
 
 def _subscription_error(errors: list[Mapping[str, Any]]) -> BlinkError:
     error = BlinkGraphQLError(OPERATION, errors)
-    if {"UNAUTHENTICATED", "NOT_AUTHENTICATED", "NOT_AUTHORIZED", "FORBIDDEN"} & set(error.codes):
+    if AUTH_CODES & set(error.codes):
         return BlinkAuthError(OPERATION, error.detail)
     return error
 
 
 def parse_event(payload: Mapping[str, Any]) -> LnUpdate | None:
-    """The LnUpdate in one `next` payload, or None for events about no invoice of ours (prices, sends)."""
+    """The LnUpdate in one `next` payload, or None for events about no invoice of ours (prices, sends).
+
+    Raises BlinkAuthError when the key is refused; BlinkApiError or
+    BlinkGraphQLError for other errors, which the listener logs and skips.
+    """
     if payload.get("errors"):
         raise _subscription_error(payload["errors"])
     result = (payload.get("data") or {}).get(OPERATION) or {}
     if result.get("errors"):
-        raise BlinkApiError(OPERATION, [ApiErrorItem.from_json(e) for e in result["errors"]])
+        errors = [ApiErrorItem.from_json(e) for e in result["errors"]]
+        if AUTH_CODES & {e.code for e in errors}:
+            raise BlinkAuthError(OPERATION, "; ".join(str(e) for e in errors))
+        raise BlinkApiError(OPERATION, errors)
     update = result.get("update") or {}
     kind = update.get("__typename")
     if kind == "LnUpdate":
