@@ -13,7 +13,14 @@ import pytest
 import redis
 
 from tipsplit.config import Settings
-from tipsplit.embedded import EmbeddedServerError, EmbeddedServers, EmbeddedStack, redact, resolve_urls
+from tipsplit.embedded import (
+    EmbeddedServerError,
+    EmbeddedServers,
+    EmbeddedStack,
+    embedded_stack_for,
+    redact,
+    resolve_urls,
+)
 
 
 @pytest.fixture()
@@ -131,7 +138,7 @@ async def test_async_context_manager_runs_only_the_servers_asked_for(tmp_path: P
     assert not alive(valkey_pid)
 
 
-def test_resolve_urls_keeps_configured_urls_and_fills_missing_ones(tmp_path: Path) -> None:
+def test_only_missing_urls_get_embedded_servers(tmp_path: Path) -> None:
     configured = Settings(database_url="postgresql://db.example/tipsplit", redis_url="redis://cache.example/0")
     assert resolve_urls(configured, None) is configured
 
@@ -151,6 +158,9 @@ def test_resolve_urls_keeps_configured_urls_and_fills_missing_ones(tmp_path: Pat
     finally:
         stack.stop()
 
+    assert embedded_stack_for(configured) is None
+    partial = embedded_stack_for(Settings(database_url="", redis_url="redis://cache.example/0", data_dir=tmp_path))
+    assert partial is not None and (partial.postgres, partial.redis) == (True, False)
     with pytest.raises(EmbeddedServerError, match="DATABASE_URL"):
         resolve_urls(Settings(database_url=None, redis_url="redis://cache.example/0"), None)
 

@@ -438,9 +438,9 @@ class EmbeddedStack:
 
 
 def embedded_stack_for(settings: Settings) -> EmbeddedStack | None:
-    """The embedded servers `serve` needs: those whose URL is not configured, or None if both are."""
-    postgres = settings.database_url is None
-    redis_needed = settings.redis_url is None
+    """The embedded servers `serve` needs: those whose URL is unset or empty, or None if both are set."""
+    postgres = not settings.database_url
+    redis_needed = not settings.redis_url
     if not (postgres or redis_needed):
         return None
     return EmbeddedStack(settings.data_dir, postgres=postgres, redis=redis_needed)
@@ -454,11 +454,11 @@ def resolve_urls(settings: Settings, stack: EmbeddedStack | None) -> Settings:
     """
     servers = stack.servers if stack is not None else None
     update: dict[str, Any] = {}
-    if settings.database_url is None:
+    if not settings.database_url:
         if servers is None or servers.database_url is None:
             raise EmbeddedServerError("DATABASE_URL is not set and no embedded PostgreSQL was started")
         update["database_url"] = servers.database_url
-    if settings.redis_url is None:
+    if not settings.redis_url:
         if servers is None or servers.redis_url is None:
             raise EmbeddedServerError("REDIS_URL is not set and no embedded Valkey was started")
         update.update(redis_url=servers.redis_url, redis_password=None, redis_tls=False)
