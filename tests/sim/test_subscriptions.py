@@ -153,3 +153,16 @@ async def test_the_control_api_can_drop_sockets_and_clients_can_reconnect(sim: S
     async with session(sim, {"X-API-KEY": staff.api_key}) as ws:
         await subscribe(ws, "1", doc.MY_UPDATES)
         assert (await next_update(ws, "1"))["update"]["__typename"] == "RealtimePrice"
+
+
+async def test_closed_sockets_leave_no_streams_behind(sim: Sim) -> None:
+    staff = await sim.account()
+    async with session(sim, {"X-API-KEY": staff.api_key}) as ws:
+        await subscribe(ws, "1", doc.MY_UPDATES)
+        await next_update(ws, "1")
+        assert sim.server.state.broker.stream_count >= 1
+    for _ in range(50):
+        if sim.server.state.broker.stream_count == 0 and not sim.server.state.sockets:
+            break
+        await asyncio.sleep(0.02)
+    assert sim.server.state.broker.stream_count == 0 and not sim.server.state.sockets

@@ -6,6 +6,7 @@ silently do nothing); errors answer {"error": message} with 400 (bad input),
 """
 
 import json
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -251,13 +252,15 @@ async def drop_subscriptions(request: Request) -> JSONResponse:
     return JSONResponse({"dropped": len(sockets)})
 
 
-def _guarded(handler: Any) -> Any:
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+
+
+def _guarded(handler: Handler) -> Handler:
     """Map refusals to 4xx JSON so every handler reads as its happy path."""
 
     async def endpoint(request: Request) -> JSONResponse:
         try:
-            response: JSONResponse = await handler(request)
-            return response
+            return await handler(request)
         except BadInput as exc:
             return _error(str(exc), 400)
         except LedgerError as exc:

@@ -22,7 +22,7 @@ class EventStream:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         for item in first or []:
             self._queue.put_nowait(item)
-        broker._streams.add(self)
+        broker.add(self)
 
     def offer(self, event: LedgerEvent) -> None:
         if self._accept(event):
@@ -35,7 +35,7 @@ class EventStream:
         return await self._queue.get()
 
     async def aclose(self) -> None:
-        self._broker._streams.discard(self)
+        self._broker.discard(self)
 
 
 class Broker:
@@ -47,6 +47,12 @@ class Broker:
     def publish(self, event: LedgerEvent) -> None:
         for stream in list(self._streams):
             stream.offer(event)
+
+    def add(self, stream: EventStream) -> None:
+        self._streams.add(stream)
+
+    def discard(self, stream: EventStream) -> None:
+        self._streams.discard(stream)
 
     def stream(self, accept: EventFilter, first: list[Any] | None = None) -> EventStream:
         return EventStream(self, accept, first)

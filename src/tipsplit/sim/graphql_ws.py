@@ -120,13 +120,18 @@ class Session:
                 await self.close(4400, "Invalid message received")
             task = asyncio.get_running_loop().create_task(self._operate(op_id, request))
             self.operations[op_id] = task
-            task.add_done_callback(lambda _: self.operations.pop(op_id, None))
+            task.add_done_callback(lambda done: self._forget(op_id, done))
         elif kind == "complete":
             task = self.operations.pop(str(message.get("id")), None)
             if task is not None:
                 task.cancel()
         else:
             await self.close(4400, f"Unexpected message type {kind}")
+
+    def _forget(self, op_id: str, task: "asyncio.Task[None]") -> None:
+        """Drop a finished operation, unless its id already belongs to a newer one."""
+        if self.operations.get(op_id) is task:
+            del self.operations[op_id]
 
     async def _operate(self, op_id: str, request: Request) -> None:
         context = RequestContext(sim=self.sim, api_key=self.api_key)

@@ -8,6 +8,7 @@ committed transaction in commit order; the GraphQL subscriptions and webhooks
 hang off them.
 """
 
+import dataclasses
 import hashlib
 import random
 import re
@@ -15,7 +16,7 @@ import string
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -540,15 +541,22 @@ class Ledger:
         payment.receive_tx_id = receive_tx.id
         invoice.paid_at = now
         self._transactions[recipient.id].append(receive_tx)
-        self._emit(receive_tx, invoice, recipient.account_id)
+        send_tx = None
         if payment.sender_wallet_id is not None:
             send_tx = next(t for t in self._transactions[payment.sender_wallet_id] if t.id == payment.send_tx_id)
             send_tx.status = TxStatus.SUCCESS
             send_tx.preimage = invoice.preimage
-            self._emit(send_tx, invoice, self.wallet(payment.sender_wallet_id).account_id)
+        self._emit(receive_tx, invoice, recipient.account_id)
+        if send_tx is not None:
+            self._emit(send_tx, invoice, self.wallet(send_tx.wallet_id).account_id)
 
     def _emit(self, transaction: Transaction, invoice: Invoice, account_id: str) -> None:
-        event = LedgerEvent(transaction.wallet_id, account_id, transaction, invoice)
+        """Tell listeners, only after every change of the operation is made.
+
+        The event carries a copy: a held payment's transaction changes when it
+        settles, and a queued PENDING event must still say PENDING.
+        """
+        event = LedgerEvent(transaction.wallet_id, account_id, dataclasses.replace(transaction), invoice)
         for listener in self._listeners:
             listener(event)
 
