@@ -159,8 +159,9 @@ async def test_aclose_stops_a_listener_waiting_to_reconnect() -> None:
     assert collector.received == []
 
 
-def test_websocket_url_follows_the_http_scheme() -> None:
-    assert websocket_url("https://api.blink.sv/graphql") == "wss://api.blink.sv/graphql"
+def test_websocket_url_follows_blinks_hosts_and_the_http_scheme() -> None:
+    assert websocket_url("https://api.blink.sv/graphql") == "wss://ws.blink.sv/graphql"
+    assert websocket_url("https://api.staging.blink.sv/graphql") == "wss://ws.staging.blink.sv/graphql"
     assert websocket_url("http://127.0.0.1:8100/graphql") == "ws://127.0.0.1:8100/graphql"
     assert websocket_url("wss://ws.blink.sv/graphql") == "wss://ws.blink.sv/graphql"
 

@@ -50,6 +50,7 @@ REJECTED_BEFORE_EXECUTION = frozenset(
     {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "BAD_REQUEST"}
 )
 
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How many times an operation that cannot move money is tried while Blink is unavailable."""

@@ -58,11 +58,19 @@ class BlinkGraphQLError(BlinkError):
 
 
 class BlinkUnavailable(BlinkError):
-    """Blink could not be reached or failed before acting: nothing happened, a retry is safe."""
+    """Blink was unreachable, overloaded or silent, and the request moves no money: trying again is safe.
+
+    For a payment send this is only raised when the request never left
+    (no connection, rate limited), so the money certainly did not move.
+    """
 
 
 class BlinkOutcomeUnknown(BlinkError):
-    """A payment was sent but its answer was lost; resolve it with a status query, never by paying anew."""
+    """A payment send's answer was lost, so the money may have moved.
+
+    Resolve it by asking Blink for the invoice's status; re-sending the same
+    invoice is harmless (ALREADY_PAID), paying any other invoice for it is not.
+    """
 
 
 def _graphql_error_code(error: Mapping[str, Any]) -> str | None:

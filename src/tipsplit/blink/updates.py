@@ -45,20 +45,26 @@ class Backoff:
 
 
 def websocket_url(url: str) -> str:
-    """The websocket form of a GraphQL URL (http → ws, https → wss); ws/wss URLs pass through."""
-    if url.startswith("https://"):
-        return "wss://" + url.removeprefix("https://")
-    if url.startswith("http://"):
-        return "ws://" + url.removeprefix("http://")
-    return url
+    """The websocket URL for a GraphQL URL; ws:// and wss:// URLs pass through.
+
+    Blink serves subscriptions on ws.<domain> beside api.<domain>
+    (https://api.blink.sv/graphql → wss://ws.blink.sv/graphql); other hosts,
+    like the simulator, serve both on the same address.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return url
+    if rest.startswith("api."):
+        rest = "ws." + rest.removeprefix("api.")
+    return ("wss" if scheme == "https" else "ws") + "://" + rest
 
 
 class MyUpdates:
     """Iterate `async for update in MyUpdates(url, key)`; stop with `aclose()` or by leaving the loop.
 
     `live` is set once the current subscription has delivered its first
-    message (Blink and the simulator lead with the current price) and cleared
-    when the socket drops; `connections` counts the connections Blink has
+    message (the simulator leads with the current price; otherwise it is the
+    first event) and cleared when the socket drops; `connections` counts the connections Blink has
     accepted, so callers can tell that a reconnect happened.
     """
 
