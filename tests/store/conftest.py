@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, plan_legs
 from tipsplit.store.cold import ColdStore
@@ -63,3 +64,19 @@ async def insert(cold: ColdStore, keyring: KeyRing, payment_hash: str | None = N
     expires = datetime.now(UTC) + timedelta(hours=1)
     await cold.insert_payment(payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip), {}, expires)
     return payment_hash
+
+
+def hybrid_settings(database_url: str, redis_url: str, key_prefix: str, tmp_path: Any, **overrides: Any) -> Settings:
+    """Settings for a HybridTipStore under test: its own key prefix and files."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "redis_key_prefix": key_prefix,
+        "fallback_to_file_storage": False,
+        "journal_file": tmp_path / "journal.jsonl",
+        "tip_store_file": tmp_path / ".tip-store.json",
+        "database_pool_min": 1,
+        "database_pool_max": 20,
+    }
+    values.update(overrides)
+    return Settings(**values)

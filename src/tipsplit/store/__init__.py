@@ -1,1 +1,32 @@
-"""Where payments are kept: Redis for hot state, PostgreSQL for the record, files as a fallback."""
+"""Where payments are kept: PostgreSQL for the record, Redis for hot state, files as a fallback."""
+
+from tipsplit.store.cold import ColdStore
+from tipsplit.store.errors import (
+    HotStoreUnavailable,
+    InvalidPaymentHash,
+    InvalidTipData,
+    PaymentConflict,
+    PaymentStateError,
+    StorageUnavailable,
+    StoreError,
+)
+from tipsplit.store.hot import HotStore, RateLimitResult
+from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.metrics import MetricsCollector
+from tipsplit.store.migrate import apply_migrations
+
+__all__ = [
+    "ColdStore",
+    "HotStore",
+    "HotStoreUnavailable",
+    "HybridTipStore",
+    "InvalidPaymentHash",
+    "InvalidTipData",
+    "MetricsCollector",
+    "PaymentConflict",
+    "PaymentStateError",
+    "RateLimitResult",
+    "StorageUnavailable",
+    "StoreError",
+    "apply_migrations",
+]

@@ -841,6 +841,20 @@ class ColdStore:
         )
         return [RecipientStats(**dict(r)) for r in rows]
 
+    async def stats_for_recipient(self, username: str) -> RecipientStats | None:
+        """One recipient's lifetime totals, or None if they were never tipped."""
+        row = await self._read(
+            lambda conn: conn.fetchrow(
+                """
+                SELECT recipient_username, total_tips_received, total_tips_count, average_tip_amount,
+                       first_tip_received_at, last_tip_received_at
+                FROM tip_recipients_stats WHERE recipient_username = $1
+                """,
+                username,
+            )
+        )
+        return RecipientStats(**dict(row)) if row is not None else None
+
     async def insert_metrics(self, samples: Sequence[MetricSample]) -> int:
         """Write a batch of metric rows in one statement (one round trip, one transaction)."""
         if not samples:

@@ -12,6 +12,8 @@ import psycopg
 import structlog
 from yoyo import get_backend, read_migrations
 
+from tipsplit.store.errors import StorageUnavailable
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ADVISORY_LOCK_KEY = 0x7469_7073_706C_6974 & 0x7FFF_FFFF_FFFF_FFFF  # "tipsplit"
 
@@ -34,7 +36,11 @@ def yoyo_url(database_url: str) -> str:
 
 def apply_migrations(database_url: str, lock_timeout: float = 60.0) -> list[str]:
     """Bring the schema up to date; returns the ids of the migrations this call applied."""
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as guard:
+    try:
+        guard_connection = psycopg.connect(libpq_url(database_url), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise StorageUnavailable(f"PostgreSQL is unreachable, migrations not applied: {exc}") from exc
+    with guard_connection as guard:
         guard.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(lock_timeout * 1000)}ms",))
         guard.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:

@@ -1,0 +1,518 @@
+"""The seed's HybridTipStore, async and safe: PostgreSQL is the record, Redis a cache, files a fallback.
+
+Writes commit to PostgreSQL first and only then warm Redis, so an
+acknowledged payment survives losing every Redis key. Reads go Redis →
+PostgreSQL (re-warming Redis) → the legacy file store. When PostgreSQL is
+down and FALLBACK_TO_FILE_STORAGE is on, a write is acknowledged once it is
+fsynced to the journal, which a background task replays into PostgreSQL
+(idempotently) when it answers again.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import structlog
+from pydantic import ValidationError
+
+from tipsplit.config import Settings
+from tipsplit.crypto import KeyRing
+from tipsplit.domain.models import TipData, check_payment_hash, plan_legs
+from tipsplit.domain.states import PaymentStatus
+from tipsplit.store.cold import ColdStore
+from tipsplit.store.errors import (
+    HotStoreUnavailable,
+    InvalidPaymentHash,
+    InvalidTipData,
+    PaymentConflict,
+    PaymentStateError,
+    StorageUnavailable,
+)
+from tipsplit.store.filestore import FileTipStore
+from tipsplit.store.hot import HotStore, RateLimitResult
+from tipsplit.store.journal import Journal
+from tipsplit.store.metrics import MetricsCollector
+from tipsplit.store.migrate import apply_migrations
+from tipsplit.store.records import PaymentRecord
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+ACTIVE_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
+JOURNAL_STORE = "store_tip_data"
+
+
+def _number(value: Decimal | None) -> int | float | None:
+    """Decimals as the seed's JSON numbers: 15 stays 15, 10.50 becomes 10.5."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def tip_view(payment_hash: str, tip: TipData, *, api_key: str, status: PaymentStatus) -> dict[str, Any]:
+    """The seed's camelCase shape of a payment; the same builder serves Redis, PostgreSQL and the journal."""
+    assert tip.created_at is not None and tip.expires_at is not None
+    view = {
+        "paymentHash": payment_hash,
+        "baseAmount": tip.base_amount,
+        "tipAmount": tip.tip_amount,
+        "totalAmount": tip.total_amount,
+        "tipPercent": _number(tip.tip_percent),
+        "tipRecipient": tip.tip_recipient,
+        "tipRecipients": [{"username": r.username, "share": _number(r.share)} for r in tip.tip_recipients],
+        "userApiKey": api_key,
+        "userWalletId": tip.user_wallet_id,
+        "username": tip.username,
+        "displayCurrency": tip.display_currency,
+        "baseAmountDisplay": _number(tip.base_amount_display),
+        "tipAmountDisplay": _number(tip.tip_amount_display),
+        "memo": tip.memo,
+        "paymentRequest": tip.payment_request,
+        "status": status.value,
+        "createdAt": _millis(tip.created_at),
+        "expiresAt": _millis(tip.expires_at),
+    }
+    return {key: value for key, value in view.items() if value is not None}
+
+
+def _tip_from_record(payment: PaymentRecord) -> TipData:
+    """The typed tip data of a stored payment (the API key left encrypted)."""
+    return TipData.model_validate(
+        {
+            "baseAmount": payment.base_amount,
+            "tipAmount": payment.tip_amount,
+            "tipPercent": payment.tip_percent,
+            "tipRecipients": [{"username": r.username, "share": r.share} for r in payment.tip_recipients],
+            "userApiKey": payment.user_api_key_encrypted,
+            "userWalletId": payment.user_wallet_id,
+            "username": payment.username,
+            "displayCurrency": payment.display_currency,
+            "baseAmountDisplay": payment.base_amount_display,
+            "tipAmountDisplay": payment.tip_amount_display,
+            "memo": payment.memo,
+            "paymentRequest": payment.payment_request,
+            "createdAt": payment.created_at,
+            "expiresAt": payment.expires_at,
+        }
+    )
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(parts)
+
+
+class HybridTipStore:
+    """Where a payment split is remembered between invoice creation and forwarding."""
+
+    def __init__(self, settings: Settings, keyring: KeyRing, *, replay_interval: float = 5.0) -> None:
+        if not settings.database_url:
+            raise ValueError("DATABASE_URL is not set: the hybrid store needs PostgreSQL")
+        self.settings = settings
+        self._keyring = keyring
+        self.cold = ColdStore(
+            settings.database_url,
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+            max_settle_attempts=settings.max_leg_attempts,
+            retry_base_seconds=settings.leg_retry_base_seconds,
+        )
+        self.hot: HotStore | None = (
+            HotStore.from_settings(settings) if settings.use_hybrid_storage and settings.redis_url else None
+        )
+        self.fallback = settings.fallback_to_file_storage
+        self.journal: Journal | None = Journal(settings.journal_path) if self.fallback else None
+        self.file_store: FileTipStore | None = FileTipStore(settings.tip_store_file, keyring) if self.fallback else None
+        self.metrics = MetricsCollector(self.cold)
+        self._replay_interval = replay_interval
+        self._replay_lock = asyncio.Lock()
+        self._replayer: asyncio.Task[None] | None = None
+        self._migrate = True
+        self._migrated = False
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def initialize(self, *, migrate: bool = True) -> None:
+        """Connect (and migrate); with the file fallback on, PostgreSQL being down is survivable."""
+        self._migrate = migrate
+        try:
+            await self._ensure_cold()
+        except StorageUnavailable:
+            if not self.fallback:
+                raise
+            log.warning("store.postgres_unavailable_at_start", fallback="journal")
+        if self.hot is not None:
+            try:
+                await self.hot.ping()
+            except HotStoreUnavailable:
+                log.warning("store.redis_unavailable_at_start", fallback="postgresql")
+        self.metrics.start()
+        if self.journal is not None:
+            self._replayer = asyncio.create_task(self._replay_forever(), name="journal-replay")
+        log.info("store.initialized", redis=self.hot is not None, fallback=self.fallback)
+
+    async def close(self) -> None:
+        """Stop background work, flush metrics, close the pools."""
+        if self._replayer is not None:
+            self._replayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replayer
+        await self.metrics.stop()
+        await self.cold.close()
+        if self.hot is not None:
+            await self.hot.close()
+
+    async def _ensure_cold(self) -> None:
+        if self._migrate and not self._migrated:
+            await asyncio.to_thread(apply_migrations, self.settings.database_url or "")
+            self._migrated = True
+        await self.cold.open()
+
+    # -- the seed's API -----------------------------------------------------
+
+    async def store_tip_data(
+        self,
+        payment_hash: str,
+        tip_data: Mapping[str, Any] | TipData,
+        *,
+        recipient_wallets: Mapping[str, str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Remember a new invoice's split; returns once it is durable (PostgreSQL, or the fsynced journal)."""
+        payment_hash = self._check_hash(payment_hash)
+        tip = self._validate(tip_data, expires_at)
+        assert tip.expires_at is not None
+        api_key = tip.user_api_key.get_secret_value()
+        encrypted = self._keyring.encrypt(api_key)
+        wallets = dict(recipient_wallets or {})
+        try:
+            inserted = await self.cold.insert_payment(
+                payment_hash, tip, encrypted, plan_legs(tip), wallets, tip.expires_at
+            )
+        except StorageUnavailable as exc:
+            if self.journal is None:
+                raise StorageUnavailable(
+                    f"payment {payment_hash} was not stored: PostgreSQL is unreachable and"
+                    " FALLBACK_TO_FILE_STORAGE is off"
+                ) from exc
+            await self._journal_store(payment_hash, tip, encrypted, wallets)
+            await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
+            return
+        if not inserted:
+            existing = await self.cold.get_payment(payment_hash, with_legs=False)
+            if existing is None:
+                raise StorageUnavailable(f"payment {payment_hash} vanished while being stored")
+            self._check_same(existing, tip, api_key)
+            if existing.status in ACTIVE_STATUSES:
+                await self._cache(payment_hash, self._view_of(existing))
+            return
+        await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
+
+    async def get_tip_data(self, payment_hash: str) -> dict[str, Any] | None:
+        """The active payment's split in the seed's camelCase shape with the API key in clear, or None."""
+        payment_hash = self._check_hash(payment_hash)
+        cached = await self._cached(payment_hash)
+        if cached is not None:
+            self.metrics.record_cache_hit()
+            return self._reveal(cached)
+        self.metrics.record_cache_miss()
+        try:
+            payment = await self.cold.get_payment(payment_hash, with_legs=False)
+        except StorageUnavailable:
+            if not self.fallback:
+                raise
+            return await self._from_fallback(payment_hash)
+        if payment is not None:
+            if payment.status not in ACTIVE_STATUSES:
+                return None
+            view = self._view_of(payment)
+            await self._cache(payment_hash, view)
+            return self._reveal(view)
+        return await self._from_fallback(payment_hash) if self.fallback else None
+
+    async def remove_tip_data(self, payment_hash: str, result: Mapping[str, Any], *, owner: str | None = None) -> None:
+        """Archive a settled payment (completed or failed) in one transaction, then drop it from Redis.
+
+        The caller names its claim with `owner` (or `result["owner"]`); without
+        one the store claims the payment itself, which fails if another worker
+        holds it. Repeating a remove that already happened is harmless.
+        """
+        payment_hash = self._check_hash(payment_hash)
+        success = bool(result.get("success"))
+        owner = owner or result.get("owner")
+        own_claim = owner is None
+        if own_claim:
+            owner = f"remove-{uuid.uuid4().hex[:12]}"
+            claimed = await self.cold.claim(
+                payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True
+            )
+            if claimed is None:
+                await self._already_finished(payment_hash, success)
+                await self._forget(payment_hash)
+                return
+        assert owner is not None
+        try:
+            if success:
+                done = await self.cold.complete(payment_hash, owner, result)
+            else:
+                done = await self.cold.fail(payment_hash, owner, str(result.get("error") or "settlement failed"))
+        except PaymentStateError:
+            if own_claim:
+                await self.cold.release_claim(
+                    payment_hash, owner, PaymentStatus.PENDING, "remove_refused", {"reason": "legs not settled"}
+                )
+            raise
+        if not done:
+            await self._already_finished(payment_hash, success)
+        await self._forget(payment_hash)
+
+    async def get_stats(self) -> dict[str, Any]:
+        """Last-24-hours numbers, from the Redis stats cache (1 h) or PostgreSQL on a miss."""
+        today = datetime.now(UTC).date()
+        cached = await self._hot_call(lambda hot: hot.get_daily_stats(today))
+        if cached is not None:
+            return cached
+        try:
+            last_24h = await self.cold.stats_24h()
+        except StorageUnavailable:
+            if not self.fallback:
+                raise
+            return await self._fallback_stats()
+        stats = {
+            "last24Hours": last_24h,
+            "storage": "hybrid (Redis + PostgreSQL)" if self.hot is not None else "PostgreSQL",
+            "generatedAt": datetime.now(UTC).isoformat(),
+        }
+        await self._hot_call(lambda hot: hot.set_daily_stats(today, stats))
+        return stats
+
+    async def get_recipient_stats(self, username: str) -> dict[str, Any] | None:
+        """One recipient's lifetime tip totals, cached in Redis for an hour."""
+        cached = await self._hot_call(lambda hot: hot.get_recipient_stats(username))
+        if cached is not None:
+            return cached
+        found = await self.cold.stats_for_recipient(username)
+        if found is None:
+            return None
+        stats = {
+            "username": found.recipient_username,
+            "totalTipsReceived": found.total_tips_received,
+            "totalTipsCount": found.total_tips_count,
+            "averageTipAmount": _number(found.average_tip_amount),
+            "lastTipReceivedAt": found.last_tip_received_at.isoformat() if found.last_tip_received_at else None,
+        }
+        await self._hot_call(lambda hot: hot.set_recipient_stats(username, stats))
+        return stats
+
+    # -- pass-throughs for the settlement engine and the API ----------------
+
+    async def acquire_lock(self, payment_hash: str) -> str | None:
+        """A Redis lock token, or None if it is held or Redis is down (the PostgreSQL claim still guards)."""
+        return await self._hot_call(lambda hot: hot.acquire_lock(payment_hash))
+
+    async def release_lock(self, payment_hash: str, token: str) -> None:
+        await self._hot_call(lambda hot: hot.release_lock(payment_hash, token))
+
+    async def forget_hot(self, payment_hash: str) -> None:
+        """Drop a payment's cache entry (e.g. once it expired)."""
+        await self._hot_call(lambda hot: hot.delete_tip(payment_hash))
+
+    async def check_rate_limit(self, *, wallet_id: str | None = None, ip: str | None = None) -> RateLimitResult:
+        """Count one invoice request per wallet and per IP; allowed when Redis is down (fail open)."""
+        window = self.settings.rate_limit_window_seconds
+        checks = [("user", wallet_id, self.settings.rate_limit_per_wallet), ("ip", ip, self.settings.rate_limit_per_ip)]
+        counted: list[RateLimitResult] = []
+        for scope, identity, limit in checks:
+            if not identity:
+                continue
+            result = await self._hot_call(
+                lambda hot, scope=scope, identity=identity, limit=limit: hot.hit_rate_limit(scope, identity, limit, window)
+            )
+            if result is None:
+                continue
+            if not result.allowed:
+                return result
+            counted.append(result)
+        return min(counted, key=lambda r: r.remaining, default=RateLimitResult(True, -1, 0))
+
+    async def replay_journal(self) -> int:
+        """Move journaled writes into PostgreSQL; safe to repeat (inserts are idempotent)."""
+        if self.journal is None:
+            return 0
+        async with self._replay_lock:
+            await self._ensure_cold()
+            applied = await self.journal.replay(self._apply_journal_record)
+        if applied:
+            log.info("store.journal_replayed", records=applied)
+        return applied
+
+    # -- internals ----------------------------------------------------------
+
+    @staticmethod
+    def _check_hash(payment_hash: str) -> str:
+        try:
+            return check_payment_hash(payment_hash)
+        except ValueError as exc:
+            raise InvalidPaymentHash(str(exc)) from None
+
+    def _validate(self, tip_data: Mapping[str, Any] | TipData, expires_at: datetime | None) -> TipData:
+        """Typed, checked tip data with its creation and expiry times fixed."""
+        if isinstance(tip_data, TipData):
+            tip = tip_data
+        else:
+            try:
+                tip = TipData.model_validate(dict(tip_data))
+            except ValidationError as exc:
+                raise InvalidTipData(f"invalid tip data: {_describe(exc)}") from None
+            for field in ("totalAmount", "amount"):
+                given = tip_data.get(field)
+                if given is not None and given != tip.total_amount:
+                    raise InvalidTipData(
+                        f"invalid tip data: {field} {given} is not baseAmount + tipAmount ({tip.total_amount})"
+                    )
+        if tip.memo is not None and len(tip.memo) > self.settings.max_memo_length:
+            raise InvalidTipData(f"invalid tip data: memo is longer than {self.settings.max_memo_length} characters")
+        created_at = tip.created_at or datetime.now(UTC)
+        expiry = expires_at or tip.expires_at or created_at + timedelta(minutes=self.settings.invoice_expiry_minutes)
+        return tip.model_copy(update={"created_at": created_at, "expires_at": expiry})
+
+    def _check_same(self, existing: PaymentRecord, tip: TipData, api_key: str) -> None:
+        """A repeated store is fine; the same hash with other amounts or destinations is not."""
+        stored = [(r.username, r.share) for r in existing.tip_recipients]
+        given = [(r.username, r.share) for r in tip.tip_recipients]
+        same = (
+            existing.base_amount == tip.base_amount
+            and existing.tip_amount == tip.tip_amount
+            and existing.user_wallet_id == tip.user_wallet_id
+            and stored == given
+            and self._keyring.decrypt(existing.user_api_key_encrypted) == api_key
+        )
+        if not same:
+            raise PaymentConflict(f"payment {existing.payment_hash} is already stored with different amounts or destinations")
+
+    def _view_of(self, payment: PaymentRecord) -> dict[str, Any]:
+        return tip_view(
+            payment.payment_hash, _tip_from_record(payment), api_key=payment.user_api_key_encrypted, status=payment.status
+        )
+
+    def _reveal(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        revealed = dict(view)
+        revealed["userApiKey"] = self._keyring.decrypt(view["userApiKey"])
+        return revealed
+
+    async def _hot_call(self, operation: Callable[[HotStore], Awaitable[T]]) -> T | None:
+        """Run a Redis operation if Redis is configured and up; None otherwise (Redis is never required)."""
+        if self.hot is None:
+            return None
+        try:
+            return await operation(self.hot)
+        except HotStoreUnavailable:
+            return None
+
+    async def _cache(self, payment_hash: str, view: Mapping[str, Any]) -> None:
+        expires_at = datetime.fromtimestamp(view["expiresAt"] / 1000, UTC)
+        await self._hot_call(lambda hot: hot.store_tip(payment_hash, view, expires_at))
+
+    async def _cached(self, payment_hash: str) -> dict[str, Any] | None:
+        return await self._hot_call(lambda hot: hot.get_tip(payment_hash))
+
+    async def _forget(self, payment_hash: str) -> None:
+        """After a payment is archived: drop its cache entry, the stale stats, and its legacy file entry."""
+        payment = await self.cold.get_payment(payment_hash, with_legs=False)
+        usernames = [r.username for r in payment.tip_recipients] if payment else []
+        today = datetime.now(UTC).date()
+        await self._hot_call(lambda hot: hot.forget_payment(payment_hash, today, usernames))
+        if self.file_store is not None:
+            await asyncio.to_thread(self.file_store.remove, payment_hash)
+
+    async def _already_finished(self, payment_hash: str, success: bool) -> None:
+        """Accept a repeated remove; refuse one for a payment someone else is still working on."""
+        payment = await self.cold.get_payment(payment_hash, with_legs=False)
+        if payment is None:
+            raise PaymentStateError(f"payment {payment_hash} is not stored")
+        wanted = PaymentStatus.COMPLETED if success else PaymentStatus.FAILED
+        if payment.status != wanted:
+            raise PaymentStateError(
+                f"payment {payment_hash} is {payment.status.value}"
+                + (f" (claimed by {payment.claim_owner})" if payment.claim_owner else "")
+                + f"; it cannot be marked {wanted.value} now"
+            )
+
+    async def _journal_store(self, payment_hash: str, tip: TipData, encrypted: str, wallets: dict[str, str]) -> None:
+        assert self.journal is not None and tip.created_at is not None and tip.expires_at is not None
+        await self.journal.append(
+            {
+                "op": JOURNAL_STORE,
+                "paymentHash": payment_hash,
+                "tip": tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING),
+                "createdAt": tip.created_at.isoformat(),
+                "expiresAt": tip.expires_at.isoformat(),
+                "recipientWallets": wallets,
+            }
+        )
+        log.warning("store.journaled", payment_hash=payment_hash, reason="postgresql unavailable")
+
+    async def _apply_journal_record(self, record: dict[str, Any]) -> None:
+        if record.get("op") != JOURNAL_STORE:
+            raise ValueError(f"unknown journal record type {record.get('op')!r}")
+        payment_hash = record["paymentHash"]
+        encrypted = record["tip"]["userApiKey"]
+        tip = TipData.model_validate(
+            {
+                **record["tip"],
+                "userApiKey": self._keyring.decrypt(encrypted),
+                "createdAt": record["createdAt"],
+                "expiresAt": record["expiresAt"],
+            }
+        )
+        assert tip.expires_at is not None
+        await self.cold.insert_payment(
+            payment_hash, tip, encrypted, plan_legs(tip), record.get("recipientWallets") or {}, tip.expires_at
+        )
+
+    async def _replay_forever(self) -> None:
+        """Replay the journal whenever it holds records and PostgreSQL answers."""
+        assert self.journal is not None
+        while True:
+            try:
+                if await asyncio.to_thread(len, self.journal):
+                    await self.replay_journal()
+            except StorageUnavailable:
+                pass
+            except Exception:
+                log.exception("store.journal_replay_failed")
+            await asyncio.sleep(self._replay_interval)
+
+    async def _from_fallback(self, payment_hash: str) -> dict[str, Any] | None:
+        """Unreplayed journal records first (newest truth), then the legacy file store."""
+        assert self.journal is not None and self.file_store is not None
+        records = await asyncio.to_thread(self.journal.records)
+        for record in reversed(records):
+            if record.get("paymentHash") == payment_hash:
+                return self._reveal(record["tip"])
+        return await asyncio.to_thread(self.file_store.get, payment_hash)
+
+    async def _fallback_stats(self) -> dict[str, Any]:
+        assert self.journal is not None and self.file_store is not None
+        return {
+            "last24Hours": None,
+            "storage": "degraded: PostgreSQL unavailable",
+            "journalPending": await asyncio.to_thread(len, self.journal),
+            "fileStore": await asyncio.to_thread(self.file_store.stats),
+            "generatedAt": datetime.now(UTC).isoformat(),
+        }
+
+
+__all__ = ["HybridTipStore", "tip_view"]
