@@ -46,7 +46,8 @@ def env_example_entries() -> dict[str, str | None]:
 
 
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    parsed: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return parsed
 
 
 def interpolated_names(text: str) -> set[str]:

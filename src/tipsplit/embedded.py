@@ -9,7 +9,7 @@ The packages' own wrappers own temporary, socket-only servers and stop them from
 `atexit`/`__del__`; tipsplit needs loopback TCP ports that stay the same across
 restarts, persistence, and servers that survive a crash of their owner and are
 adopted by the next start. So this module drives the shipped binaries itself
-and borrows only the packages' binaries, config renderer and root helpers.
+and borrows only the packages' binaries and Valkey's config renderer.
 
 Layout of `data_dir`:
   embedded.json   ports, generated passwords and the owning process (0600)
@@ -524,7 +524,7 @@ def _process_named(pid: int, name: str) -> bool:
     """True if pid is a live process of that program (not a recycled pid)."""
     try:
         process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and process.name() == name
+        return bool(process.status() != psutil.STATUS_ZOMBIE and process.name() == name)
     except psutil.Error:
         return False
 
