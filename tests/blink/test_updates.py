@@ -1,7 +1,7 @@
 """The myUpdates listener against the simulator's graphql-transport-ws endpoint."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -46,8 +46,12 @@ class Collector:
         await asyncio.wait_for(self.task, 5.0)
 
 
+Listen = Callable[[str, str], Awaitable["Collector"]]
+
+
 @pytest.fixture()
-async def listen() -> AsyncIterator:
+async def listen() -> AsyncIterator[Listen]:
+    """Start listeners that are live before the test acts, and stop them all afterwards."""
     started: list[Collector] = []
 
     async def start(url: str, api_key: str) -> Collector:
@@ -72,7 +76,7 @@ async def _paid_invoices(client: BlinkClient, control: SimControl, pos: SimAccou
 
 
 async def test_updates_arrive_in_order(
-    sim: SimServer, blink: BlinkClient, new_account: NewAccount, control: SimControl, listen
+    sim: SimServer, blink: BlinkClient, new_account: NewAccount, control: SimControl, listen: Listen
 ) -> None:
     pos = await new_account()
     collector = await listen(sim.graphql_url, pos.api_key)
@@ -85,7 +89,7 @@ async def test_updates_arrive_in_order(
 
 
 async def test_only_receipts_on_own_wallets_are_reported(
-    sim: SimServer, blink: BlinkClient, new_account: NewAccount, control: SimControl, listen
+    sim: SimServer, blink: BlinkClient, new_account: NewAccount, control: SimControl, listen: Listen
 ) -> None:
     """The POS paying a merchant leg is a send, not an invoice of ours: the merchant's listener sees it."""
     pos, merchant = await new_account(balance=1_000), await new_account()
@@ -101,7 +105,7 @@ async def test_only_receipts_on_own_wallets_are_reported(
 
 
 async def test_resumes_after_the_server_drops_the_socket(
-    sim: SimServer, blink: BlinkClient, new_account: NewAccount, control: SimControl, listen
+    sim: SimServer, blink: BlinkClient, new_account: NewAccount, control: SimControl, listen: Listen
 ) -> None:
     pos = await new_account()
     collector = await listen(sim.graphql_url, pos.api_key)
@@ -116,7 +120,7 @@ async def test_resumes_after_the_server_drops_the_socket(
     assert [u.payment_hash for u in await collector.wait_for(3)] == first + second
 
 
-async def test_resumes_after_the_server_restarts_on_the_same_port(listen) -> None:
+async def test_resumes_after_the_server_restarts_on_the_same_port(listen: Listen) -> None:
     """A restarted simulator with the same seed gives the same account the same key and wallets."""
     async with SimServer(port=0, seed=42) as sim:
         pos = _restart_pos(sim)
@@ -184,7 +188,7 @@ def test_sends_and_prices_are_not_invoice_updates() -> None:
         assert parse_event({"data": {"myUpdates": {"errors": [], "update": update}}}) is None
 
 
-async def _wait_until(condition, timeout: float = 5.0) -> None:
+async def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
