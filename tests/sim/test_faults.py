@@ -118,3 +118,15 @@ async def test_faults_scoped_to_a_wallet_and_cleared(sim: Sim) -> None:
     assert (await sim.gql(doc.REALTIME_PRICE, {"currency": "USD"})).status_code == 503
     assert (await sim.http.delete("/sim/faults")).json() == {"cleared": 1}
     assert (await sim.gql(doc.REALTIME_PRICE, {"currency": "USD"})).status_code == 200
+
+
+async def test_a_failure_answers_failure_and_moves_nothing(sim: Sim) -> None:
+    pos, staff = await sim.account(balance=1_000), await sim.account()
+    invoice = await sim.invoice(staff.btc_wallet_id, 250)
+    await add_fault(sim, operation="lnInvoicePaymentSend", failure=True, walletId=staff.btc_wallet_id, count=1)
+    refused = await sim.send(pos, invoice["paymentRequest"])
+    assert refused["status"] == "FAILURE"
+    assert refused["errors"] and refused["errors"][0]["message"]
+    assert (await sim.balance(pos.btc_wallet_id), await sim.balance(staff.btc_wallet_id)) == (1_000, 0)
+    assert (await sim.send(pos, invoice["paymentRequest"]))["status"] == "SUCCESS"
+    assert await sim.balance(staff.btc_wallet_id) == 250

@@ -50,6 +50,7 @@ class FaultIn(Body):
     loseAnswerDelayMs: int = Field(0, ge=0)
     pending: bool = False
     resolveAfterMs: int = Field(1000, ge=0)
+    failure: bool = False
     walletId: str | None = None
     username: str | None = None
     count: int | None = Field(None, ge=1)
@@ -115,7 +116,8 @@ def fault_json(rule: FaultRule) -> dict[str, Any]:
         "id": rule.id, "operation": rule.operation, "latencyMs": rule.latency_ms, "errorRate": rule.error_rate,
         "errorStatus": rule.error_status, "loseAnswer": rule.lose_answer,
         "loseAnswerDelayMs": rule.lose_answer_delay_ms, "pending": rule.pending,
-        "resolveAfterMs": rule.resolve_after_ms, "walletId": rule.wallet_id, "username": rule.username,
+        "resolveAfterMs": rule.resolve_after_ms, "failure": rule.failure, "walletId": rule.wallet_id,
+        "username": rule.username,
         "remaining": rule.remaining, "fired": rule.fired,
     }
 
@@ -181,7 +183,7 @@ async def add_fault(request: Request) -> JSONResponse:
     rule = _sim(request).faults.add(FaultRule(
         operation=body.operation, latency_ms=body.latencyMs, error_rate=body.errorRate,
         error_status=body.errorStatus, lose_answer=body.loseAnswer, lose_answer_delay_ms=body.loseAnswerDelayMs,
-        pending=body.pending, resolve_after_ms=body.resolveAfterMs, wallet_id=body.walletId,
+        pending=body.pending, resolve_after_ms=body.resolveAfterMs, failure=body.failure, wallet_id=body.walletId,
         username=body.username, remaining=body.count,
     ))
     return JSONResponse(fault_json(rule), status_code=201)

@@ -23,6 +23,7 @@ class FaultRule:
     lose_answer_delay_ms: int = 0
     pending: bool = False
     resolve_after_ms: int = 1000
+    failure: bool = False
     wallet_id: str | None = None
     username: str | None = None
     remaining: int | None = None
@@ -60,6 +61,7 @@ class FaultPlan:
     lose_answer_delay_ms: int = 0
     pending: bool = False
     resolve_after_ms: int = 0
+    failure: bool = False
     fired: list[str] = field(default_factory=list)
 
 
@@ -105,6 +107,7 @@ class FaultBook:
             if rule.lose_answer:
                 plan.lose_answer = True
                 plan.lose_answer_delay_ms = max(plan.lose_answer_delay_ms, rule.lose_answer_delay_ms)
+            plan.failure = plan.failure or rule.failure
             if rule.pending:
                 plan.pending = True
                 plan.resolve_after_ms = max(plan.resolve_after_ms, rule.resolve_after_ms)
