@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.store.conftest import TEST_API_KEY, insert, new_hash, tip_dict
+from tests.support.tcp_proxy import behind, proxy_for
 from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, plan_legs
 from tipsplit.domain.states import LegStatus, PaymentStatus
 from tipsplit.store.cold import ColdStore
-from tipsplit.store.errors import PaymentStateError
+from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 
 
 def dest_hash() -> str:
@@ -233,3 +234,27 @@ async def test_pool_recovers_after_connections_are_killed(cold: ColdStore, keyri
     for _ in range(3):
         assert (await cold.get_payment(payment_hash)) is not None
     assert await cold.claim(payment_hash, "me", 60) is not None
+
+
+async def test_cut_connections_are_replaced_not_reused(migrated_url: str, keyring: KeyRing) -> None:
+    proxy = proxy_for(migrated_url)
+    port = await proxy.start()
+    cold = await ColdStore.connect(behind(migrated_url, port), min_size=3, max_size=3)
+    try:
+        payment_hash = await insert(cold, keyring)
+        await proxy.cut()
+        failures = 0
+        for _ in range(10):
+            try:
+                await cold.add_event(payment_hash, "probe", {})
+            except StorageUnavailable:
+                failures += 1
+        assert failures <= 3
+        await proxy.stop()
+        with pytest.raises(StorageUnavailable):
+            await cold.get_payment(payment_hash)
+        await proxy.start()
+        assert await cold.get_payment(payment_hash) is not None
+    finally:
+        await cold.close()
+        await proxy.stop()

@@ -3,15 +3,15 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import redis.asyncio as aioredis
 
 from tests.store.conftest import TEST_API_KEY, hybrid_settings, new_hash, tip_dict
-from tests.support.tcp_proxy import TcpProxy, unused_port
+from tests.support.tcp_proxy import behind, proxy_for, unused_port
 from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData
 from tipsplit.domain.states import LegStatus, PaymentStatus
@@ -24,19 +24,6 @@ from tipsplit.store import (
     StorageUnavailable,
 )
 from tipsplit.store.cold import ColdStore
-
-
-def behind(url: str, port: int) -> str:
-    """The same URL with its host and port replaced by the proxy's."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{port}"
-    return urlunsplit((parts.scheme, f"{netloc[0]}@{host}" if len(netloc) == 2 else host, parts.path, parts.query, parts.fragment))
-
-
-def proxy_for(url: str) -> TcpProxy:
-    parts = urlsplit(url)
-    return TcpProxy(parts.hostname or "127.0.0.1", parts.port or 0)
 
 
 @pytest.fixture()
@@ -85,8 +72,6 @@ async def test_dict_round_trip_in_the_seed_shape(store: HybridTipStore, raw: aio
 
 
 async def test_typed_round_trip_and_tip_ttl_follows_expiry(store: HybridTipStore, raw: aioredis.Redis, key_prefix: str) -> None:
-    from datetime import UTC, datetime, timedelta
-
     payment_hash = new_hash()
     tip = TipData.model_validate(tip_dict(tipRecipients=[], tipRecipient="carol_tips", tipAmount=7))
     await store.store_tip_data(payment_hash, tip, expires_at=datetime.now(UTC) + timedelta(minutes=15))

@@ -5,14 +5,14 @@ from pathlib import Path
 import psycopg
 
 from tests.store.conftest import hybrid_settings, new_hash, tip_dict
-from tests.store.test_hybrid import behind, proxy_for
+from tests.support.tcp_proxy import behind, proxy_for
 from tipsplit.crypto import KeyRing
 from tipsplit.store import HybridTipStore
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.metrics import MetricsCollector
 
 
-async def test_n_records_are_one_insert(cold: ColdStore) -> None:
+async def test_n_records_are_one_insert(cold: ColdStore, migrated_url: str) -> None:
     metrics = MetricsCollector(cold, batch_size=1000)
     name = f"test_metric_{new_hash()[:8]}"
     for i in range(250):
@@ -22,7 +22,7 @@ async def test_n_records_are_one_insert(cold: ColdStore) -> None:
     metrics.record_cache_miss()
     assert metrics.pending == 250
     assert await metrics.flush() == 252
-    with psycopg.connect(cold._dsn) as conn:
+    with psycopg.connect(migrated_url) as conn:
         count, transactions = conn.execute(
             "SELECT count(*), count(DISTINCT xmin::text) FROM system_metrics WHERE metric_name = %s", (name,)
         ).fetchone()

@@ -7,6 +7,7 @@ connections, live ones cut) and `start()` it again on the same port.
 import asyncio
 import contextlib
 import socket
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
@@ -70,3 +71,17 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def behind(url: str, port: int) -> str:
+    """The same URL with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{port}"
+    return urlunsplit((parts.scheme, f"{netloc[0]}@{host}" if len(netloc) == 2 else host, parts.path, parts.query, parts.fragment))
+
+
+def proxy_for(url: str) -> TcpProxy:
+    """A (not yet started) proxy to the server of `url`."""
+    parts = urlsplit(url)
+    return TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)

@@ -822,7 +822,7 @@ class ColdStore:
                 """
             )
         )
-        stats = {key: int(row[key]) for key in row.keys() if key != "average_tip_amount"}
+        stats: dict[str, Any] = {key: int(row[key]) for key in row.keys() if key != "average_tip_amount"}
         average = row["average_tip_amount"]
         stats["average_tip_amount"] = float(average) if average is not None else 0.0
         return stats

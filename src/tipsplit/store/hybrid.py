@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 import structlog
 from pydantic import ValidationError
@@ -332,14 +333,16 @@ class HybridTipStore:
     async def check_rate_limit(self, *, wallet_id: str | None = None, ip: str | None = None) -> RateLimitResult:
         """Count one invoice request per wallet and per IP; allowed when Redis is down (fail open)."""
         window = self.settings.rate_limit_window_seconds
-        checks = [("user", wallet_id, self.settings.rate_limit_per_wallet), ("ip", ip, self.settings.rate_limit_per_ip)]
+        checks: list[tuple[Literal["user", "ip"], str | None, int]] = [
+            ("user", wallet_id, self.settings.rate_limit_per_wallet),
+            ("ip", ip, self.settings.rate_limit_per_ip),
+        ]
         counted: list[RateLimitResult] = []
         for scope, identity, limit in checks:
             if not identity:
                 continue
-            result = await self._hot_call(
-                lambda hot, scope=scope, identity=identity, limit=limit: hot.hit_rate_limit(scope, identity, limit, window)
-            )
+            count_hit = partial(HotStore.hit_rate_limit, scope=scope, identity=identity, limit=limit, window_seconds=window)
+            result = await self._hot_call(count_hit)
             if result is None:
                 continue
             if not result.allowed:
