@@ -161,3 +161,21 @@ async def test_unreachable_blink_is_unavailable_even_for_a_payment() -> None:
             await client.pay_invoice("wallet", "lnbc1")
         with pytest.raises(BlinkUnavailable, match="could not connect"):
             await client.me()
+
+
+async def test_injected_route_failure_is_a_failure_result_and_the_same_invoice_pays_later(
+    sim_url: str, new_account: NewAccount, faults: SimControl
+) -> None:
+    pos, merchant = await new_account(balance=1_000), await new_account()
+    await faults.add_fault(operation="lnInvoicePaymentSend", failure=True, count=1)
+    async with BlinkClient(sim_url, pos.api_key) as client:
+        leg = await client.create_invoice_on_behalf_of_recipient(merchant.btc_wallet_id, 250)
+
+        failed = await client.pay_invoice(pos.btc_wallet_id, leg.payment_request)
+        assert failed.status is PaymentSendStatus.FAILURE
+        assert [e.code for e in failed.errors] == ["ROUTE_FINDING_ERROR"]
+        assert await faults.balance(pos.btc_wallet_id) == 1_000
+
+        retried = await client.pay_invoice(pos.btc_wallet_id, leg.payment_request)
+        assert retried.status is PaymentSendStatus.SUCCESS
+    assert await faults.balance(merchant.btc_wallet_id) == 250
