@@ -22,7 +22,6 @@ from tipsplit.observability import SETTLEMENTS
 from tipsplit.sandbox import Sandbox, start_sandbox
 from tipsplit.settle import SettlePolicy, Settler
 from tipsplit.store.hybrid import HybridTipStore
-from tipsplit.store.migrate import apply_migrations
 from tipsplit.watch import Watchers
 
 log = structlog.get_logger(__name__)
@@ -99,7 +98,6 @@ async def start_runtime(settings: Settings, *, run_watchers: bool = True, public
 
         assert settings.database_url and settings.blink_api_url and settings.blinkpos_api_key
         assert settings.blinkpos_btc_wallet_id
-        apply_migrations(settings.database_url)
         store = HybridTipStore(settings, keyring)
         await store.initialize()
         stack.push_async_callback(store.close)

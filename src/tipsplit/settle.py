@@ -216,7 +216,9 @@ class Settler:
         except BlinkOutcomeUnknown as exc:
             log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
             await self._cold.add_event(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
-            await self._resolve_unknown(ph, _with(leg, status=LegStatus.PAYING))
+            await self._resolve_unknown(
+                ph, _with(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
+            )
             return
         except BlinkUnavailable:
             await self._cold.transition_leg(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
@@ -249,6 +251,10 @@ class Settler:
         if status is InvoiceStatus.EXPIRED:
             await self._cold.reset_leg_invoice(ph, leg.leg, {current})
             return _with(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)
+        if leg.attempts >= self._policy.max_leg_attempts:
+            reason = f"still unpaid after {leg.attempts} attempts"
+            await self._leg_failed(ph, leg, {current}, leg.last_error or reason, counted=False)
+            return _with(leg, status=LegStatus.FAILED)
         await self._cold.transition_leg(ph, leg.leg, {current}, LegStatus.INVOICED)
         return _with(leg, status=LegStatus.INVOICED)
 
@@ -280,7 +286,7 @@ class Settler:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
         legs = payment.legs
         if all(leg.status in FINAL_LEG_STATUSES for leg in legs):
-            await self._store.remove_tip_data(ph, {"success": True, "owner": self._owner})
+            await self._store.remove_tip_data(ph, {"success": True}, owner=self._owner)
             return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value)
         exhausted = [
             leg for leg in legs if leg.status == LegStatus.FAILED and leg.attempts >= self._policy.max_leg_attempts
@@ -288,7 +294,7 @@ class Settler:
         unresolved = [leg for leg in legs if leg.status == LegStatus.PAYING]
         if exhausted and not unresolved:
             reason = "; ".join(f"{leg.leg}: {leg.last_error}" for leg in exhausted)
-            await self._store.remove_tip_data(ph, {"success": False, "error": reason, "owner": self._owner})
+            await self._store.remove_tip_data(ph, {"success": False, "error": reason}, owner=self._owner)
             return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value)
         await self._cold.renew_claim(ph, self._owner, self._next_look(legs))
         return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
@@ -299,8 +305,10 @@ class Settler:
         An unresolved send is looked at again soon; otherwise at the earliest
         retry time of a failed leg.
         """
-        if any(leg.status == LegStatus.PAYING for leg in legs):
-            return int(UNRESOLVED_RECHECK_SECONDS)
+        unsettled = [leg for leg in legs if leg.status in (LegStatus.PAYING, LegStatus.INVOICED)]
+        if unsettled:
+            attempts = max(leg.attempts for leg in unsettled)
+            return max(1, int(min(UNRESOLVED_RECHECK_SECONDS, self._policy.retry_delay(attempts))))
         now = datetime.now(UTC)
         retry_times = [leg.next_attempt_at for leg in legs if leg.status == LegStatus.FAILED and leg.next_attempt_at]
         if not retry_times:

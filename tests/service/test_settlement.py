@@ -103,9 +103,22 @@ async def test_a_lost_answer_is_resolved_without_a_second_payment(world: World) 
     assert await world.balance(world.merchant) == 1234
 
 
+@pytest.mark.settings(max_leg_attempts=3)
+async def test_unknown_outcomes_that_never_resolve_fail_the_leg(world: World) -> None:
+    bob = world.recipients["bob"]
+    await world.fault(operation="lnInvoicePaymentSend", errorRate=1.0, walletId=bob.wallet_id)
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=1000, tipAmount=100, tipRecipients=TWO_WAY)
+        await world.pay(invoice["paymentRequest"])
+        status = await world.wait_for_status(client, invoice["paymentHash"], {"failed"}, timeout=60)
+    bob_leg = next(leg for leg in status["legs"] if leg["recipient"] == "bob")
+    assert bob_leg["status"] == "failed" and bob_leg["attempts"] == 3
+    assert await world.balance(bob) == 0
+
+
 async def test_a_failing_tip_leg_is_retried_to_success(world: World) -> None:
     alice = world.recipients["alice"]
-    await world.fault(operation="lnInvoicePaymentSend", errorRate=1.0, walletId=alice.wallet_id, count=2)
+    await world.fault(operation="lnInvoicePaymentSend", failure=True, walletId=alice.wallet_id, count=2)
     async with world.http() as client:
         invoice = await world.create_invoice(client, baseAmount=1000, tipAmount=100, tipRecipients=TWO_WAY)
         await world.pay(invoice["paymentRequest"])
@@ -119,7 +132,7 @@ async def test_a_failing_tip_leg_is_retried_to_success(world: World) -> None:
 @pytest.mark.settings(max_leg_attempts=2)
 async def test_an_exhausted_leg_fails_the_payment_visibly(world: World) -> None:
     bob = world.recipients["bob"]
-    await world.fault(operation="lnInvoicePaymentSend", errorRate=1.0, walletId=bob.wallet_id)
+    await world.fault(operation="lnInvoicePaymentSend", failure=True, walletId=bob.wallet_id)
     async with world.http() as client:
         invoice = await world.create_invoice(client, baseAmount=1000, tipAmount=100, tipRecipients=TWO_WAY)
         await world.pay(invoice["paymentRequest"])
@@ -127,7 +140,9 @@ async def test_an_exhausted_leg_fails_the_payment_visibly(world: World) -> None:
     legs = {leg["leg"]: leg for leg in status["legs"]}
     assert legs["base"]["status"] == "succeeded"
     assert legs["tip:1"]["status"] == "succeeded"
-    assert legs["tip:2"]["status"] in ("failed", "invoiced")
+    assert legs["tip:2"]["status"] == "failed"
+    assert legs["tip:2"]["attempts"] == 2
+    assert "route" in legs["tip:2"]["lastError"]
     assert status["error"]
     assert await world.balance(bob) == 0
     assert await world.balance(world.merchant) == 1000

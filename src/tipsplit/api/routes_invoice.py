@@ -31,15 +31,13 @@ FORWARD_STATUS = {
 
 async def _rate_limit(rt: Runtime, wallet_id: str, ip: str) -> None:
     """Per wallet and per client IP, in Redis; with Redis down the limit is not enforced."""
-    s = rt.settings
-    for key, limit in ((f"user:{wallet_id}", s.rate_limit_per_wallet), (f"ip:{ip}", s.rate_limit_per_ip)):
-        decision = await rt.store.rate_limit(key, limit, s.rate_limit_window_seconds)
-        if not decision.allowed:
-            raise HTTPException(
-                status_code=429,
-                detail=error_body("too many invoices; slow down", retryAfter=decision.retry_after),
-                headers={"Retry-After": str(decision.retry_after)},
-            )
+    decision = await rt.store.check_rate_limit(wallet_id=wallet_id, ip=ip)
+    if not decision.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=error_body("too many invoices; slow down", retryAfter=decision.retry_after),
+            headers={"Retry-After": str(decision.retry_after)},
+        )
 
 
 @router.post("/create-invoice")

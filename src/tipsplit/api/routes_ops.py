@@ -26,14 +26,21 @@ async def _timed(check: Any) -> dict[str, Any]:
     return {"status": "up", "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
 
 
+async def _disabled() -> dict[str, Any]:
+    return {"status": "disabled"}
+
+
 @router.get("/api/health")
 async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
     """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache)."""
+    hot = rt.store.hot
     postgres, redis, blink = await asyncio.gather(
-        _timed(rt.store.cold.ping()), _timed(rt.store.hot.ping()), _timed(rt.pos.realtime_price("USD"))
+        _timed(rt.store.cold.ping()),
+        _timed(hot.ping()) if hot is not None else _disabled(),
+        _timed(rt.pos.realtime_price("USD")),
     )
     healthy = postgres["status"] == "up" and blink["status"] == "up"
-    status = "healthy" if healthy and redis["status"] == "up" else ("degraded" if healthy else "unhealthy")
+    status = "healthy" if healthy and redis["status"] != "down" else ("degraded" if healthy else "unhealthy")
     body = {
         "status": status,
         "sandbox": rt.sandbox is not None,
