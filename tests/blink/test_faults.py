@@ -133,7 +133,7 @@ async def test_pending_payment_is_a_result_then_paid_on_status_query(
     sim_url: str, new_account: NewAccount, faults: SimControl
 ) -> None:
     pos, merchant = await new_account(balance=5_000), await new_account()
-    await faults.add_fault(operation="lnInvoicePaymentSend", pending=True, resolveAfterMs=300, count=1)
+    await faults.add_fault(operation="lnInvoicePaymentSend", pending=True, resolveAfterMs=1_500, count=1)
     async with BlinkClient(sim_url, pos.api_key) as client:
         leg = await client.create_invoice_on_behalf_of_recipient(merchant.btc_wallet_id, 900)
 
@@ -144,7 +144,7 @@ async def test_pending_payment_is_a_result_then_paid_on_status_query(
         assert (await client.pay_invoice(pos.btc_wallet_id, leg.payment_request)).status is PaymentSendStatus.PENDING
 
         status = InvoiceStatus.PENDING
-        for _ in range(50):
+        for _ in range(100):
             status = await client.invoice_status_by_hash(leg.payment_hash)
             if status is InvoiceStatus.PAID:
                 break
