@@ -66,7 +66,7 @@ async def insert(cold: ColdStore, keyring: KeyRing, payment_hash: str | None = N
     return payment_hash
 
 
-def hybrid_settings(database_url: str, redis_url: str, key_prefix: str, tmp_path: Any, **overrides: Any) -> Settings:
+def hybrid_settings(database_url: str, redis_url: str | None, key_prefix: str, tmp_path: Any, **overrides: Any) -> Settings:
     """Settings for a HybridTipStore under test: its own key prefix and files."""
     values: dict[str, Any] = {
         "database_url": database_url,

@@ -306,3 +306,21 @@ async def test_plaintext_key_is_found_nowhere(
         assert conn.execute("SELECT count(*) FROM payment_splits WHERE payment_hash = %s", (journaled,)).fetchone() == (1,)
     captured = capsys.readouterr()
     assert TEST_API_KEY not in captured.out + captured.err + caplog.text
+
+
+async def test_initialize_migrates_and_works_without_redis(
+    fresh_database_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing
+) -> None:
+    settings = hybrid_settings(fresh_database_url, None, key_prefix, tmp_path)
+    store = HybridTipStore(settings, keyring)
+    await store.initialize()
+    try:
+        assert store.hot is None
+        payment_hash = new_hash()
+        await store.store_tip_data(payment_hash, tip_dict())
+        assert (await store.get_tip_data(payment_hash))["userApiKey"] == TEST_API_KEY
+        assert await store.acquire_lock(payment_hash) is None
+        assert (await store.check_rate_limit(wallet_id="w")).allowed
+        assert (await store.get_stats())["last24Hours"]["pending_count"] == 1
+    finally:
+        await store.close()
