@@ -1,7 +1,9 @@
 """The embedded servers: real PostgreSQL and Valkey processes in a temporary data dir."""
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +26,18 @@ from tipsplit.embedded import (
 
 
 @pytest.fixture()
-def stack(tmp_path: Path) -> Iterator[EmbeddedStack]:
+def data_dir() -> Iterator[Path]:
+    """A data dir outside pytest's tmp tree: as root, PostgreSQL runs as another user, and any
+    pytest run on the machine may make /tmp/pytest-of-root private again, locking that user out."""
+    parent = Path(tempfile.mkdtemp(prefix="tipsplit-embedded-test-"))
+    yield parent / "data"
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture()
+def stack(data_dir: Path) -> Iterator[EmbeddedStack]:
     """A stack in a temporary dir, stopped even if the test fails half-way."""
-    embedded = EmbeddedStack(tmp_path / "data")
+    embedded = EmbeddedStack(data_dir)
     yield embedded
     embedded.stop()
 
@@ -91,8 +102,7 @@ def test_start_is_idempotent_and_only_the_owner_stops(stack: EmbeddedStack) -> N
     assert not any(alive(pid) for pid in pids)
 
 
-def test_servers_left_by_a_crashed_owner_are_adopted_and_stopped(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_servers_left_by_a_crashed_owner_are_adopted_and_stopped(data_dir: Path) -> None:
     crash = (
         "import os, sys\n"
         "from pathlib import Path\n"
@@ -128,21 +138,21 @@ def test_stale_pid_files_after_a_crash_do_not_block_start(stack: EmbeddedStack) 
     assert redis.Redis.from_url(redis_url).ping()
 
 
-async def test_async_context_manager_runs_only_the_servers_asked_for(tmp_path: Path) -> None:
-    async with EmbeddedStack(tmp_path / "data", postgres=False) as servers:
+async def test_async_context_manager_runs_only_the_servers_asked_for(data_dir: Path) -> None:
+    async with EmbeddedStack(data_dir, postgres=False) as servers:
         assert servers.database_url is None
         assert servers.redis_url is not None
         assert redis.Redis.from_url(servers.redis_url).ping()
-        valkey_pid = int((tmp_path / "data" / "valkey" / "valkey.pid").read_text())
-    assert not (tmp_path / "data" / "postgres").exists()
+        valkey_pid = int((data_dir / "valkey" / "valkey.pid").read_text())
+    assert not (data_dir / "postgres").exists()
     assert not alive(valkey_pid)
 
 
-def test_only_missing_urls_get_embedded_servers(tmp_path: Path) -> None:
+def test_only_missing_urls_get_embedded_servers(data_dir: Path) -> None:
     configured = Settings(database_url="postgresql://db.example/tipsplit", redis_url="redis://cache.example/0")
     assert resolve_urls(configured, None) is configured
 
-    stack = EmbeddedStack(tmp_path / "data", postgres=False)
+    stack = EmbeddedStack(data_dir, postgres=False)
     stack.start()
     try:
         settings = Settings(
@@ -159,10 +169,24 @@ def test_only_missing_urls_get_embedded_servers(tmp_path: Path) -> None:
         stack.stop()
 
     assert embedded_stack_for(configured) is None
-    partial = embedded_stack_for(Settings(database_url="", redis_url="redis://cache.example/0", data_dir=tmp_path))
+    partial = embedded_stack_for(Settings(database_url="", redis_url="redis://cache.example/0", data_dir=data_dir))
     assert partial is not None and (partial.postgres, partial.redis) == (True, False)
     with pytest.raises(EmbeddedServerError, match="DATABASE_URL"):
         resolve_urls(Settings(database_url=None, redis_url="redis://cache.example/0"), None)
+
+
+def test_without_auth_the_servers_take_password_less_urls(data_dir: Path) -> None:
+    stack = EmbeddedStack(data_dir, auth=False)
+    try:
+        database_url, redis_url = urls(stack.start())
+        assert urlsplit(database_url).password is None and urlsplit(redis_url).password is None
+        with psycopg.connect(database_url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert redis.Redis.from_url(redis_url).ping()
+    finally:
+        stack.stop()
+    with pytest.raises(EmbeddedServerError, match="auth=False"):
+        EmbeddedStack(data_dir).start()
 
 
 def test_redact_masks_passwords_for_logs() -> None:

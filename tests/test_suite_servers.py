@@ -6,12 +6,13 @@ import redis.asyncio as aioredis
 from tests.support.databases import suite_servers
 
 
-def test_session_and_fresh_databases_are_distinct_and_empty(database_url: str, fresh_database_url: str) -> None:
+def test_a_fresh_database_is_empty_and_not_the_session_one(database_url: str, fresh_database_url: str) -> None:
     assert database_url != fresh_database_url
-    for url in (database_url, fresh_database_url):
-        with psycopg.connect(url) as conn:
-            tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
-            assert tables == (0,)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() != (None,)
+    with psycopg.connect(fresh_database_url) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+        assert tables == (0,)
 
 
 async def test_key_prefix_is_unique_and_on_the_suite_redis(redis_url: str, key_prefix: str) -> None:

@@ -92,9 +92,9 @@ class _State:
     """What must survive restarts so URLs stay stable: ports, passwords, owner."""
 
     postgres_port: int
-    postgres_password: str
+    postgres_password: str | None
     redis_port: int
-    redis_password: str
+    redis_password: str | None
     owner_pid: int | None = None
     owner_token: str | None = None
 
@@ -103,15 +103,18 @@ class _State:
         return self.owner_token not in (None, token) and _pid_alive(self.owner_pid)
 
     @classmethod
-    def load_or_create(cls, path: Path) -> _State:
-        """Read the remembered state, or choose ports and passwords for a new data dir."""
+    def load_or_create(cls, path: Path, auth: bool) -> _State:
+        """Read the remembered state, or choose ports (and passwords, with auth) for a new data dir."""
         if path.exists():
-            return cls(**json.loads(path.read_text()))
+            state = cls(**json.loads(path.read_text()))
+            if (state.postgres_password is not None) != auth:
+                raise EmbeddedServerError(f"{path.parent} was created with auth={not auth}; use that or a new dir")
+            return state
         return cls(
             postgres_port=_free_port(),
-            postgres_password=secrets.token_urlsafe(24),
+            postgres_password=secrets.token_urlsafe(24) if auth else None,
             redis_port=_free_port(),
-            redis_password=secrets.token_urlsafe(24),
+            redis_password=secrets.token_urlsafe(24) if auth else None,
         )
 
     def save(self, path: Path) -> None:
@@ -135,10 +138,12 @@ class EmbeddedStack:
     directory never pulls the servers out from under a running service.
     """
 
-    def __init__(self, data_dir: Path, *, postgres: bool = True, redis: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, postgres: bool = True, redis: bool = True, auth: bool = True) -> None:
+        """`auth=False` (trust, no requirepass) is for throwaway test servers standing in for unauthenticated ones."""
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.postgres = postgres
         self.redis = redis
+        self.auth = auth
         self._servers: EmbeddedServers | None = None
         self._owner = False
         self._token = secrets.token_hex(8)
@@ -163,7 +168,7 @@ class EmbeddedStack:
         began = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            state = _State.load_or_create(self._state_path)
+            state = _State.load_or_create(self._state_path, self.auth)
             self._owner = not state.owned_by_other(self._token)
             database_url = self._start_postgres(state) if self.postgres else None
             redis_url = self._start_valkey(state) if self.redis else None
@@ -199,7 +204,7 @@ class EmbeddedStack:
                         stopper()
                     except EmbeddedServerError as exc:
                         errors.append(str(exc))
-            state = _State.load_or_create(self._state_path)
+            state = _State.load_or_create(self._state_path, self.auth)
             if state.owner_token == self._token:
                 state.owner_pid = state.owner_token = None
                 state.save(self._state_path)
@@ -237,8 +242,8 @@ class EmbeddedStack:
                 f"-c listen_addresses={HOST} -p {state.postgres_port} -c unix_socket_directories=''",
                 "start",
             )
-        password = quote(state.postgres_password, safe="")
-        return f"postgresql://{POSTGRES_USER}:{password}@{HOST}:{state.postgres_port}/{DATABASE_NAME}"
+        user = POSTGRES_USER + (f":{quote(state.postgres_password, safe='')}" if state.postgres_password else "")
+        return f"postgresql://{user}@{HOST}:{state.postgres_port}/{DATABASE_NAME}"
 
     def _running_postmaster(self) -> int | None:
         """The port of a live postmaster on this PGDATA; a stale postmaster.pid is removed."""
@@ -254,8 +259,8 @@ class EmbeddedStack:
         pid_file.unlink(missing_ok=True)
         return None
 
-    def _initdb(self, password: str) -> None:
-        """Create the cluster with password auth on first use; a half-made cluster is redone."""
+    def _initdb(self, password: str | None) -> None:
+        """Create the cluster (password auth unless password is None) on first use; a half-made one is redone."""
         self._prepare_for_system_user()
         if (self.pgdata / "PG_VERSION").exists():
             return
@@ -263,25 +268,19 @@ class EmbeddedStack:
             shutil.rmtree(self.pgdata)
         self.pgdata.mkdir(mode=0o700)
         self._chown(self.pgdata)
-        pwfile = self.data_dir / "postgres.pw"
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(password + "\n")
-        self._chown(pwfile)
-        try:
-            self._run_pg(
-                "initdb",
-                "-U",
-                POSTGRES_USER,
-                f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256",
-                "--auth-local=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-instructions",
-                str(self.pgdata),
-            )
-        finally:
-            pwfile.unlink(missing_ok=True)
+        common = ["-U", POSTGRES_USER, "--encoding=UTF8", "--no-instructions", str(self.pgdata)]
+        if password is None:
+            self._run_pg("initdb", "--auth=trust", *common)
+        else:
+            pwfile = self.data_dir / "postgres.pw"
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(password + "\n")
+            self._chown(pwfile)
+            try:
+                self._run_pg("initdb", f"--pwfile={pwfile}", "--auth=scram-sha-256", *common)
+            finally:
+                pwfile.unlink(missing_ok=True)
         log.info("initialised embedded PostgreSQL cluster", pgdata=str(self.pgdata))
 
     def _stop_postgres(self) -> None:
@@ -334,7 +333,8 @@ class EmbeddedStack:
     def _start_valkey(self, state: _State) -> str:
         """Start Valkey with AOF persistence on loopback (or find it already running)."""
         self.valkey_dir.mkdir(parents=True, exist_ok=True)
-        url = f"redis://:{quote(state.redis_password, safe='')}@{HOST}:{{port}}/0"
+        userinfo = f":{quote(state.redis_password, safe='')}@" if state.redis_password else ""
+        url = f"redis://{userinfo}{HOST}:{{port}}/0"
         if self._running_valkey() is not None and _redis_answers(url.format(port=state.redis_port)):
             return url.format(port=state.redis_port)
         self._kill_valkey()
@@ -395,7 +395,7 @@ class EmbeddedStack:
         pid = self._running_valkey()
         if pid is None:
             return
-        state = _State.load_or_create(self._state_path)
+        state = _State.load_or_create(self._state_path, self.auth)
         client = redis.Redis(
             host=HOST, port=state.redis_port, password=state.redis_password, socket_timeout=5, retry=_NO_RETRY
         )

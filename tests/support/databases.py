@@ -70,7 +70,8 @@ def suite_servers() -> SuiteServers:
     admin_url, redis_url = ADMIN_DATABASE_URL, TEST_REDIS_URL
     if need_postgres or need_redis:
         data_dir = Path(tempfile.mkdtemp(prefix="tipsplit-test-servers-"))
-        _stack = EmbeddedStack(data_dir, postgres=need_postgres, redis=need_redis)
+        # Without auth, like the machine's servers, so tests may build URLs of their own from host and port.
+        _stack = EmbeddedStack(data_dir, postgres=need_postgres, redis=need_redis, auth=False)
         started = _stack.start()
         admin_url = started.database_url or admin_url
         redis_url = started.redis_url or redis_url
