@@ -138,6 +138,15 @@ def test_stale_pid_files_after_a_crash_do_not_block_start(stack: EmbeddedStack) 
     assert redis.Redis.from_url(redis_url).ping()
 
 
+def test_a_failed_start_leaves_no_server_running(stack: EmbeddedStack) -> None:
+    stack.data_dir.mkdir(parents=True)
+    stack.valkey_dir.write_text("not a directory")
+    with pytest.raises(OSError):
+        stack.start()
+    assert (stack.pgdata / "PG_VERSION").exists(), "PostgreSQL had started"
+    assert not (stack.pgdata / "postmaster.pid").exists(), "and was stopped again"
+
+
 async def test_async_context_manager_runs_only_the_servers_asked_for(data_dir: Path) -> None:
     async with EmbeddedStack(data_dir, postgres=False) as servers:
         assert servers.database_url is None

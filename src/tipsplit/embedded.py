@@ -170,8 +170,13 @@ class EmbeddedStack:
         with self._locked():
             state = _State.load_or_create(self._state_path, self.auth)
             self._owner = not state.owned_by_other(self._token)
-            database_url = self._start_postgres(state) if self.postgres else None
-            redis_url = self._start_valkey(state) if self.redis else None
+            try:
+                database_url = self._start_postgres(state) if self.postgres else None
+                redis_url = self._start_valkey(state) if self.redis else None
+            except BaseException:
+                if self._owner:  # leave nothing half-started behind
+                    self._stop_servers()
+                raise
             if self._owner:
                 state.owner_pid, state.owner_token = os.getpid(), self._token
             state.save(self._state_path)
@@ -189,7 +194,7 @@ class EmbeddedStack:
         return self._servers
 
     def stop(self) -> None:
-        """Shut the servers down cleanly if this process owns them; otherwise leave them to their owner."""
+        """Shut the servers down cleanly if this stack owns them; otherwise leave them to their owner."""
         if self._servers is None:
             return
         self._servers = None
@@ -197,13 +202,7 @@ class EmbeddedStack:
             log.info("embedded servers left running for their owner", data_dir=str(self.data_dir))
             return
         with self._locked():
-            errors: list[str] = []
-            for enabled, stopper in ((self.redis, self._stop_valkey), (self.postgres, self._stop_postgres)):
-                if enabled:
-                    try:
-                        stopper()
-                    except EmbeddedServerError as exc:
-                        errors.append(str(exc))
+            errors = self._stop_servers()
             state = _State.load_or_create(self._state_path, self.auth)
             if state.owner_token == self._token:
                 state.owner_pid = state.owner_token = None
@@ -212,6 +211,17 @@ class EmbeddedStack:
         if errors:
             raise EmbeddedServerError("; ".join(errors))
         log.info("embedded servers stopped", data_dir=str(self.data_dir))
+
+    def _stop_servers(self) -> list[str]:
+        """Stop each server this stack runs, carrying on past failures; returns their messages."""
+        errors: list[str] = []
+        for enabled, stopper in ((self.redis, self._stop_valkey), (self.postgres, self._stop_postgres)):
+            if enabled:
+                try:
+                    stopper()
+                except EmbeddedServerError as exc:
+                    errors.append(str(exc))
+        return errors
 
     async def __aenter__(self) -> EmbeddedServers:
         return await asyncio.to_thread(self.start)
@@ -232,6 +242,7 @@ class EmbeddedStack:
             self._initdb(state.postgres_password)
             if not _port_free(state.postgres_port):
                 state.postgres_port = _free_port()
+                log.warning("remembered PostgreSQL port is taken; its URL changes", port=state.postgres_port)
             self._pg_ctl(
                 "-w",
                 "-t",
@@ -287,6 +298,7 @@ class EmbeddedStack:
         """Fast shutdown: open transactions roll back, committed data is flushed."""
         if self._running_postmaster() is None:
             return
+        self._prepare_for_system_user()  # something may have made a parent directory private since start
         self._pg_ctl("-w", "-m", "fast", "-t", str(int(STOP_TIMEOUT_SECONDS)), "stop")
 
     def _pg_ctl(self, *args: str) -> None:
@@ -340,6 +352,7 @@ class EmbeddedStack:
         self._kill_valkey()
         if not _port_free(state.redis_port):
             state.redis_port = _free_port()
+            log.warning("remembered Valkey port is taken; its URL changes", port=state.redis_port)
         config = valkey_configuration.config(
             dir=str(self.valkey_dir),
             bind=HOST,
