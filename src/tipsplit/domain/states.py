@@ -15,15 +15,6 @@ class PaymentStatus(StrEnum):
 
 FINAL_PAYMENT_STATUSES = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.EXPIRED})
 
-PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    PaymentStatus.PENDING: frozenset({PaymentStatus.PROCESSING, PaymentStatus.EXPIRED}),
-    PaymentStatus.PROCESSING: frozenset({PaymentStatus.PENDING, PaymentStatus.COMPLETED, PaymentStatus.FAILED}),
-    PaymentStatus.FAILED: frozenset({PaymentStatus.PROCESSING}),
-    PaymentStatus.COMPLETED: frozenset(),
-    PaymentStatus.EXPIRED: frozenset({PaymentStatus.PROCESSING}),
-}
-
-
 class LegStatus(StrEnum):
     """One outgoing transfer (the base, or one tip).
 
@@ -50,8 +41,3 @@ def tip_leg(index: int) -> str:
     if index < 1:
         raise ValueError("tip legs are numbered from 1")
     return f"tip:{index}"
-
-
-def can_move(current: PaymentStatus, target: PaymentStatus) -> bool:
-    """True when the state machine allows current → target."""
-    return target in PAYMENT_TRANSITIONS[current]
