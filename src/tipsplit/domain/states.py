@@ -1,4 +1,4 @@
-"""Payment and leg states, and which transitions between them are allowed."""
+"""Payment and leg states: where a payment and each of its outgoing legs stand."""
 
 from enum import StrEnum
 
@@ -14,6 +14,7 @@ class PaymentStatus(StrEnum):
 
 
 FINAL_PAYMENT_STATUSES = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.EXPIRED})
+
 
 class LegStatus(StrEnum):
     """One outgoing transfer (the base, or one tip).
