@@ -5,6 +5,7 @@ are given, the bundled Blink simulator when no Blink URL is given (sandbox),
 and the real thing otherwise.
 """
 
+import base64
 import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ async def start_runtime(settings: Settings, *, run_watchers: bool = True, public
         sandbox: Sandbox | None = None
         webhook_secret = settings.blink_webhook_secret
         if settings.sandbox:
-            webhook_secret = webhook_secret or "whsec_" + secrets.token_urlsafe(24)
+            webhook_secret = webhook_secret or "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
             sandbox = await start_sandbox(settings, webhook_secret, public_url)
             stack.push_async_callback(sandbox.stop)
             settings = settings.model_copy(

@@ -125,6 +125,8 @@ class Settler:
         ph = payment.payment_hash
         try:
             status = await self._pos.invoice_status_by_hash(ph)
+        except BlinkNotFound:
+            status = InvoiceStatus.EXPIRED if payment.expires_at <= datetime.now(UTC) else InvoiceStatus.PENDING
         except BlinkError as exc:
             log.warning("settlement.status_unknown", payment_hash=ph, error=str(exc))
             await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
