@@ -4,7 +4,9 @@ Exit codes a script can rely on: 0 done, 1 partly done or refused, 2 bad
 input or configuration.
 """
 
+import asyncio
 import sys
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -74,6 +76,22 @@ def db_upgrade() -> None:
         raise typer.Exit(2)
     applied = apply_migrations(settings.database_url)
     typer.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+@app.command("migrate-to-hybrid")
+def migrate_to_hybrid(
+    file: Path | None = typer.Option(None, "--file", help="the original app's store file (TIP_STORE_FILE)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check every entry and report; write nothing"),
+    legacy_passphrase: str | None = typer.Option(
+        None, "--legacy-passphrase", envvar="LEGACY_ENCRYPTION_KEY", show_envvar=True,
+        help="the original app's ENCRYPTION_KEY, to open CryptoJS-encrypted API keys",
+    ),
+) -> None:
+    """Import a legacy .tip-store.json into PostgreSQL (idempotent; the source is backed up, never changed)."""
+    from tipsplit.ops_cli import run_migration
+
+    settings = settings_or_exit()
+    raise typer.Exit(asyncio.run(run_migration(settings, file or settings.tip_store_file, dry_run, legacy_passphrase)))
 
 
 def main() -> None:

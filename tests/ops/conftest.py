@@ -1,0 +1,56 @@
+"""The operator commands run as an operator runs them: `tipsplit …` with settings in the environment."""
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from typer.testing import CliRunner, Result
+
+from tipsplit.cli import app
+
+KEY_OLD = "k1:" + base64.b64encode(bytes(range(32))).decode()
+KEY_NEW = "k2:" + base64.b64encode(bytes(range(32, 64))).decode()
+
+
+@dataclass
+class Cli:
+    """Runs `tipsplit` in-process with a test's own database, Redis prefix and data directory."""
+
+    env: dict[str, str | None]
+    database_url: str
+    redis_url: str
+    prefix: str
+    tmp_path: Path
+
+    def __call__(self, *args: str, **env: str | None) -> Result:
+        return CliRunner().invoke(app, list(args), env={**self.env, **env}, catch_exceptions=False)
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url) as conn:
+            return conn.execute(query, params or None).fetchall()  # type: ignore[arg-type]
+
+    def redis_values(self) -> list[bytes]:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return [client.dump(key) or b"" for key in client.scan_iter(match=f"{self.prefix}*", count=1000)]
+        finally:
+            client.close()
+
+
+@pytest.fixture()
+def cli(fresh_database_url: str, redis_url: str, key_prefix: str, tmp_path: Path) -> Iterator[Cli]:
+    env = {
+        "DATABASE_URL": fresh_database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "ENCRYPTION_KEYS": KEY_OLD,
+        "TIPSPLIT_DATA_DIR": str(tmp_path / "data"),
+        "LOG_LEVEL": "WARNING",
+        "LEGACY_ENCRYPTION_KEY": None,
+    }
+    yield Cli(env, fresh_database_url, redis_url, key_prefix, tmp_path)
