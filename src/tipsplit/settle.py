@@ -98,39 +98,63 @@ class Settler:
         return result
 
     async def _settle_claimed(self, payment_hash: str, *, allow_failed: bool) -> SettleResult:
+        seen = await self._cold.get_payment(payment_hash, with_legs=False)
+        if seen is None:
+            return SettleResult(Outcome.NOT_FOUND, "not_found")
+        blink_says: InvoiceStatus | None = None
+        if seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
+            # Asked before claiming, so that polling an unpaid invoice writes nothing.
+            try:
+                blink_says = await self._pos_invoice_status(seen)
+            except BlinkError as exc:
+                log.warning("settlement.status_unknown", payment_hash=payment_hash, error=str(exc))
+                return SettleResult(Outcome.BLINK_UNAVAILABLE, str(seen.status))
+            if blink_says is InvoiceStatus.PENDING:
+                return SettleResult(Outcome.NOT_PAID, str(seen.status))
+            if blink_says is InvoiceStatus.EXPIRED and seen.status == PaymentStatus.EXPIRED:
+                return SettleResult(Outcome.EXPIRED, str(seen.status))
         payment = await self._cold.claim(
             payment_hash, self._owner, self._policy.claim_lease_seconds, allow_failed=allow_failed
         )
         if payment is None:
             return await self._not_claimed(payment_hash)
-        log.info("settlement.claimed", payment_hash=payment_hash, previous=payment.status)
+        log.info("settlement.claimed", payment_hash=payment_hash, previous=seen.status)
         if payment.paid_at is None:
-            paid = await self._confirm_paid(payment)
+            paid = await self._confirm_paid(payment, blink_says)
             if paid is not None:
                 return paid
         return await self._forward(payment)
 
     async def _not_claimed(self, payment_hash: str) -> SettleResult:
-        payment = await self._cold.get_payment(payment_hash)
+        payment = await self._cold.get_payment(payment_hash, with_legs=False)
         if payment is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
         outcome = {
             PaymentStatus.COMPLETED: Outcome.ALREADY_COMPLETED,
             PaymentStatus.FAILED: Outcome.FAILED,
+            PaymentStatus.EXPIRED: Outcome.EXPIRED,
         }.get(PaymentStatus(payment.status), Outcome.IN_PROGRESS)
         return SettleResult(outcome, payment.status)
 
-    async def _confirm_paid(self, payment: PaymentRecord) -> SettleResult | None:
+    async def _pos_invoice_status(self, payment: PaymentRecord) -> InvoiceStatus:
+        """Blink's word on the POS invoice; one Blink no longer knows counts as expired once its time is up."""
+        try:
+            return await self._pos.invoice_status_by_hash(payment.payment_hash)
+        except BlinkNotFound:
+            return InvoiceStatus.EXPIRED if payment.expires_at <= datetime.now(UTC) else InvoiceStatus.PENDING
+
+    async def _confirm_paid(self, payment: PaymentRecord, known: InvoiceStatus | None) -> SettleResult | None:
         """Invariant 3: nothing is forwarded before Blink says the POS invoice is PAID."""
         ph = payment.payment_hash
-        try:
-            status = await self._pos.invoice_status_by_hash(ph)
-        except BlinkNotFound:
-            status = InvoiceStatus.EXPIRED if payment.expires_at <= datetime.now(UTC) else InvoiceStatus.PENDING
-        except BlinkError as exc:
-            log.warning("settlement.status_unknown", payment_hash=ph, error=str(exc))
-            await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
-            return SettleResult(Outcome.BLINK_UNAVAILABLE, payment.status)
+        if known is InvoiceStatus.PAID:
+            status = known
+        else:
+            try:
+                status = await self._pos_invoice_status(payment)
+            except BlinkError as exc:
+                log.warning("settlement.status_unknown", payment_hash=ph, error=str(exc))
+                await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
+                return SettleResult(Outcome.BLINK_UNAVAILABLE, PaymentStatus.PENDING.value)
         if status is InvoiceStatus.PAID:
             await self._cold.mark_paid(ph, self._owner)
             return None

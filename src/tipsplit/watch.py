@@ -44,6 +44,7 @@ class Watchers:
         self._reconcile_interval = reconcile_interval
         self._updates = updates
         self._running: set[str] = set()
+        self._poll_cursor: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -79,8 +80,9 @@ class Watchers:
                 await task
 
     async def poll_once(self) -> int:
-        """Ask Blink about pending invoices, least recently looked at first."""
-        hashes = await self._cold.pending_payments(BATCH)
+        """Ask Blink about the next page of pending invoices; every one is reached in turn."""
+        hashes = await self._cold.pending_payments(BATCH, after=self._poll_cursor)
+        self._poll_cursor = hashes[-1] if len(hashes) == BATCH else None
         await self._run_all(hashes)
         return len(hashes)
 

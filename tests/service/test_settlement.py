@@ -205,3 +205,13 @@ async def test_webhooks_alone_settle_a_payment(world: World) -> None:
         await world.wait_for_status(client, invoice["paymentHash"], {"completed"}, timeout=15)
         metrics = (await client.get("/metrics")).text
     assert 'tipsplit_webhooks_total{result="settling"}' in metrics
+
+
+@pytest.mark.settings(poll_interval_seconds=0.2)
+async def test_polling_an_unpaid_invoice_writes_nothing(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=100, tipAmount=0)
+        await asyncio.sleep(1.5)
+        status = await world.status(client, invoice["paymentHash"])
+    assert status["status"] == "pending"
+    assert [e["type"] for e in status["events"]] == ["created"]

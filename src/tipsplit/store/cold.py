@@ -770,11 +770,14 @@ class ColdStore:
 
     # -- work queues for the poller and reconciler ---------------------------
 
-    async def pending_payments(self, limit: int = 100) -> list[str]:
-        """Hashes of unclaimed pending payments, oldest first."""
+    async def pending_payments(self, limit: int = 100, after: str | None = None) -> list[str]:
+        """Hashes of pending payments in hash order after `after`, so a poller can page through all of them."""
         rows = await self._read(
             lambda conn: conn.fetch(
-                "SELECT payment_hash FROM payment_splits WHERE status = 'pending' ORDER BY created_at LIMIT $1", limit
+                "SELECT payment_hash FROM payment_splits WHERE status = 'pending' AND payment_hash > $2"
+                " ORDER BY payment_hash LIMIT $1",
+                limit,
+                after or "",
             )
         )
         return [r["payment_hash"] for r in rows]
@@ -872,3 +875,51 @@ class ColdStore:
                 [s.recorded_at for s in samples],
             )
         return len(samples)
+
+    # -- reports for the operations dashboard --------------------------------
+
+    async def legs_of(self, payment_hashes: Sequence[str]) -> dict[str, list[LegRecord]]:
+        """The legs of many payments in one query, so an export is not one query per payment."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                f"SELECT {LEG_COLUMNS} FROM payment_legs WHERE payment_hash = ANY($1::text[])"
+                f" ORDER BY payment_hash, {LEG_ORDER}",
+                list(payment_hashes),
+            )
+        )
+        legs: dict[str, list[LegRecord]] = {}
+        for row in rows:
+            legs.setdefault(row["payment_hash"], []).append(_leg(row))
+        return legs
+
+    async def volume_series(self, since: datetime, bucket: str) -> list[tuple[datetime, int, int, int]]:
+        """Completed volume and tips per `hour` or `day` since a moment: (bucket start, volume, tips, count)."""
+        if bucket not in ("hour", "day"):
+            raise ValueError("bucket must be 'hour' or 'day'")
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                """
+                SELECT date_trunc($2, created_at) AS bucket, COALESCE(sum(total_amount), 0) AS volume,
+                       COALESCE(sum(tip_amount), 0) AS tips, count(*) AS payments
+                FROM payment_splits WHERE status = 'completed' AND created_at >= $1
+                GROUP BY 1 ORDER BY 1
+                """,
+                since,
+                bucket,
+            )
+        )
+        return [(r["bucket"], int(r["volume"]), int(r["tips"]), int(r["payments"])) for r in rows]
+
+    async def metric_totals(self, names: Sequence[str], since: datetime) -> dict[str, float]:
+        """The sum of each named system metric since a moment (e.g. cache hits and misses)."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                'SELECT metric_name, COALESCE(sum(metric_value), 0) AS total FROM system_metrics'
+                ' WHERE metric_name = ANY($1::text[]) AND "timestamp" >= $2 GROUP BY metric_name',
+                list(names),
+                since,
+            )
+        )
+        totals = {name: 0.0 for name in names}
+        totals.update({r["metric_name"]: float(r["total"]) for r in rows})
+        return totals
