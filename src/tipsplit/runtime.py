@@ -17,7 +17,7 @@ from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.updates import MyUpdates
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
-from tipsplit.embedded import EmbeddedStack
+from tipsplit.embedded import embedded_stack_for, resolve_urls
 from tipsplit.invoicing import InvoiceService, OwnershipCache
 from tipsplit.observability import SETTLEMENTS
 from tipsplit.sandbox import Sandbox, start_sandbox
@@ -65,19 +65,11 @@ async def start_runtime(settings: Settings, *, run_watchers: bool = True, public
     stack = AsyncExitStack()
     try:
         settings = _sandbox_keyring(settings)
-        if not settings.database_url or not settings.redis_url:
-            embedded = EmbeddedStack(
-                settings.data_dir, postgres=not settings.database_url, redis=not settings.redis_url
-            )
-            servers = embedded.start()
+        embedded = embedded_stack_for(settings)
+        if embedded is not None:
+            embedded.start()
             stack.callback(embedded.stop)
-            settings = settings.model_copy(
-                update={
-                    "database_url": settings.database_url or servers.database_url,
-                    "redis_url": settings.redis_url or servers.redis_url,
-                }
-            )
-            log.info("embedded.started", database_url=settings.database_url, redis_url=settings.redis_url)
+            settings = resolve_urls(settings, embedded)
         if not settings.encryption_keys:
             raise ValueError("ENCRYPTION_KEYS is required")
         keyring = KeyRing.from_settings(settings)

@@ -21,6 +21,7 @@ from tipsplit.blink.errors import BlinkError, BlinkNotFound, BlinkOutcomeUnknown
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
 from tipsplit.domain.memos import forward_memo, tip_memo
 from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus
+from tipsplit.observability import LEGS_RETRIED
 from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.records import LegRecord, PaymentRecord
 
@@ -190,6 +191,7 @@ class Settler:
             if leg.status == LegStatus.FAILED:
                 if leg.attempts >= self._policy.max_leg_attempts or not _due(leg):
                     return
+                LEGS_RETRIED.inc()
                 if leg.dest_payment_hash is None:
                     await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
                     leg = _with(leg, status=LegStatus.PENDING)

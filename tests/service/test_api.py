@@ -149,6 +149,8 @@ async def test_health_stats_and_metrics(world: World) -> None:
     checks = health.json()["checks"]
     assert {checks[name]["status"] for name in ("postgres", "redis", "blink")} == {"up"}
     assert stats.status_code == 200 and "last24Hours" in stats.json()
+    leaders = {r["username"]: r["totalTips"] for r in stats.json()["recipients"]}
+    assert leaders == {"alice": 6, "bob": 4}
     assert "tipsplit_settlements_total" in metrics.text
     assert "tipsplit_http_request_seconds" in metrics.text
     assert sandbox.status_code == 404

@@ -123,8 +123,11 @@ async def test_a_failing_tip_leg_is_retried_to_success(world: World) -> None:
         invoice = await world.create_invoice(client, baseAmount=1000, tipAmount=100, tipRecipients=TWO_WAY)
         await world.pay(invoice["paymentRequest"])
         status = await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+        metrics = (await client.get("/metrics")).text
     tip_leg = next(leg for leg in status["legs"] if leg["recipient"] == "alice")
     assert tip_leg["attempts"] >= 2
+    retried = [line for line in metrics.splitlines() if line.startswith("tipsplit_legs_retried_total ")]
+    assert retried and float(retried[0].split()[1]) >= 1
     assert await world.balance(alice) == 60
     assert len(payments_into(await world.ledger(), alice.wallet_id)) == 1
 

@@ -284,15 +284,28 @@ class HybridTipStore:
         today = datetime.now(UTC).date()
         cached = await self._hot_call(lambda hot: hot.get_daily_stats(today))
         if cached is not None:
+            self.metrics.record_cache_hit()
             return cached
+        self.metrics.record_cache_miss()
         try:
             last_24h = await self.cold.stats_24h()
         except StorageUnavailable:
             if not self.fallback:
                 raise
             return await self._fallback_stats()
+        leaders = await self.cold.recipient_stats(limit=20)
         stats = {
             "last24Hours": last_24h,
+            "recipients": [
+                {
+                    "username": r.recipient_username,
+                    "totalTips": r.total_tips_received,
+                    "count": r.total_tips_count,
+                    "averageTip": float(r.average_tip_amount) if r.average_tip_amount is not None else None,
+                    "lastTipAt": r.last_tip_received_at.isoformat() if r.last_tip_received_at else None,
+                }
+                for r in leaders
+            ],
             "storage": "hybrid (Redis + PostgreSQL)" if self.hot is not None else "PostgreSQL",
             "generatedAt": datetime.now(UTC).isoformat(),
         }

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from tipsplit.observability import CACHE_LOOKUPS
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import StorageUnavailable
 from tipsplit.store.records import MetricSample
@@ -57,9 +58,11 @@ class MetricsCollector:
 
     def record_cache_hit(self) -> None:
         self._counters[CACHE_HIT] += 1
+        CACHE_LOOKUPS.labels(result="hit").inc()
 
     def record_cache_miss(self) -> None:
         self._counters[CACHE_MISS] += 1
+        CACHE_LOOKUPS.labels(result="miss").inc()
 
     def record_processing_time(self, payment_hash: str, duration_ms: float) -> None:
         """How long a settlement took; only a hash prefix is kept, as in the seed."""
