@@ -176,7 +176,9 @@ class Settler:
         for leg in legs:
             if leg.status in FINAL_LEG_STATUSES:
                 continue
-            await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds)
+            if not await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds):
+                log.warning("settlement.claim_lost", payment_hash=ph)
+                return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
             await self._drive_leg(payment, leg, count)
         return await self._conclude(ph)
 
