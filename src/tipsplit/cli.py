@@ -17,6 +17,12 @@ from tipsplit.observability import configure_logging
 app = typer.Typer(help="tipsplit: forward Lightning POS payments' base and tips exactly once.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+payments_app = typer.Typer(help="Inspect and retry payments.", no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
+keys_app = typer.Typer(help="API-key encryption.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts instead of tables")
 
 
 def settings_or_exit() -> Settings:
@@ -26,6 +32,14 @@ def settings_or_exit() -> Settings:
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def operator_settings() -> Settings:
+    """Settings for a one-shot command: logs to stderr, warnings only unless LOG_LEVEL=DEBUG, so stdout stays clean."""
+    settings = settings_or_exit()
+    level = "DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING"
+    configure_logging(level, settings.log_format)
+    return settings
 
 
 @app.command()
@@ -90,8 +104,47 @@ def migrate_to_hybrid(
     """Import a legacy .tip-store.json into PostgreSQL (idempotent; the source is backed up, never changed)."""
     from tipsplit.ops_cli import run_migration
 
-    settings = settings_or_exit()
+    settings = operator_settings()
     raise typer.Exit(asyncio.run(run_migration(settings, file or settings.tip_store_file, dry_run, legacy_passphrase)))
+
+
+@app.command()
+def stats(as_json: bool = JSON_OPTION) -> None:
+    """Last 24 hours by status, volume and tips, and each recipient's lifetime tips."""
+    from tipsplit import ops_payments
+
+    raise typer.Exit(asyncio.run(ops_payments.stats(operator_settings(), as_json)))
+
+
+@payments_app.command("list")
+def payments_list(
+    status: str | None = typer.Option(None, "--status", help="pending, processing, completed, failed or expired"),
+    since: str | None = typer.Option(None, "--since", help="ISO date/time, or a span back from now: 30m, 2h, 7d"),
+    recipient: str | None = typer.Option(None, "--recipient", help="only payments tipping this username"),
+    limit: int = typer.Option(50, "--limit", help="at most this many, newest first"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Payments, newest first."""
+    from tipsplit import ops_payments
+
+    query = ops_payments.ListQuery(status, since, recipient, limit)
+    raise typer.Exit(asyncio.run(ops_payments.list_payments(operator_settings(), query, as_json)))
+
+
+@payments_app.command("show")
+def payments_show(payment_hash: str = typer.Argument(..., help="64 hex digits"), as_json: bool = JSON_OPTION) -> None:
+    """One payment with its legs and audit trail (no secrets). Exit 1 if unknown, 2 if the hash is malformed."""
+    from tipsplit import ops_payments
+
+    raise typer.Exit(asyncio.run(ops_payments.show_payment(operator_settings(), payment_hash, as_json)))
+
+
+@payments_app.command("retry")
+def payments_retry(payment_hash: str = typer.Argument(..., help="64 hex digits")) -> None:
+    """Re-drive a failed payment's failed legs; refuses (exit 1) any other state. Can never pay a leg twice."""
+    from tipsplit import ops_payments
+
+    raise typer.Exit(asyncio.run(ops_payments.retry_payment(operator_settings(), payment_hash)))
 
 
 def main() -> None:

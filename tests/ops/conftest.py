@@ -1,6 +1,7 @@
 """The operator commands run as an operator runs them: `tipsplit …` with settings in the environment."""
 
 import base64
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import redis
 from typer.testing import CliRunner, Result
 
+from tests.service.conftest import World, world  # noqa: F401  (the fixture, for tests that need payments)
 from tipsplit.cli import app
 
 KEY_OLD = "k1:" + base64.b64encode(bytes(range(32))).decode()
@@ -28,7 +30,13 @@ class Cli:
     tmp_path: Path
 
     def __call__(self, *args: str, **env: str | None) -> Result:
-        return CliRunner().invoke(app, list(args), env={**self.env, **env}, catch_exceptions=False)
+        """Invoke the command; the logging it sets up for its own process is undone afterwards."""
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            return CliRunner().invoke(app, list(args), env={**self.env, **env}, catch_exceptions=False)
+        finally:
+            root.handlers[:], root.level = handlers, level
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url) as conn:
@@ -54,3 +62,22 @@ def cli(fresh_database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
         "LEGACY_ENCRYPTION_KEY": None,
     }
     yield Cli(env, fresh_database_url, redis_url, key_prefix, tmp_path)
+
+
+@pytest.fixture()
+def world_cli(world: World, tmp_path: Path) -> Cli:  # noqa: F811
+    """`tipsplit` configured exactly like the world's service instances, Blink included."""
+    settings = world.settings
+    assert settings.database_url and settings.redis_url
+    env: dict[str, str | None] = {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "ENCRYPTION_KEYS": settings.encryption_keys,
+        "BLINK_API_URL": settings.blink_api_url,
+        "BLINKPOS_API_KEY": settings.blinkpos_api_key,
+        "BLINKPOS_BTC_WALLET_ID": settings.blinkpos_btc_wallet_id,
+        "TIPSPLIT_DATA_DIR": str(tmp_path / "cli-data"),
+        "LOG_LEVEL": "WARNING",
+    }
+    return Cli(env, settings.database_url, settings.redis_url, settings.redis_key_prefix, tmp_path)

@@ -1,0 +1,271 @@
+"""`tipsplit stats` and `tipsplit payments list|show|retry`: the store as an operator sees it.
+
+Nothing here prints an API key: records carry only the sealed key, and the
+views below leave even that out.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from tipsplit.blink.client import BlinkClient
+from tipsplit.config import Settings
+from tipsplit.domain.models import check_payment_hash
+from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.ops_cli import EXIT_OK, EXIT_PARTIAL, CommandError, connected, err, fail, out
+from tipsplit.settle import Outcome, SettlePolicy, Settler
+from tipsplit.store.records import EventRecord, LegRecord, PaymentRecord
+
+RELATIVE_RE = re.compile(r"^(\d+)\s*([smhdw])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+REFUSALS = {
+    PaymentStatus.COMPLETED: "it is completed: every leg is paid, so a retry could only pay twice",
+    PaymentStatus.PENDING: "it is pending: the POS invoice is not paid yet and the service settles it once it is",
+    PaymentStatus.PROCESSING: "it is being settled right now (claimed by {owner}); let that settlement finish",
+    PaymentStatus.EXPIRED: "it expired unpaid: there is nothing to forward",
+}
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """`--since`: an ISO date/time (UTC if no zone) or a span back from now such as 30m, 2h, 7d."""
+    if value is None:
+        return None
+    now = now or datetime.now(UTC)
+    relative = RELATIVE_RE.fullmatch(value.strip())
+    if relative:
+        return now - timedelta(**{UNITS[relative.group(2)]: int(relative.group(1))})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise CommandError(f"--since {value!r}: expected an ISO date/time or a span like 30m, 2h, 7d") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_status(value: str | None) -> PaymentStatus | None:
+    if value is None:
+        return None
+    try:
+        return PaymentStatus(value.lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in PaymentStatus)
+        raise CommandError(f"--status {value!r}: expected one of {choices}") from None
+
+
+def parse_hash(value: str) -> str:
+    try:
+        return check_payment_hash(value)
+    except ValueError as exc:
+        raise CommandError(f"{value[:80]!r}: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def payment_view(payment: PaymentRecord) -> dict[str, Any]:
+    """A payment for people and scripts: amounts, recipients, state; never the API key."""
+    return {
+        "paymentHash": payment.payment_hash,
+        "status": payment.status.value,
+        "totalAmount": payment.total_amount,
+        "baseAmount": payment.base_amount,
+        "tipAmount": payment.tip_amount,
+        "tipPercent": _plain(payment.tip_percent),
+        "tipRecipients": [{"username": r.username, "share": _plain(r.share)} for r in payment.tip_recipients],
+        "merchantWalletId": payment.user_wallet_id,
+        "displayCurrency": payment.display_currency,
+        "createdAt": _plain(payment.created_at),
+        "expiresAt": _plain(payment.expires_at),
+        "paidAt": _plain(payment.paid_at),
+        "processedAt": _plain(payment.processed_at),
+        "settleAttempts": payment.settle_attempts,
+        "error": payment.error_message,
+    }
+
+
+def leg_view(leg: LegRecord) -> dict[str, Any]:
+    return {
+        "leg": leg.leg,
+        "status": leg.status.value,
+        "amount": leg.amount,
+        "destination": leg.destination_username or leg.destination_wallet_id,
+        "destPaymentHash": leg.dest_payment_hash,
+        "attempts": leg.attempts,
+        "lastError": leg.last_error,
+        "completedAt": _plain(leg.completed_at),
+    }
+
+
+def event_view(event: EventRecord) -> dict[str, Any]:
+    return {"at": _plain(event.timestamp), "type": event.event_type, "data": event.event_data}
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=_plain))
+
+
+async def stats(settings: Settings, as_json: bool) -> int:
+    """Last 24 hours by status and the recipients' lifetime tips."""
+    try:
+        async with connected(settings) as opened:
+            summary = await opened.store.get_stats()
+            recipients = await opened.store.cold.recipient_stats()
+    except CommandError as exc:
+        return fail(exc)
+    tippees = [
+        {"username": r.recipient_username, "totalTipsReceived": r.total_tips_received,
+         "totalTipsCount": r.total_tips_count, "averageTipAmount": _plain(r.average_tip_amount)}
+        for r in recipients
+    ]
+    if as_json:
+        emit_json({**summary, "recipients": tippees})
+        return EXIT_OK
+    last = summary.get("last24Hours") or {}
+    table = Table(title="last 24 hours")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in last.items():
+        table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    out.print(table)
+    people = Table(title="tip recipients (lifetime)")
+    for column in ("recipient", "tips", "sats", "average"):
+        people.add_column(column, justify="left" if column == "recipient" else "right")
+    for r in tippees:
+        people.add_row(r["username"], str(r["totalTipsCount"]), f"{r['totalTipsReceived']:,}", str(r["averageTipAmount"]))
+    out.print(people)
+    return EXIT_OK
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    status: str | None
+    since: str | None
+    recipient: str | None
+    limit: int
+
+
+async def list_payments(settings: Settings, query: ListQuery, as_json: bool) -> int:
+    """Newest payments first, filtered."""
+    try:
+        status, since = parse_status(query.status), parse_since(query.since)
+        if query.limit < 1:
+            raise CommandError("--limit must be at least 1")
+        async with connected(settings) as opened:
+            payments = await opened.store.cold.list_payments(
+                status=status, since=since, recipient=query.recipient, limit=query.limit
+            )
+    except CommandError as exc:
+        return fail(exc)
+    if as_json:
+        emit_json([payment_view(p) for p in payments])
+        return EXIT_OK
+    table = Table(title=f"payments ({len(payments)})")
+    table.add_column("payment hash", no_wrap=True)
+    for column in ("status", "total", "base", "tip", "recipients", "created"):
+        table.add_column(column, justify="right" if column in ("total", "base", "tip") else "left")
+    for p in payments:
+        table.add_row(
+            p.payment_hash, p.status.value, f"{p.total_amount:,}", f"{p.base_amount:,}", f"{p.tip_amount:,}",
+            ", ".join(r.username for r in p.tip_recipients), p.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+async def show_payment(settings: Settings, payment_hash: str, as_json: bool) -> int:
+    """One payment with its legs and audit trail."""
+    try:
+        payment_hash = parse_hash(payment_hash)
+        async with connected(settings) as opened:
+            payment = await opened.store.cold.get_payment(payment_hash)
+            events = await opened.store.cold.events(payment_hash) if payment else []
+        if payment is None:
+            raise CommandError(f"payment {payment_hash} is not stored", EXIT_PARTIAL)
+    except CommandError as exc:
+        return fail(exc)
+    view = {**payment_view(payment), "legs": [leg_view(leg) for leg in payment.legs],
+            "events": [event_view(e) for e in events]}
+    if as_json:
+        emit_json(view)
+        return EXIT_OK
+    head = Table(title=f"payment {payment.payment_hash}", show_header=False)
+    head.add_column("field")
+    head.add_column("value")
+    for key, value in payment_view(payment).items():
+        if key != "paymentHash" and value not in (None, []):
+            head.add_row(key, json.dumps(value) if isinstance(value, list) else str(value))
+    out.print(head)
+    legs = Table(title="legs")
+    for column in ("leg", "status", "amount", "destination", "attempts", "last error"):
+        legs.add_column(column, justify="right" if column in ("amount", "attempts") else "left")
+    for leg in view["legs"]:
+        legs.add_row(leg["leg"], leg["status"], f"{leg['amount']:,}", str(leg["destination"]),
+                     str(leg["attempts"]), leg["lastError"] or "")
+    out.print(legs)
+    trail = Table(title="events")
+    for column in ("at", "event", "data"):
+        trail.add_column(column)
+    for event in view["events"]:
+        trail.add_row(event["at"][:23], event["type"], json.dumps(event["data"], default=str))
+    out.print(trail)
+    return EXIT_OK
+
+
+async def retry_payment(settings: Settings, payment_hash: str) -> int:
+    """Re-drive a failed payment's failed legs once more; refuse every other state.
+
+    Safety is the settler's: each failed leg is resumed by asking Blink about
+    the destination invoice it already stored, so a retry can finish a
+    payment but never pay a leg twice.
+    """
+    try:
+        payment_hash = parse_hash(payment_hash)
+        if not (settings.blink_api_url and settings.blinkpos_api_key and settings.blinkpos_btc_wallet_id):
+            raise CommandError(
+                "payments retry talks to Blink: set BLINK_API_URL, BLINKPOS_API_KEY and BLINKPOS_BTC_WALLET_ID"
+                " (in sandbox mode, retry through the running service instead)"
+            )
+        async with connected(settings) as opened:
+            cold = opened.store.cold
+            payment = await cold.get_payment(payment_hash)
+            if payment is None:
+                raise CommandError(f"payment {payment_hash} is not stored", EXIT_PARTIAL)
+            if payment.status is not PaymentStatus.FAILED:
+                reason = REFUSALS[payment.status].format(owner=payment.claim_owner)
+                raise CommandError(f"refusing to retry {payment_hash}: {reason}", EXIT_PARTIAL)
+            failed = [leg for leg in payment.legs if leg.status is LegStatus.FAILED]
+            for leg in failed:
+                await cold.transition_leg(
+                    payment_hash, leg.leg, {LegStatus.FAILED}, LegStatus.FAILED, next_attempt_at=None,
+                    event_type="retry_requested", event_data={"by": "tipsplit payments retry"},
+                )
+            policy = SettlePolicy(
+                claim_lease_seconds=opened.settings.claim_lease_seconds,
+                max_leg_attempts=max((leg.attempts for leg in failed), default=0) + 1,
+                retry_base_seconds=opened.settings.leg_retry_base_seconds,
+            )
+            async with BlinkClient(settings.blink_api_url, settings.blinkpos_api_key) as pos:
+                settler = Settler(opened.store, pos, settings.blinkpos_btc_wallet_id, policy)
+                result = await settler.settle(payment_hash, allow_failed=True)
+            after = await cold.get_payment(payment_hash)
+    except CommandError as exc:
+        return fail(exc)
+    assert after is not None
+    out.print(f"retried {payment_hash}: {result.outcome.value}, now {after.status.value}", markup=False)
+    for leg in after.legs:
+        out.print(f"  {leg.leg}: {leg.status.value} {leg.amount:,} sats"
+                  + (f" ({leg.last_error})" if leg.status is LegStatus.FAILED and leg.last_error else ""), markup=False)
+    if result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED):
+        return EXIT_OK
+    err.print(f"payment {payment_hash} is not completed yet ({after.status.value})", markup=False)
+    return EXIT_PARTIAL
