@@ -147,5 +147,16 @@ def payments_retry(payment_hash: str = typer.Argument(..., help="64 hex digits")
     raise typer.Exit(asyncio.run(ops_payments.retry_payment(operator_settings(), payment_hash)))
 
 
+@app.command()
+def demo(
+    url: str | None = typer.Option(None, "--url", help="a running sandbox service; by default one is started here"),
+    timeout: float = typer.Option(60.0, "--timeout", help="seconds to wait for the shift to settle"),
+) -> None:
+    """Play a short POS shift on the sandbox and show who received what."""
+    from tipsplit import ops_demo
+
+    raise typer.Exit(asyncio.run(ops_demo.run_demo(operator_settings(), url, timeout)))
+
+
 def main() -> None:
     sys.exit(app())
