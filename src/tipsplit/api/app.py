@@ -12,6 +12,7 @@ from tipsplit.api.errors import install_error_handlers
 from tipsplit.config import Settings
 from tipsplit.observability import REQUEST_LATENCY
 from tipsplit.runtime import Runtime, start_runtime
+from tipsplit.web import install_web
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -48,4 +49,5 @@ def create_app(settings: Settings, *, run_watchers: bool = True, public_url: str
 
     for module in (routes_invoice, routes_webhook, routes_status, routes_ops):
         app.include_router(module.router)
+    install_web(app)
     return app

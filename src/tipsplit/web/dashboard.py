@@ -1,0 +1,213 @@
+"""The operations dashboard: payments, their legs and audit trail, leaderboard, charts, health, CSV export.
+
+Every route needs the operator (OPERATOR_TOKEN, by cookie or bearer header);
+in sandbox mode with no token the dashboard is open and says so.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from tipsplit.api.deps import runtime
+from tipsplit.api.views import event_view
+from tipsplit.domain.models import HASH_RE
+from tipsplit.runtime import Runtime
+from tipsplit.store.metrics import CACHE_HIT, CACHE_MISS
+from tipsplit.web.reports import PAGE_SIZE, PaymentFilter, chart_bars, payments_csv
+from tipsplit.web.sessions import (
+    OPERATOR_COOKIE,
+    OPERATOR_MAX_AGE,
+    WebKeys,
+    cookie_flags,
+    operator_cookie,
+    operator_signed_in,
+    token_matches,
+    web_keys,
+)
+from tipsplit.web.templating import templates
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
+
+CHECK_TIMEOUT = 3.0
+BACKLOG_LIMIT = 100
+EXPORT_LIMIT = 10_000
+EXPORT_PAGE = 500
+
+
+def _login_page(request: Request, keys: WebKeys, status: int, error: str | None = None) -> Response:
+    context = {"error": error, "token_set": bool(keys.operator_token), "signer": keys.signer is not None}
+    return templates.TemplateResponse(request, "dashboard_login.html", context, status_code=status)
+
+
+def _refused(request: Request, keys: WebKeys) -> Response | None:
+    """None when the operator may look; else the answer to give instead."""
+    if operator_signed_in(keys, request):
+        return None
+    if request.headers.get("hx-request") or request.url.path.endswith(".csv"):
+        return PlainTextResponse("operator sign-in required", status_code=401)
+    return _login_page(request, keys, 401)
+
+
+@router.post("/login")
+async def login(request: Request, token: str = Form(max_length=500), keys: WebKeys = Depends(web_keys)) -> Response:
+    """Exchange OPERATOR_TOKEN for a signed, HttpOnly, SameSite=Strict cookie."""
+    if keys.signer is None or not keys.operator_token:
+        return _login_page(request, keys, 503, "Operator sign-in needs OPERATOR_TOKEN and SESSION_SECRET.")
+    if not token_matches(keys, token):
+        return _login_page(request, keys, 401, "That is not the operator token.")
+    response = RedirectResponse("/dashboard", status_code=303)
+    flags = cookie_flags(request, OPERATOR_MAX_AGE, "strict")
+    response.set_cookie(OPERATOR_COOKIE, operator_cookie(keys), **flags)  # type: ignore[arg-type]
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.delete_cookie(OPERATOR_COOKIE, path="/")
+    return response
+
+
+async def _payments_context(rt: Runtime, request: Request) -> dict[str, Any]:
+    """One page of payments (one extra row fetched to know whether a next page exists)."""
+    try:
+        flt = PaymentFilter.parse(request.query_params)
+    except ValueError as exc:
+        return {"filter": PaymentFilter(), "payments": [], "has_next": False, "filter_error": str(exc)}
+    rows = await rt.store.cold.list_payments(
+        flt.status, flt.since_at, flt.until_at, flt.recipient, limit=PAGE_SIZE + 1, offset=flt.offset
+    )
+    return {"filter": flt, "payments": rows[:PAGE_SIZE], "has_next": len(rows) > PAGE_SIZE, "filter_error": None}
+
+
+@router.get("", response_class=HTMLResponse)
+async def dashboard(request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)) -> Response:
+    if (refusal := _refused(request, keys)) is not None:
+        return refusal
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    cold = rt.store.cold
+    hourly, daily, leaders, last24 = await asyncio.gather(
+        cold.volume_series(hour - timedelta(hours=23), "hour"),
+        cold.volume_series(day - timedelta(days=6), "day"),
+        cold.recipient_stats(limit=10),
+        cold.stats_24h(),
+    )
+    context = {
+        **await _payments_context(rt, request),
+        "open": keys.operator_open,
+        "sandbox": keys.sandbox,
+        "stats": last24,
+        "leaders": leaders,
+        "charts": [
+            ("Last 24 hours", chart_bars(hourly, hour - timedelta(hours=23), 24, timedelta(hours=1), "%H:00")),
+            ("Last 7 days", chart_bars(daily, day - timedelta(days=6), 7, timedelta(days=1), "%a %d")),
+        ],
+        "health": await _health(rt),
+        "statuses": ["pending", "processing", "completed", "failed", "expired"],
+    }
+    return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+@router.get("/payments", response_class=HTMLResponse)
+async def payments_fragment(
+    request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
+) -> Response:
+    """The payments table alone, for htmx to swap in when a filter or page changes."""
+    if (refusal := _refused(request, keys)) is not None:
+        return refusal
+    return templates.TemplateResponse(request, "_payments.html", await _payments_context(rt, request))
+
+
+@router.get("/payments/{payment_hash}", response_class=HTMLResponse)
+async def payment_detail(
+    request: Request, payment_hash: str, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
+) -> Response:
+    """One payment: amounts, each leg, and the audit trail in order."""
+    if (refusal := _refused(request, keys)) is not None:
+        return refusal
+    ph = payment_hash.lower()
+    payment = await rt.store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
+    if payment is None:
+        return templates.TemplateResponse(request, "payment.html", {"payment": None}, status_code=404)
+    events = [event_view(e) for e in await rt.store.cold.events(ph)]
+    return templates.TemplateResponse(request, "payment.html", {"payment": payment, "events": events})
+
+
+async def _probe(check: Awaitable[Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check, CHECK_TIMEOUT)
+    except Exception as exc:
+        return {"status": "down", "detail": type(exc).__name__}
+    return {"status": "up", "detail": f"{(time.perf_counter() - started) * 1000:.1f} ms"}
+
+
+async def _health(rt: Runtime) -> dict[str, Any]:
+    """Each dependency's status, the Redis hit rate (24 h) and what the poller/reconciler still has to do."""
+    cold = rt.store.cold
+    hot = rt.store.hot
+    postgres, redis, blink = await asyncio.gather(
+        _probe(cold.ping()),
+        _probe(hot.ping()) if hot is not None else asyncio.sleep(0, {"status": "disabled", "detail": ""}),
+        _probe(rt.pos.realtime_price("USD")),
+    )
+    try:
+        since = datetime.now(UTC) - timedelta(hours=24)
+        totals = await cold.metric_totals([CACHE_HIT, CACHE_MISS], since)
+        pending, stale, retry = await asyncio.gather(
+            cold.pending_payments(BACKLOG_LIMIT), cold.stale_claims(BACKLOG_LIMIT),
+            cold.retryable_failed(datetime.now(UTC), BACKLOG_LIMIT),
+        )
+    except Exception:
+        return {"checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink}, "hit_rate": None, "backlog": None}
+    lookups = totals[CACHE_HIT] + totals[CACHE_MISS]
+    return {
+        "checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink},
+        "hit_rate": (totals[CACHE_HIT] / lookups) if lookups else None,
+        "lookups": int(lookups),
+        "backlog": {"awaiting payment": len(pending), "stalled claims": len(stale), "failed, retry due": len(retry)},
+        "backlog_limit": BACKLOG_LIMIT,
+    }
+
+
+@router.get("/health", response_class=HTMLResponse)
+async def health_fragment(
+    request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
+) -> Response:
+    """The live health panel, refreshed by htmx every few seconds."""
+    if (refusal := _refused(request, keys)) is not None:
+        return refusal
+    return templates.TemplateResponse(request, "_health.html", {"health": await _health(rt)})
+
+
+@router.get("/export.csv")
+async def export_csv(request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)) -> Response:
+    """Every payment matching the filters (all pages, at most EXPORT_LIMIT), one row each."""
+    if (refusal := _refused(request, keys)) is not None:
+        return refusal
+    try:
+        flt = PaymentFilter.parse(request.query_params)
+    except ValueError as exc:
+        return PlainTextResponse(str(exc), status_code=400)
+    payments = []
+    while len(payments) < EXPORT_LIMIT:
+        page = await rt.store.cold.list_payments(
+            flt.status, flt.since_at, flt.until_at, flt.recipient, limit=EXPORT_PAGE, offset=len(payments)
+        )
+        payments.extend(page)
+        if len(page) < EXPORT_PAGE:
+            break
+    legs = await rt.store.cold.legs_of([p.payment_hash for p in payments])
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(
+        payments_csv(payments[:EXPORT_LIMIT], legs),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="tipsplit-payments-{stamp}.csv"'},
+    )
