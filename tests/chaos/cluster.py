@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
 from tests.service.conftest import ENCRYPTION_KEYS, WEBHOOK_SECRET
 from tests.support.tcp_proxy import TcpProxy, behind, proxy_for, unused_port
@@ -84,6 +85,7 @@ class Cluster:
     pg_proxy: TcpProxy | None = None
     redis_proxy: TcpProxy | None = None
     client: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=60))
+    extra_accounts: list[Account] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(int.from_bytes(os.urandom(4), "big")))
 
     # -- processes -------------------------------------------------------------
@@ -226,7 +228,29 @@ class Cluster:
         return response.json()  # type: ignore[no-any-return]
 
     def api_keys(self) -> list[str]:
-        return [self.pos.api_key, self.merchant.api_key, *(a.api_key for a in self.recipients.values())]
+        accounts = [self.pos, self.merchant, *self.recipients.values(), *self.extra_accounts]
+        return [a.api_key for a in accounts]
+
+    async def add_merchant(self, username: str) -> Account:
+        account = await _account(self.sim_http, username)
+        self.extra_accounts.append(account)
+        return account
+
+    async def sim_clock(self, seconds: float) -> float:
+        response = await self.sim_http.post("/sim/clock", json={"advanceSeconds": seconds})
+        response.raise_for_status()
+        return float(response.json()["now"])
+
+    async def flush_redis_prefix(self) -> int:
+        """What a Redis restart without persistence does to our data: every key under our prefix is gone."""
+        client = aioredis.from_url(self.redis_url)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{self.prefix}*", count=1000)]
+            if keys:
+                await client.delete(*keys)
+            return len(keys)
+        finally:
+            await client.aclose()
 
     def logs(self) -> list[Path]:
         return [inst.log for inst in self.instances]
