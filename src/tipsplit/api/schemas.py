@@ -29,7 +29,8 @@ class CreateInvoiceBody(BaseModel):
     tipRecipient: Username | None = None
     memo: str | None = Field(default=None, max_length=MAX_MEMO)
     userWalletId: str = Field(min_length=1, max_length=100)
-    apiKey: str = Field(min_length=1, max_length=500)
+    # Sent to Blink as the X-API-KEY header: printable ASCII only, or the HTTP client fails (a 500) and logs it.
+    apiKey: str = Field(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")
 
 
 class ForwardBody(BaseModel):
