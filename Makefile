@@ -24,5 +24,20 @@ test: install
 chaos: install
 	$(BIN)/python -m pytest -m slow tests/chaos $(PYTEST_ARGS)
 
+# Benchmarks (bench/README.md): full writes bench/results/<date>.{json,png,md} and the README table;
+# smoke (CI, < 2 min) writes to $(BENCH_SMOKE_OUT) so the work tree stays clean.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_SMOKE_OUT ?= $(or $(TMPDIR),/tmp)/tipsplit-bench
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --form full --update-readme $(BENCH_ARGS)
+
+bench-smoke: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --form smoke --out $(BENCH_SMOKE_OUT) $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .tipsplit build src/*.egg-info

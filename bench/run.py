@@ -1,0 +1,165 @@
+"""Run the benchmark: `python -m bench.run --form full|smoke|tiny [--out DIR]` (see bench/README.md).
+
+Every figure is measured in the same run as its baselines. Databases are
+created as tipsplit_bench_<label>_<random> on the shared server and dropped at
+the end; Redis keys live under tsbench:<random>: and are deleted; nothing else
+on the servers is touched.
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import e2e, limits, report, storage
+from bench.common import ROOT, Servers, loadavg, machine, ratio
+from tipsplit.store.migrate import apply_migrations
+
+
+@dataclass(frozen=True)
+class Plan:
+    latency_sizes: list[int]
+    latency_ops: int
+    file_ops: dict[int, int]
+    lifecycle: dict[int, int]
+    pgbench_clients: list[int]
+    pgbench_seconds: int
+    redis_requests: int
+    scale_rows: int
+    e2e: dict[int, int]
+    memory_payments: int
+    stats_calls: int
+    warmup: int = 100
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PLANS = {
+    "full": Plan([1_000, 100_000], 1_000, {1_000: 200, 100_000: 10}, {1: 1_000, 64: 6_400}, [8, 16, 32], 15,
+                 100_000, 1_000_000, {1: 200, 16: 1_600, 64: 3_200}, 100_000, 50),
+    "smoke": Plan([100, 2_000], 100, {100: 50, 2_000: 20}, {1: 150, 64: 640}, [8, 16, 32], 3, 20_000, 20_000,
+                  {1: 20, 16: 48, 64: 128}, 100, 10, warmup=50),
+    "tiny": Plan([20], 10, {20: 5}, {1: 10, 64: 64}, [8], 1, 2_000, 500, {1: 3, 4: 8}, 8, 3, warmup=10),
+}
+
+
+def lifecycle_ratios(life: dict[str, Any]) -> dict[str, float | None]:
+    best = life.get("limit", {}).get("pgbench", {}).get("best_tps")
+    out: dict[str, float | None] = {}
+    for conc, ours in life["tipsplit"].items():
+        seed = life.get("seed_literal", {}).get(conc, {}).get("per_second")
+        out[f"tipsplit_over_seed_{conc}"] = ratio(ours["per_second"], seed)
+        out[f"tipsplit_over_pgbench_{conc}"] = ratio(ours["per_second"], best, 3)
+    return out
+
+
+async def run(form: str, out_dir: Path, *, with_chart: bool, readme: Path | None, command: str,
+              memory_payments: int | None = None) -> dict[str, Any]:
+    plan = PLANS[form]
+    if memory_payments is not None:
+        plan = Plan(**{**asdict(plan), "memory_payments": memory_payments})
+    servers = Servers.resolve()
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "form": form,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "machine": machine(),
+        "plan": {k: (v if not isinstance(v, dict) else {str(a): b for a, b in v.items()}) for k, v in asdict(plan).items()},
+        "notes": [],
+    }
+
+    def step(name: str) -> None:
+        print(f"[bench {form}] {name} ({time.perf_counter() - started:.0f}s, load {loadavg()})", file=sys.stderr,
+              flush=True)
+
+    scratch = Path(tempfile.mkdtemp(prefix="tipsplit-bench-"))
+    try:
+        step("1. latency")
+        results["latency"] = await storage.latency_section(servers, plan.latency_sizes, plan.latency_ops,
+                                                           plan.file_ops)
+        step("2. lifecycle: tipsplit and seed-literal")
+        url = servers.database("life")
+        apply_migrations(url)
+        life = await storage.lifecycle_pair(servers, url, plan.lifecycle, warmup=plan.warmup)
+        step("2. lifecycle: limits (pgbench, redis-benchmark)")
+        limit_url = servers.database("limit")
+        apply_migrations(limit_url)
+        script = scratch / "lifecycle.sql"
+        script.write_text(limits.PGBENCH_LIFECYCLE)
+        life["limit"] = {
+            "pgbench": limits.pgbench(limit_url, str(script), plan.pgbench_clients, plan.pgbench_seconds),
+            "redis_benchmark": limits.redis_benchmark(servers.redis_url, servers.prefix, 32, plan.redis_requests),
+        }
+        servers.drop(limit_url)
+        await servers.forget_keys()
+        life["ratios"] = lifecycle_ratios(life)
+        results["lifecycle"] = life
+        step(f"4. scale: bulk load {plan.scale_rows:,} rows")
+        big_url = servers.database("scale")
+        apply_migrations(big_url)
+        load_seconds = storage.bulk_load(big_url, plan.scale_rows)
+        step("4. scale: lifecycle")
+        at_scale = await storage.lifecycle_pair(servers, big_url, plan.lifecycle, seed=False, warmup=plan.warmup)
+        scale: dict[str, Any] = {"rows": plan.scale_rows, "bulk_load_seconds": load_seconds, "lifecycle": at_scale}
+        scale["ratios"] = {
+            f"lifecycle_{conc}_at_scale_over_empty": ratio(at_scale["tipsplit"][conc]["per_second"],
+                                                          life["tipsplit"][conc]["per_second"])
+            for conc in at_scale["tipsplit"]
+        }
+        results["scale"] = scale
+        step("3. end to end")
+        e2e_url = servers.database("e2e")
+        apply_migrations(e2e_url)
+        async with e2e.stack(servers, e2e_url, scratch / "e2e") as world:
+            results["e2e"] = await e2e.e2e_section(world, plan.e2e)
+            step("5. memory")
+            results["memory"] = await e2e.memory_section(world, plan.memory_payments)
+            step("4. stats endpoint")
+            small = await e2e.stats_latency(world.service.url, servers.redis_url, servers.prefix, plan.stats_calls)
+            big = await e2e.stats_on(world, servers, big_url, scratch / "big", plan.stats_calls)
+            scale["stats_endpoint"] = {"small": small, "scale": big}
+            scale["ratios"]["stats_uncached_p50_at_scale_over_small"] = ratio(
+                big["uncached"]["p50_ms"], small["uncached"]["p50_ms"])
+    finally:
+        await servers.cleanup()
+    results["loadavg_at_end"] = loadavg()
+    results["duration_seconds"] = round(time.perf_counter() - started)
+    results["targets"] = report.targets(results)
+    stem = datetime.now(UTC).strftime("%Y-%m-%d")
+    if form != "full":
+        stem = f"{form}-{stem}"
+    paths = report.write(results, out_dir, stem, with_chart=with_chart, readme=readme)
+    step("done: " + ", ".join(str(p) for p in paths.values()))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--form", choices=sorted(PLANS), default="smoke")
+    parser.add_argument("--out", type=Path, help="results directory (full: bench/results; else a temp dir)")
+    parser.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)")
+    parser.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
+    parser.add_argument("--memory-payments", type=int, help="payments per memory round (default by form)")
+    args = parser.parse_args()
+    default_out = ROOT / "bench" / "results" if args.form == "full" else Path(tempfile.gettempdir()) / "tipsplit-bench"
+    command = "python -m bench.run " + " ".join(sys.argv[1:])
+    readme = ROOT / "bench" / "README.md" if args.update_readme else None
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    runner(run(args.form, args.out or default_out, with_chart=not args.no_chart, readme=readme, command=command,
+               memory_payments=args.memory_payments))
+
+
+if __name__ == "__main__":
+    main()

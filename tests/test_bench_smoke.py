@@ -1,0 +1,56 @@
+"""The benchmark's smoke code path on tiny sizes: every section is measured and written, well formed.
+
+Timings are never asserted (CI runs on a loaded 2-core machine); only the
+shape of the results JSON and the Markdown table.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import run as bench_run
+
+SECTIONS = ("machine", "latency", "lifecycle", "scale", "e2e", "memory", "targets")
+
+
+@pytest.mark.timeout(90)
+def test_tiny_benchmark_writes_every_section(tmp_path: Path) -> None:
+    import asyncio
+
+    results = asyncio.run(
+        bench_run.run("tiny", tmp_path, with_chart=False, readme=None, command="pytest tests/test_bench_smoke.py")
+    )
+    written = list(tmp_path.glob("tiny-*.json"))
+    assert len(written) == 1
+    data = json.loads(written[0].read_text())
+    assert data == json.loads(json.dumps(results))
+    for section in SECTIONS:
+        assert section in data, section
+    assert {"nproc", "cpu_model", "ram_gb"} <= set(data["machine"])
+    for size in data["latency"].values():
+        for name in ("hybrid_durable_store", "hybrid_get_redis_hit", "hybrid_get_redis_miss", "file_store", "file_get"):
+            assert size[name]["n"] > 0 and {"p50_ms", "p99_ms"} <= set(size[name])
+        assert set(size["ratios"]) == {
+            "file_store_p50_over_hybrid_store_p50", "file_get_p50_over_hybrid_hit_p50", "file_get_p50_over_hybrid_miss_p50"
+        }
+    life = data["lifecycle"]
+    assert set(life["tipsplit"]) == set(life["seed_literal"]) == {"1", "64"}
+    for row in (*life["tipsplit"].values(), *life["seed_literal"].values()):
+        assert row["operations"] > 0 and row["per_second"] > 0
+    assert {"pgbench", "redis_benchmark"} <= set(life["limit"])
+    if shutil.which("pgbench"):
+        assert life["limit"]["pgbench"]["best_tps"], life["limit"]["pgbench"]
+    assert "tipsplit_over_seed_64" in life["ratios"] and "tipsplit_over_pgbench_64" in life["ratios"]
+    scale = data["scale"]
+    assert scale["rows"] > 0 and set(scale["lifecycle"]["tipsplit"]) == {"1", "64"}
+    assert {"small", "scale"} <= set(scale["stats_endpoint"])
+    for row in data["e2e"].values():
+        assert row["settled"] == row["payments"] and row["errors"] == 0
+        assert {"service", "simulator"} <= set(row["cpu_ms_per_payment"]) and "simulator_cpu_share" in row
+    memory = data["memory"]
+    assert memory["rss_mb_after_first"] > 0 and memory["rss_mb_after_second"] > 0
+    assert len(data["targets"]) == 8 and all({"target", "wanted", "measured", "met"} <= set(t) for t in data["targets"])
+    table = next(tmp_path.glob("tiny-*.md")).read_text()
+    assert "Storage lifecycle" in table and "Targets" in table
