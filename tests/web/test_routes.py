@@ -118,14 +118,18 @@ async def test_base_goes_only_to_a_wallet_of_the_signed_in_account(world: World)
 
 async def test_dashboard_refuses_without_the_operator_token(world: World) -> None:
     async with world.http() as http:
-        for path in ("/dashboard", "/dashboard/payments", "/dashboard/health", "/dashboard/export.csv",
-                     "/dashboard/payments/" + "0" * 64):
+        for path in ("/dashboard", "/dashboard/payments/" + "0" * 64):
+            response = await http.get(path)
+            assert (response.status_code, response.headers["location"]) == (303, "/dashboard/login"), path
+        for path in ("/dashboard/payments", "/dashboard/health", "/dashboard/export.csv"):
             response = await http.get(path)
             assert response.status_code == 401, path
             assert "Payments" not in response.text
+        login = await http.get("/dashboard/login")
+        assert login.status_code == 200 and 'id="token"' in login.text
         wrong = await http.post("/dashboard/login", data={"token": "guess"})
         assert wrong.status_code == 401 and "tipsplit_operator" not in wrong.headers.get("set-cookie", "")
-        assert (await http.get("/dashboard", headers={"authorization": "Bearer guess"})).status_code == 401
+        assert (await http.get("/dashboard/health", headers={"authorization": "Bearer guess"})).status_code == 401
         right = await http.post("/dashboard/login", data={"token": OPERATOR_TOKEN})
         assert right.status_code == 303
         flags = {p.strip().lower() for p in _set_cookie(right, "tipsplit_operator").split(";")[1:]}
@@ -133,7 +137,7 @@ async def test_dashboard_refuses_without_the_operator_token(world: World) -> Non
         assert OPERATOR_TOKEN not in _set_cookie(right, "tipsplit_operator")
         assert (await http.get("/dashboard")).status_code == 200
         await http.post("/dashboard/logout")
-        assert (await http.get("/dashboard")).status_code == 401
+        assert (await http.get("/dashboard")).status_code == 303
 
 
 async def test_csv_has_base_and_tip_columns_and_a_column_per_recipient(world: World) -> None:

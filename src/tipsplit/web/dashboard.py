@@ -44,13 +44,20 @@ def _login_page(request: Request, keys: WebKeys, status: int, error: str | None 
     return templates.TemplateResponse(request, "dashboard_login.html", context, status_code=status)
 
 
-def _refused(request: Request, keys: WebKeys) -> Response | None:
-    """None when the operator may look; else the answer to give instead."""
+def _refused(request: Request, keys: WebKeys, *, page: bool = False) -> Response | None:
+    """None when the operator may look; else a redirect to the login form (pages) or a bare 401 (the rest)."""
     if operator_signed_in(keys, request):
         return None
-    if request.headers.get("hx-request") or request.url.path.endswith(".csv"):
-        return PlainTextResponse("operator sign-in required", status_code=401)
-    return _login_page(request, keys, 401)
+    if page and not request.headers.get("hx-request"):
+        return RedirectResponse("/dashboard/login", status_code=303)
+    return PlainTextResponse("operator sign-in required", status_code=401)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, keys: WebKeys = Depends(web_keys)) -> Response:
+    if operator_signed_in(keys, request):
+        return RedirectResponse("/dashboard", status_code=303)
+    return _login_page(request, keys, 200)
 
 
 @router.post("/login")
@@ -87,7 +94,7 @@ async def _payments_context(rt: Runtime, request: Request) -> dict[str, Any]:
 
 @router.get("", response_class=HTMLResponse)
 async def dashboard(request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)) -> Response:
-    if (refusal := _refused(request, keys)) is not None:
+    if (refusal := _refused(request, keys, page=True)) is not None:
         return refusal
     now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0)
@@ -130,7 +137,7 @@ async def payment_detail(
     request: Request, payment_hash: str, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
 ) -> Response:
     """One payment: amounts, each leg, and the audit trail in order."""
-    if (refusal := _refused(request, keys)) is not None:
+    if (refusal := _refused(request, keys, page=True)) is not None:
         return refusal
     ph = payment_hash.lower()
     payment = await rt.store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None

@@ -130,7 +130,7 @@
       const response = await fetch("/pos/currency/" + encodeURIComponent(code), { credentials: "same-origin" });
       const body = await response.json();
       if (!response.ok) { showError(body.error || "could not load the currency"); return; }
-      state.currency = body;
+      state.currency = { code: body.currency, fractionDigits: body.fractionDigits, satsPerMinorUnit: body.satsPerMinorUnit };
       state.digits = "";
       store.set("currency", body.currency);
       $("pos").dataset.currency = body.currency;
