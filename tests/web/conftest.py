@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
 
 from tests.service.conftest import World, world  # noqa: F401  (the fixture)
 
@@ -23,8 +23,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
 SESSION_SECRET = "web-test-session-secret-0123456789abcdef"
 OPERATOR_TOKEN = "web-test-operator-token"
@@ -79,9 +79,9 @@ class PageErrors:
             self.messages.append(f"console: {message.text}")
 
 
-async def new_page(browser: Browser, base_url: str, viewport: dict[str, int]) -> tuple[Page, PageErrors]:
+async def new_page(browser: Browser, base_url: str, viewport: ViewportSize) -> tuple[Page, PageErrors]:
     """A fresh browser context (own cookies and storage) at a viewport, watching for console errors."""
-    context = await browser.new_context(base_url=base_url, viewport=viewport, accept_downloads=True)  # type: ignore[arg-type]
+    context = await browser.new_context(base_url=base_url, viewport=viewport, accept_downloads=True)
     page = await context.new_page()
     page.set_default_timeout(15_000)
     return page, PageErrors(page)

@@ -18,6 +18,7 @@ from tipsplit.api.views import event_view
 from tipsplit.domain.models import HASH_RE
 from tipsplit.runtime import Runtime
 from tipsplit.store.metrics import CACHE_HIT, CACHE_MISS
+from tipsplit.store.records import PaymentRecord
 from tipsplit.web.reports import PAGE_SIZE, PaymentFilter, chart_bars, payments_csv
 from tipsplit.web.sessions import (
     OPERATOR_COOKIE,
@@ -203,7 +204,7 @@ async def export_csv(request: Request, keys: WebKeys = Depends(web_keys), rt: Ru
         flt = PaymentFilter.parse(request.query_params)
     except ValueError as exc:
         return PlainTextResponse(str(exc), status_code=400)
-    payments = []
+    payments: list[PaymentRecord] = []
     while len(payments) < EXPORT_LIMIT:
         page = await rt.store.cold.list_payments(
             flt.status, flt.since_at, flt.until_at, flt.recipient, limit=EXPORT_PAGE, offset=len(payments)

@@ -62,6 +62,11 @@ def _signin_page(request: Request, keys: WebKeys, status: int = 200, error: str 
     return templates.TemplateResponse(request, "signin.html", context, status_code=status)
 
 
+def _keep_session(response: Response, request: Request, keys: WebKeys, session: MerchantSession) -> None:
+    flags = cookie_flags(request, POS_MAX_AGE, "lax")
+    response.set_cookie(POS_COOKIE, seal_merchant(keys, session), **flags)  # type: ignore[arg-type]
+
+
 @router.get("/", response_class=HTMLResponse)
 async def pos_page(request: Request, keys: WebKeys = Depends(web_keys)) -> Response:
     """The sign-in form, or the POS itself once the merchant is signed in."""
@@ -94,7 +99,7 @@ async def sign_in(
     chosen = me.default_wallet_id if me.default_wallet_id in btc else btc[0]
     session = MerchantSession(api_key.strip(), me.username, btc, chosen)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(POS_COOKIE, seal_merchant(keys, session), **cookie_flags(request, POS_MAX_AGE, "lax"))  # type: ignore[arg-type]
+    _keep_session(response, request, keys, session)
     return response
 
 
@@ -118,7 +123,7 @@ async def choose_wallet(
     except ValueError as exc:
         return _error(403, str(exc), "walletId")
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(POS_COOKIE, seal_merchant(keys, session), **cookie_flags(request, POS_MAX_AGE, "lax"))  # type: ignore[arg-type]
+    _keep_session(response, request, keys, session)
     return response
 
 

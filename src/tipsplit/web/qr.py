@@ -2,8 +2,8 @@
 
 import re
 
-import qrcode
-import qrcode.image.svg
+import qrcode  # type: ignore[import-untyped]
+import qrcode.image.svg  # type: ignore[import-untyped]
 
 _SIZE_ATTRS = re.compile(r'\swidth="[^"]*"\s+height="[^"]*"')
 

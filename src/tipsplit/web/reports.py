@@ -123,7 +123,7 @@ def _unsettled(legs: Sequence[LegRecord]) -> str:
 def payments_csv(payments: Sequence[PaymentRecord], legs: Mapping[str, Sequence[LegRecord]]) -> str:
     """The export as CSV text (see the module docstring for its columns)."""
     recipients = sorted(
-        {leg.destination_username for rows in legs.values() for leg in rows if leg.leg != BASE_LEG and leg.destination_username}
+        {leg.destination_username for rows in legs.values() for leg in rows if leg.destination_username}
         | {r.username for p in payments for r in p.tip_recipients}
     )
     out = io.StringIO()

@@ -120,7 +120,9 @@ def operator_cookie(keys: WebKeys) -> str:
 
 def token_matches(keys: WebKeys, given: str) -> bool:
     """Constant-time comparison with OPERATOR_TOKEN."""
-    return bool(keys.operator_token) and secrets.compare_digest(given.encode(), keys.operator_token.encode())  # type: ignore[union-attr]
+    if not keys.operator_token:
+        return False
+    return secrets.compare_digest(given.encode(), keys.operator_token.encode())
 
 
 def operator_signed_in(keys: WebKeys, request: Request) -> bool:
