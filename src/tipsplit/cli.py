@@ -19,8 +19,6 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 payments_app = typer.Typer(help="Inspect and retry payments.", no_args_is_help=True)
 app.add_typer(payments_app, name="payments")
-keys_app = typer.Typer(help="API-key encryption.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
 
 JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts instead of tables")
 
