@@ -40,7 +40,7 @@ class Cli:
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url) as conn:
-            return conn.execute(query, params or None).fetchall()  # type: ignore[arg-type]
+            return conn.execute(query, params or None).fetchall()
 
     def redis_values(self) -> list[bytes]:
         client = redis.Redis.from_url(self.redis_url)

@@ -10,7 +10,7 @@ from tests.ops.legacy import CRYPTOJS_KEY, PASSPHRASE, PLAINTEXT_KEY, cryptojs_e
 
 
 def counts(cli: Cli) -> dict[str, int]:
-    return dict(cli.sql("SELECT status, count(*) FROM payment_splits GROUP BY status"))  # type: ignore[arg-type]
+    return dict(cli.sql("SELECT status, count(*) FROM payment_splits GROUP BY status"))
 
 
 def latest_log(path: Path) -> list[dict[str, str]]:
@@ -56,13 +56,13 @@ def test_expired_entries_are_archived_and_never_pending_again(cli: Cli, tmp_path
     source.write_text(json.dumps({fresh: entry(1), old: entry(2, age_ms=25 * 3600 * 1000)}))
 
     assert cli("migrate-to-hybrid", "--file", str(source)).exit_code == 0
-    status = dict(cli.sql("SELECT payment_hash, status FROM payment_splits"))  # type: ignore[arg-type]
+    status = dict(cli.sql("SELECT payment_hash, status FROM payment_splits"))
     assert status == {fresh: "pending", old: "expired"}
     events = [r[0] for r in cli.sql("SELECT event_type FROM payment_events WHERE payment_hash = %s ORDER BY id", old)]
     assert events[0] == "created" and events[-1] == "migrated_expired"
 
     assert cli("migrate-to-hybrid", "--file", str(source)).exit_code == 0
-    assert dict(cli.sql("SELECT payment_hash, status FROM payment_splits")) == status  # type: ignore[arg-type]
+    assert dict(cli.sql("SELECT payment_hash, status FROM payment_splits")) == status
 
 
 def test_interrupted_run_is_finished_by_a_rerun(cli: Cli, tmp_path: Path) -> None:
