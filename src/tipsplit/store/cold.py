@@ -98,6 +98,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=_dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's default reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL).
+
+    That query is a round trip on every release, and this store never leaves
+    such state on a pooled connection: no advisory locks, cursors, LISTEN or
+    SET. asyncpg still rolls back an open transaction before calling this.
+    """
+
+
 def _payment(row: Mapping[str, Any], recipients: Iterable[Mapping[str, Any]] = (), legs: Iterable[Mapping[str, Any]] = ()) -> PaymentRecord:
     fields = {key: row[key] for key in row.keys() if key in PaymentRecord.__dataclass_fields__}
     fields["status"] = PaymentStatus(row["status"])
@@ -175,6 +184,7 @@ class ColdStore:
                     command_timeout=self._command_timeout,
                     max_inactive_connection_lifetime=60.0,
                     init=_init_connection,
+                    reset=_keep_session,
                 )
             except UNAVAILABLE_ERRORS as exc:
                 raise StorageUnavailable(f"PostgreSQL is unreachable: {type(exc).__name__}: {exc}") from exc
@@ -252,17 +262,36 @@ class ColdStore:
         if sum(plan.amount for plan in legs) != tip.total_amount:
             raise ValueError("leg amounts do not add up to the invoice amount")
         tip_count = sum(1 for plan in legs if plan.leg != BASE_LEG)
-        async with self._transaction() as conn:
+        # One statement (so one round trip, atomic without BEGIN/COMMIT): the payment row, then, only if it
+        # was new, its recipients, legs and `created` event. Foreign keys are checked at the statement's end.
+        async with self._connection() as conn:
             created = await conn.fetchval(
                 """
-                INSERT INTO payment_splits (
-                    payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount,
-                    tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display,
-                    tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at
-                ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $5, $14, $15,
-                          COALESCE($16, now()))
-                ON CONFLICT (payment_hash) DO NOTHING
-                RETURNING created_at
+                WITH payment AS (
+                    INSERT INTO payment_splits (
+                        payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount,
+                        tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display,
+                        tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at
+                    ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $5, $14, $15,
+                              COALESCE($16, now()))
+                    ON CONFLICT (payment_hash) DO NOTHING
+                    RETURNING payment_hash, created_at
+                ), recipients AS (
+                    INSERT INTO payment_tip_recipients (payment_hash, position, username, share)
+                    SELECT p.payment_hash, r.* FROM payment p, unnest($17::int[], $18::text[], $19::numeric[]) AS r
+                ), legs AS (
+                    INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id,
+                                              amount, share, memo, status, completed_at)
+                    SELECT p.payment_hash, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status,
+                           CASE WHEN l.status = 'skipped' THEN now() END
+                    FROM payment p,
+                         unnest($20::text[], $21::text[], $22::text[], $23::bigint[], $24::numeric[], $25::text[],
+                                $26::text[]) AS l(leg, username, wallet, amount, share, memo, status)
+                ), event AS (
+                    INSERT INTO payment_events (payment_hash, event_type, event_data)
+                    SELECT p.payment_hash, 'created', $27::jsonb FROM payment p
+                )
+                SELECT created_at FROM payment
                 """,
                 payment_hash,
                 tip.user_wallet_id,
@@ -280,30 +309,9 @@ class ColdStore:
                 tip.payment_request,
                 expires_at,
                 tip.created_at,
-            )
-            if created is None:
-                return False
-            if tip.tip_recipients:
-                await conn.execute(
-                    """
-                    INSERT INTO payment_tip_recipients (payment_hash, position, username, share)
-                    SELECT $1, r.* FROM unnest($2::int[], $3::text[], $4::numeric[]) AS r
-                    """,
-                    payment_hash,
-                    list(range(1, len(tip.tip_recipients) + 1)),
-                    [r.username for r in tip.tip_recipients],
-                    [r.share for r in tip.tip_recipients],
-                )
-            await conn.execute(
-                """
-                INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id,
-                                          amount, share, memo, status, completed_at)
-                SELECT $1, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status,
-                       CASE WHEN l.status = 'skipped' THEN now() END
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::numeric[], $7::text[], $8::text[])
-                     AS l(leg, username, wallet, amount, share, memo, status)
-                """,
-                payment_hash,
+                list(range(1, len(tip.tip_recipients) + 1)),
+                [r.username for r in tip.tip_recipients],
+                [r.share for r in tip.tip_recipients],
                 [plan.leg for plan in legs],
                 [plan.username for plan in legs],
                 [plan.wallet_id or (plan.username and recipient_wallets.get(plan.username)) for plan in legs],
@@ -311,30 +319,57 @@ class ColdStore:
                 [plan.share for plan in legs],
                 [_plan_memo(tip, plan, tip_count) for plan in legs],
                 [LegStatus.SKIPPED.value if plan.skipped else LegStatus.PENDING.value for plan in legs],
+                scrub(
+                    {
+                        "totalAmount": tip.total_amount,
+                        "baseAmount": tip.base_amount,
+                        "tipAmount": tip.tip_amount,
+                        "tipRecipients": [r.username for r in tip.tip_recipients],
+                        "legs": [{"leg": plan.leg, "amount": plan.amount, "skipped": plan.skipped} for plan in legs],
+                        "expiresAt": expires_at,
+                    }
+                ),
             )
-            await self._event(
-                conn,
-                payment_hash,
-                "created",
-                {
-                    "totalAmount": tip.total_amount,
-                    "baseAmount": tip.base_amount,
-                    "tipAmount": tip.tip_amount,
-                    "tipRecipients": [r.username for r in tip.tip_recipients],
-                    "legs": [{"leg": plan.leg, "amount": plan.amount, "skipped": plan.skipped} for plan in legs],
-                    "expiresAt": expires_at,
-                },
-            )
+        if created is None:
+            return False
         return True
 
     async def get_payment(self, payment_hash: str, *, with_legs: bool = True) -> PaymentRecord | None:
         """The payment with its recipients (and legs unless told otherwise), or None."""
 
         async def query(conn: asyncpg.Connection) -> PaymentRecord | None:
+            if not with_legs:
+                return await self._load_payment_row(conn, payment_hash)
             async with conn.transaction(readonly=True):
                 return await self._load_payment(conn, payment_hash, with_legs=with_legs)
 
         return await self._read(query)
+
+    @staticmethod
+    async def _load_payment_row(conn: asyncpg.Connection, payment_hash: str) -> PaymentRecord | None:
+        """The payment and its recipients in one statement (one round trip, one snapshot), without legs."""
+        row = await conn.fetchrow(
+            f"""
+            SELECT {PAYMENT_COLUMNS}, r.positions, r.usernames, r.shares
+            FROM payment_splits p
+            LEFT JOIN LATERAL (
+                SELECT array_agg(t.position ORDER BY t.position) AS positions,
+                       array_agg(t.username ORDER BY t.position) AS usernames,
+                       array_agg(t.share ORDER BY t.position) AS shares
+                FROM payment_tip_recipients t WHERE t.payment_hash = p.payment_hash
+            ) r ON true
+            WHERE p.payment_hash = $1
+            """,
+            payment_hash,
+        )
+        if row is None:
+            return None
+        recipients = [
+            {"position": position, "username": username, "share": share}
+            for position, username, share in zip(row["positions"] or [], row["usernames"] or [], row["shares"] or [],
+                                                 strict=True)
+        ]
+        return _payment(row, recipients)
 
     async def _load_payment(self, conn: asyncpg.Connection, payment_hash: str, *, with_legs: bool = True) -> PaymentRecord | None:
         row = await conn.fetchrow(f"SELECT {PAYMENT_COLUMNS} FROM payment_splits WHERE payment_hash = $1", payment_hash)
@@ -399,50 +434,51 @@ class ColdStore:
     # -- claims -------------------------------------------------------------
 
     async def claim(
-        self, payment_hash: str, owner: str, lease_seconds: float, *, allow_failed: bool = False
+        self, payment_hash: str, owner: str, lease_seconds: float, *, allow_failed: bool = False,
+        details: bool = True,
     ) -> PaymentRecord | None:
         """Take the payment for settlement, or None if someone else holds it or it is finished.
 
         Claimable: pending, expired, processing with a lapsed lease, and failed
-        when `allow_failed`. The row lock makes concurrent claimers queue, and the
-        conditional UPDATE lets exactly one of them through.
+        when `allow_failed`. One statement locks the row (concurrent claimers
+        queue on it), applies the conditional UPDATE that lets exactly one of
+        them through (re-checked on the newest row version), and writes the
+        `claimed` event. With `details` the recipients and legs are read back in
+        the same transaction; without, the record has neither (one round trip).
         """
-        async with self._transaction() as conn:
-            before = await conn.fetchrow(
-                "SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE", payment_hash
-            )
-            if before is None:
-                return None
-            row = await conn.fetchrow(
-                f"""
+        statement = f"""
+            WITH before AS (
+                SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
+            ), claimed AS (
                 UPDATE payment_splits
                 SET status = 'processing', claim_owner = $2,
                     claim_expires_at = now() + make_interval(secs => $3::float8),
                     settle_attempts = settle_attempts + 1, next_attempt_at = NULL, updated_at = now()
+                FROM before
                 WHERE payment_hash = $1
-                  AND (status IN ('pending', 'expired')
-                       OR (status = 'processing' AND claim_expires_at < now())
-                       OR ($4::bool AND status = 'failed'))
-                RETURNING {PAYMENT_COLUMNS}
-                """,
-                payment_hash,
-                owner,
-                float(lease_seconds),
-                allow_failed,
+                  AND (payment_splits.status IN ('pending', 'expired')
+                       OR (payment_splits.status = 'processing' AND claim_expires_at < now())
+                       OR ($4::bool AND payment_splits.status = 'failed'))
+                RETURNING {", ".join("payment_splits." + c.strip() for c in PAYMENT_COLUMNS.split(","))},
+                          before.status AS previous_status, before.claim_owner AS previous_owner
+            ), event AS (
+                INSERT INTO payment_events (payment_hash, event_type, event_data)
+                SELECT payment_hash, 'claimed', jsonb_build_object(
+                    'owner', $2::text, 'previousStatus', previous_status, 'previousOwner', previous_owner,
+                    'attempt', settle_attempts)
+                FROM claimed
             )
+            SELECT * FROM claimed
+        """
+        arguments = (payment_hash, owner, float(lease_seconds), allow_failed)
+        if not details:
+            async with self._connection() as conn:
+                row = await conn.fetchrow(statement, *arguments)
+            return _payment(row) if row is not None else None
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(statement, *arguments)
             if row is None:
                 return None
-            await self._event(
-                conn,
-                payment_hash,
-                "claimed",
-                {
-                    "owner": owner,
-                    "previousStatus": before["status"],
-                    "previousOwner": before["claim_owner"],
-                    "attempt": row["settle_attempts"],
-                },
-            )
             recipients = await conn.fetch(
                 "SELECT position, username, share FROM payment_tip_recipients WHERE payment_hash = $1 ORDER BY position",
                 payment_hash,
@@ -593,19 +629,29 @@ class ColdStore:
         self, payment_hash: str, owner: str, error: str, *, next_attempt_at: datetime | None = None
     ) -> bool:
         """Give up on this attempt; the reconciler retries at next_attempt_at (backoff) until attempts run out."""
-        async with self._transaction() as conn:
+        # One statement: the conditional UPDATE and, only if it matched, the `failed` event.
+        async with self._connection() as conn:
             row = await conn.fetchrow(
                 """
-                UPDATE payment_splits
-                SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
-                    claim_owner = NULL, claim_expires_at = NULL,
-                    next_attempt_at = CASE
-                        WHEN settle_attempts >= $5 THEN NULL
-                        ELSE COALESCE($4, now() + make_interval(secs => LEAST($7::float8,
-                                 $6::float8 * power(2, GREATEST(settle_attempts - 1, 0)))))
-                    END
-                WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
-                RETURNING settle_attempts, next_attempt_at
+                WITH failed AS (
+                    UPDATE payment_splits
+                    SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
+                        claim_owner = NULL, claim_expires_at = NULL,
+                        next_attempt_at = CASE
+                            WHEN settle_attempts >= $5 THEN NULL
+                            ELSE COALESCE($4, now() + make_interval(secs => LEAST($7::float8,
+                                     $6::float8 * power(2, GREATEST(settle_attempts - 1, 0)))))
+                        END
+                    WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
+                    RETURNING payment_hash, settle_attempts, next_attempt_at
+                ), event AS (
+                    INSERT INTO payment_events (payment_hash, event_type, event_data)
+                    SELECT payment_hash, 'failed', jsonb_build_object(
+                        'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
+                        'nextAttemptAt', next_attempt_at)
+                    FROM failed
+                )
+                SELECT settle_attempts, next_attempt_at FROM failed
                 """,
                 payment_hash,
                 owner,
@@ -615,14 +661,8 @@ class ColdStore:
                 self._retry_base_seconds,
                 MAX_RETRY_DELAY_SECONDS,
             )
-            if row is None:
-                return False
-            await self._event(
-                conn,
-                payment_hash,
-                "failed",
-                {"owner": owner, "error": error, "attempts": row["settle_attempts"], "nextAttemptAt": row["next_attempt_at"]},
-            )
+        if row is None:
+            return False
         return True
 
     # -- legs ---------------------------------------------------------------

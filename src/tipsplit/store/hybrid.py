@@ -257,7 +257,7 @@ class HybridTipStore:
         if own_claim:
             owner = f"remove-{uuid.uuid4().hex[:12]}"
             claimed = await self.cold.claim(
-                payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True
+                payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True, details=False
             )
             if claimed is None:
                 await self._already_finished(payment_hash, success)
