@@ -18,9 +18,9 @@ async def make_cluster(
 ) -> AsyncIterator[ClusterFactory]:
     """`await make_cluster(**settings)`: three instances (settings as env overrides, e.g. rate_limit_per_wallet=5).
 
-    After the test, every cluster's tables, Redis keys, files and logs are
-    scanned for the test API keys in plaintext (only if the test passed, so
-    the scan never hides the test's own failure).
+    After the test, once the processes are stopped, every cluster's tables,
+    Redis keys under the prefix, data files (journal, store file) and captured
+    logs are scanned for every test API key in plaintext: zero hits allowed.
     """
     made: list[Cluster] = []
 
