@@ -14,7 +14,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -200,10 +199,6 @@ async def test_replayed_retimed_and_tampered_webhooks(one: Cluster) -> None:
     assert report.completed == 1
     ledger = await one.ledger()
     assert len([p for p in ledger["payments"] if p["senderWalletId"] == one.pos.wallet_id]) == 2
-
-
-async def _unused(_: httpx.Response) -> None:  # keeps httpx imported for type checkers of fixtures above
-    return None
 
 
 async def test_non_ascii_credentials_are_a_4xx_not_a_500(one: Cluster) -> None:
