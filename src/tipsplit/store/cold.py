@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -128,6 +129,18 @@ def _plan_memo(tip: TipData, plan: LegPlan, tip_count: int) -> str:
         names = [r.username for r in tip.tip_recipients]
         return forward_memo(tip.base_amount, tip.tip_amount, tip.tip_percent, tip.total_amount, names)
     return tip_memo(int(plan.leg.split(":", 1)[1]), tip_count, plan.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    """One row of an `insert_payments` batch: what `insert_payment` takes, plus where it came from."""
+
+    payment_hash: str
+    tip: TipData
+    encrypted_key: str = field(repr=False)
+    legs: Sequence[LegPlan]
+    expires_at: datetime
+    source: str | None = None
 
 
 class ColdStore:
@@ -963,3 +976,201 @@ class ColdStore:
         totals = {name: 0.0 for name in names}
         totals.update({r["metric_name"]: float(r["total"]) for r in rows})
         return totals
+
+    # -- operator commands: migration, key rotation, manual retry -----------------
+
+    async def insert_payments(self, payments: Sequence[NewPayment]) -> set[str]:
+        """Record many new payments in one transaction (the migration's batches); returns the hashes that were new.
+
+        Same rows as `insert_payment`, one statement per table instead of one per
+        payment, so a 100,000-entry import is bounded by PostgreSQL, not round trips.
+        """
+        for item in payments:
+            if not item.encrypted_key.startswith("enc:"):
+                raise ValueError("refusing to store an API key that is not encrypted")
+            if sum(plan.amount for plan in item.legs) != item.tip.total_amount:
+                raise ValueError(f"payment {item.payment_hash}: leg amounts do not add up to the invoice amount")
+        if not payments:
+            return set()
+        tips = [item.tip for item in payments]
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                """
+                INSERT INTO payment_splits (
+                    payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount,
+                    tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display,
+                    tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at)
+                SELECT p.hash, p.wallet, p.key, p.username, p.total, p.base, p.tip, p.percent, p.currency,
+                       p.base_display, p.tip_display, p.recipient, 'pending', p.memo, p.total, p.request,
+                       p.expires, COALESCE(p.created, now())
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                            $7::bigint[], $8::numeric[], $9::text[], $10::numeric[], $11::numeric[], $12::text[],
+                            $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[])
+                     AS p(hash, wallet, key, username, total, base, tip, percent, currency, base_display,
+                          tip_display, recipient, memo, request, expires, created)
+                ON CONFLICT (payment_hash) DO NOTHING
+                RETURNING payment_hash
+                """,
+                [item.payment_hash for item in payments],
+                [t.user_wallet_id for t in tips],
+                [item.encrypted_key for item in payments],
+                [t.username for t in tips],
+                [t.total_amount for t in tips],
+                [t.base_amount for t in tips],
+                [t.tip_amount for t in tips],
+                [t.tip_percent for t in tips],
+                [t.display_currency for t in tips],
+                [t.base_amount_display for t in tips],
+                [t.tip_amount_display for t in tips],
+                [t.tip_recipient for t in tips],
+                [t.memo for t in tips],
+                [t.payment_request for t in tips],
+                [item.expires_at for item in payments],
+                [t.created_at for t in tips],
+            )
+            new = {row["payment_hash"] for row in rows}
+            fresh = [item for item in payments if item.payment_hash in new]
+            recipients = [(item.payment_hash, i, r) for item in fresh for i, r in enumerate(item.tip.tip_recipients, 1)]
+            if recipients:
+                await conn.execute(
+                    """
+                    INSERT INTO payment_tip_recipients (payment_hash, position, username, share)
+                    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::numeric[])
+                    """,
+                    [h for h, _, _ in recipients],
+                    [i for _, i, _ in recipients],
+                    [r.username for _, _, r in recipients],
+                    [r.share for _, _, r in recipients],
+                )
+            legs = [
+                (item, plan, sum(1 for p in item.legs if p.leg != BASE_LEG)) for item in fresh for plan in item.legs
+            ]
+            if legs:
+                await conn.execute(
+                    """
+                    INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id,
+                                              amount, share, memo, status, completed_at)
+                    SELECT l.hash, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status,
+                           CASE WHEN l.status = 'skipped' THEN now() END
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::numeric[],
+                                $7::text[], $8::text[]) AS l(hash, leg, username, wallet, amount, share, memo, status)
+                    """,
+                    [item.payment_hash for item, _, _ in legs],
+                    [plan.leg for _, plan, _ in legs],
+                    [plan.username for _, plan, _ in legs],
+                    [plan.wallet_id for _, plan, _ in legs],
+                    [plan.amount for _, plan, _ in legs],
+                    [plan.share for _, plan, _ in legs],
+                    [_plan_memo(item.tip, plan, count) for item, plan, count in legs],
+                    [LegStatus.SKIPPED.value if plan.skipped else LegStatus.PENDING.value for _, plan, _ in legs],
+                )
+            if fresh:
+                await conn.execute(
+                    "INSERT INTO payment_events (payment_hash, event_type, event_data)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
+                    [item.payment_hash for item in fresh],
+                    ["created"] * len(fresh),
+                    [
+                        scrub({
+                            "totalAmount": item.tip.total_amount,
+                            "baseAmount": item.tip.base_amount,
+                            "tipAmount": item.tip.tip_amount,
+                            "tipRecipients": [r.username for r in item.tip.tip_recipients],
+                            "legs": [{"leg": p.leg, "amount": p.amount, "skipped": p.skipped} for p in item.legs],
+                            "expiresAt": item.expires_at,
+                            "source": item.source,
+                        })
+                        for item in fresh
+                    ],
+                )
+        return new
+
+    async def archive_expired(self, payment_hashes: Sequence[str], event_type: str, data: Mapping[str, Any]) -> list[str]:
+        """Pending payments whose invoice expired → expired, never pending again; returns those it moved.
+
+        Conditional on `pending` and a past expiry, so a payment a settler has
+        claimed meanwhile is left to it.
+        """
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                """
+                UPDATE payment_splits SET status = 'expired', updated_at = now()
+                WHERE payment_hash = ANY($1::text[]) AND status = 'pending' AND expires_at <= now()
+                RETURNING payment_hash
+                """,
+                list(payment_hashes),
+            )
+            moved = [row["payment_hash"] for row in rows]
+            if moved:
+                await conn.execute(
+                    "INSERT INTO payment_events (payment_hash, event_type, event_data)"
+                    " SELECT h, $2, $3 FROM unnest($1::text[]) AS h",
+                    moved,
+                    event_type,
+                    scrub(data),
+                )
+        return moved
+
+    async def api_keys_not_under(self, key_id: str, *, after: str = "", limit: int = 500) -> list[tuple[str, str]]:
+        """(payment hash, sealed key) of payments whose key is not sealed under `key_id`, in hash order after `after`."""
+        rows = await self._read(
+            lambda conn: conn.fetch(
+                """
+                SELECT payment_hash, user_api_key_encrypted FROM payment_splits
+                WHERE NOT starts_with(user_api_key_encrypted, 'enc:v1:' || $1 || ':') AND payment_hash > $2
+                ORDER BY payment_hash LIMIT $3
+                """,
+                key_id,
+                after,
+                limit,
+            )
+        )
+        return [(row["payment_hash"], row["user_api_key_encrypted"]) for row in rows]
+
+    async def replace_api_keys(self, changes: Sequence[tuple[str, str, str]], key_id: str) -> list[str]:
+        """Swap (hash, old token, new token) where the stored token is still the old one; returns the hashes changed."""
+        if any(not new.startswith("enc:") for _, _, new in changes):
+            raise ValueError("refusing to store an API key that is not encrypted")
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                """
+                UPDATE payment_splits p SET user_api_key_encrypted = c.new, updated_at = now()
+                FROM unnest($1::text[], $2::text[], $3::text[]) AS c(hash, old, new)
+                WHERE p.payment_hash = c.hash AND p.user_api_key_encrypted = c.old
+                RETURNING p.payment_hash
+                """,
+                [h for h, _, _ in changes],
+                [old for _, old, _ in changes],
+                [new for _, _, new in changes],
+            )
+            changed = [row["payment_hash"] for row in rows]
+            if changed:
+                await conn.execute(
+                    "INSERT INTO payment_events (payment_hash, event_type, event_data)"
+                    " SELECT h, 'api_key_rotated', $2 FROM unnest($1::text[]) AS h",
+                    changed,
+                    {"keyId": key_id},
+                )
+        return changed
+
+    async def reset_failed_legs(self, payment_hash: str, reason: str) -> list[str]:
+        """Give a failed payment's failed legs fresh attempts, due now; returns the legs reset.
+
+        Only while the payment is `failed`; the legs keep their destination
+        invoice, so the settler resumes by asking Blink about it (never a second payment).
+        """
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                """
+                UPDATE payment_legs l SET attempts = 0, next_attempt_at = NULL, updated_at = now()
+                FROM payment_splits p
+                WHERE l.payment_hash = $1 AND p.payment_hash = l.payment_hash
+                  AND p.status = 'failed' AND l.status = 'failed'
+                RETURNING l.leg
+                """,
+                payment_hash,
+            )
+            legs = [row["leg"] for row in rows]
+            if legs:
+                await self._event(conn, payment_hash, "legs_reset", {"legs": legs, "reason": reason})
+        return legs
