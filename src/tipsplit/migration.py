@@ -11,7 +11,6 @@ never pending again, so nothing can try to forward them.
 import asyncio
 import json
 import os
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,11 +23,12 @@ from pydantic import ValidationError
 from tipsplit.crypto import CRYPTOJS_PREFIX, DecryptionError, KeyRing, decrypt_cryptojs, is_encrypted
 from tipsplit.domain.models import TipData, check_payment_hash, plan_legs
 from tipsplit.domain.states import PaymentStatus
-from tipsplit.store.errors import StorageUnavailable
+from tipsplit.store.cold import NewPayment
 from tipsplit.store.hybrid import HybridTipStore
 
 LEGACY_INVOICE_LIFETIME = timedelta(hours=24)
 EXPIRED_EVENT = "migrated_expired"
+SOURCE = "tip-store.json"
 
 
 class MigrationInputError(ValueError):
@@ -195,7 +195,7 @@ def backup(path: Path, raw: bytes, stamp: str) -> Path:
 
 
 class Migrator:
-    """Runs one migration of a legacy file into a HybridTipStore."""
+    """Runs one migration of a legacy file into a HybridTipStore, a batch per transaction."""
 
     def __init__(
         self,
@@ -203,8 +203,8 @@ class Migrator:
         keyring: KeyRing,
         *,
         passphrase: str | None = None,
-        concurrency: int = 16,
-        lease_seconds: float = 60.0,
+        concurrency: int = 4,
+        batch_size: int = 500,
         schema_ready: bool = True,
     ) -> None:
         """`schema_ready=False` (a dry run on a database without tables) treats every entry as new."""
@@ -213,9 +213,8 @@ class Migrator:
         self._keyring = keyring
         self._passphrase = passphrase
         self._concurrency = concurrency
-        self._lease_seconds = lease_seconds
+        self._batch_size = batch_size
         self._presence_known = schema_ready
-        self._owner = f"migrate-{uuid.uuid4().hex[:12]}"
 
     async def run(
         self,
@@ -223,10 +222,10 @@ class Migrator:
         *,
         dry_run: bool = False,
         on_start: Callable[[int], None] | None = None,
-        on_result: Callable[[EntryResult], None] | None = None,
+        on_results: Callable[[list[EntryResult]], None] | None = None,
     ) -> Summary:
         """Migrate every entry of a file read by `read_source`, after backing it up."""
-        path, entries = source.path, source.entries
+        path, entries = source.path, list(source.entries.items())
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         summary = Summary(total=len(entries), dry_run=dry_run)
         if on_start is not None:
@@ -236,19 +235,17 @@ class Migrator:
             summary.backup_path = await asyncio.to_thread(backup, path, source.raw, stamp)
             summary.log_path = path.with_name(f"{path.name}.migration-{stamp}.log")
         now = datetime.now(UTC)
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        for item in entries.items():
-            queue.put_nowait(item)
+        batches = [entries[i : i + self._batch_size] for i in range(0, len(entries), self._batch_size)]
         log_lines: list[str] = []
 
         async def worker() -> None:
-            while not queue.empty():
-                key, entry = queue.get_nowait()
-                result = await self._one(key, entry, now, dry_run)
-                summary.add(result)
-                log_lines.append(result.to_json())
-                if on_result is not None:
-                    on_result(result)
+            while batches:
+                results = await self._batch(batches.pop(0), now, dry_run)
+                for result in results:
+                    summary.add(result)
+                    log_lines.append(result.to_json())
+                if on_results is not None:
+                    on_results(results)
 
         try:
             await asyncio.gather(*(worker() for _ in range(self._concurrency)))
@@ -258,19 +255,17 @@ class Migrator:
             summary.seconds = asyncio.get_running_loop().time() - began
         return summary
 
-    async def _one(self, key: str, entry: Any, now: datetime, dry_run: bool) -> EntryResult:
-        try:
-            prepared = prepare(key, entry, self._keyring, self._passphrase, now)
-        except EntryError as exc:
-            return EntryResult(key, Outcome.FAILED, str(exc))
+    async def _batch(self, batch: list[tuple[str, Any]], now: datetime, dry_run: bool) -> list[EntryResult]:
+        results: list[EntryResult] = []
+        valid: list[Prepared] = []
+        for key, entry in batch:
+            try:
+                valid.append(prepare(key, entry, self._keyring, self._passphrase, now))
+            except EntryError as exc:
+                results.append(EntryResult(key, Outcome.FAILED, str(exc)))
         if dry_run:
-            return await self._check(prepared)
-        try:
-            return await self._write(prepared)
-        except EntryError as exc:
-            return EntryResult(prepared.payment_hash, Outcome.FAILED, str(exc))
-        except ValueError as exc:
-            return EntryResult(prepared.payment_hash, Outcome.FAILED, f"refused by the store: {exc}")
+            return results + [await self._check(prepared) for prepared in valid]
+        return results + await self._write(valid)
 
     async def _check(self, prepared: Prepared) -> EntryResult:
         """What a real run would do with this entry, reading only."""
@@ -278,38 +273,38 @@ class Migrator:
             return EntryResult(prepared.payment_hash, Outcome.SKIPPED, "already present")
         return EntryResult(prepared.payment_hash, Outcome.EXPIRED if prepared.expired else Outcome.MIGRATED)
 
-    async def _write(self, prepared: Prepared) -> EntryResult:
-        """Insert once; archive as expired when the invoice can no longer be paid."""
-        ph, tip = prepared.payment_hash, prepared.tip
-        assert tip.expires_at is not None
-        encrypted = self._keyring.encrypt(tip.user_api_key.get_secret_value())
-        inserted = await self._cold.insert_payment(ph, tip, encrypted, plan_legs(tip), {}, tip.expires_at)
-        if not inserted:
-            existing = await self._cold.get_payment(ph, with_legs=False)
+    async def _write(self, batch: list[Prepared]) -> list[EntryResult]:
+        """Insert the new ones in one transaction, then archive those whose invoice expired."""
+        rows = []
+        for prepared in batch:
+            tip = prepared.tip
+            assert tip.expires_at is not None
+            encrypted = self._keyring.encrypt(tip.user_api_key.get_secret_value())
+            rows.append(NewPayment(prepared.payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, SOURCE))
+        new = await self._cold.insert_payments(rows)
+        old = [p for p in batch if p.payment_hash not in new]
+        found = await asyncio.gather(*(self._cold.get_payment(p.payment_hash, with_legs=False) for p in old))
+        results: dict[str, EntryResult] = {}
+        for prepared, existing in zip(old, found, strict=True):
+            tip = prepared.tip
             if existing is None:
-                raise StorageUnavailable(f"payment {ph} vanished while being migrated")
-            if (existing.base_amount, existing.tip_amount, existing.user_wallet_id) != (
+                results[prepared.payment_hash] = EntryResult(prepared.payment_hash, Outcome.FAILED, "vanished while being migrated")
+            elif (existing.base_amount, existing.tip_amount, existing.user_wallet_id) != (
                 tip.base_amount, tip.tip_amount, tip.user_wallet_id
             ):
-                raise EntryError("already stored with different amounts or wallet")
-            if not (prepared.expired and existing.status is PaymentStatus.PENDING):
-                return EntryResult(ph, Outcome.SKIPPED, "already present")
-        if prepared.expired:
-            await self._archive_expired(ph, tip)
-            return EntryResult(ph, Outcome.EXPIRED)
-        return EntryResult(ph, Outcome.MIGRATED)
-
-    async def _archive_expired(self, payment_hash: str, tip: TipData) -> None:
-        """Pending → expired through a claim, so a settler that holds the payment is never overridden."""
-        assert tip.expires_at is not None
-        claimed = await self._cold.claim(payment_hash, self._owner, self._lease_seconds)
-        if claimed is None:
-            return
-        await self._cold.release_claim(
-            payment_hash, self._owner, PaymentStatus.EXPIRED, EXPIRED_EVENT,
-            {"source": "tip-store.json", "expiredAt": tip.expires_at},
-        )
-        await self._store.forget_hot(payment_hash)
+                results[prepared.payment_hash] = EntryResult(
+                    prepared.payment_hash, Outcome.FAILED, "already stored with different amounts or wallet"
+                )
+            elif not (prepared.expired and existing.status is PaymentStatus.PENDING):
+                results[prepared.payment_hash] = EntryResult(prepared.payment_hash, Outcome.SKIPPED, "already present")
+        expired = [p.payment_hash for p in batch if p.expired and p.payment_hash not in results]
+        archived = set(await self._cold.archive_expired(expired, EXPIRED_EVENT, {"source": SOURCE})) if expired else set()
+        await asyncio.gather(*(self._store.forget_hot(ph) for ph in archived))
+        return [
+            results.get(p.payment_hash)
+            or EntryResult(p.payment_hash, Outcome.EXPIRED if p.payment_hash in archived else Outcome.MIGRATED)
+            for p in batch
+        ]
 
 
 def _write_log(path: Path, lines: list[str]) -> None:

@@ -73,19 +73,18 @@ async def _migrate(settings: Settings, path: Path, dry_run: bool, passphrase: st
     )
     task = progress.add_task("entries", total=None)
 
-    def advance(_result: EntryResult) -> None:
-        progress.advance(task)
+    def advance(results: list[EntryResult]) -> None:
+        progress.advance(task, len(results))
 
     async with connected(settings, migrate=not dry_run) as opened:
         schema_ready = not dry_run or not await asyncio.to_thread(pending_migrations, opened.settings.database_url or "")
         migrator = Migrator(
             opened.store, opened.keyring, passphrase=passphrase,
-            concurrency=max(1, opened.settings.database_pool_max), lease_seconds=opened.settings.claim_lease_seconds,
-            schema_ready=schema_ready,
+            concurrency=max(1, min(4, opened.settings.database_pool_max)), schema_ready=schema_ready,
         )
         with progress:
             return await migrator.run(
-                source, dry_run=dry_run, on_start=lambda n: progress.update(task, total=n), on_result=advance
+                source, dry_run=dry_run, on_start=lambda n: progress.update(task, total=n), on_results=advance
             )
 
 
