@@ -19,6 +19,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 payments_app = typer.Typer(help="Inspect and retry payments.", no_args_is_help=True)
 app.add_typer(payments_app, name="payments")
+keys_app = typer.Typer(help="API-key encryption.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 JSON_OPTION = typer.Option(False, "--json", help="print JSON for scripts instead of tables")
 
@@ -143,6 +145,14 @@ def payments_retry(payment_hash: str = typer.Argument(..., help="64 hex digits")
     from tipsplit import ops_payments
 
     raise typer.Exit(asyncio.run(ops_payments.retry_payment(operator_settings(), payment_hash)))
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: bool = JSON_OPTION) -> None:
+    """Re-encrypt every stored API key under the newest key of ENCRYPTION_KEYS (the last one)."""
+    from tipsplit import ops_payments
+
+    raise typer.Exit(asyncio.run(ops_payments.rotate(operator_settings(), as_json)))
 
 
 @app.command()

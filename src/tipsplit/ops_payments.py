@@ -222,11 +222,12 @@ async def show_payment(settings: Settings, payment_hash: str, as_json: bool) -> 
 
 
 async def retry_payment(settings: Settings, payment_hash: str) -> int:
-    """Re-drive a failed payment's failed legs once more; refuse every other state.
+    """Give a failed payment's failed legs fresh attempts and settle it now; refuse every other state.
 
     Safety is the settler's: each failed leg is resumed by asking Blink about
     the destination invoice it already stored, so a retry can finish a
-    payment but never pay a leg twice.
+    payment but never pay a leg twice. If a leg fails again, the payment stays
+    queued and the service's reconciler retries it with backoff.
     """
     try:
         payment_hash = parse_hash(payment_hash)
@@ -243,15 +244,10 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
             if payment.status is not PaymentStatus.FAILED:
                 reason = REFUSALS[payment.status].format(owner=payment.claim_owner)
                 raise CommandError(f"refusing to retry {payment_hash}: {reason}", EXIT_PARTIAL)
-            failed = [leg for leg in payment.legs if leg.status is LegStatus.FAILED]
-            for leg in failed:
-                await cold.transition_leg(
-                    payment_hash, leg.leg, {LegStatus.FAILED}, LegStatus.FAILED, next_attempt_at=None,
-                    event_type="retry_requested", event_data={"by": "tipsplit payments retry"},
-                )
+            await cold.reset_failed_legs(payment_hash, "tipsplit payments retry")
             policy = SettlePolicy(
                 claim_lease_seconds=opened.settings.claim_lease_seconds,
-                max_leg_attempts=max((leg.attempts for leg in failed), default=0) + 1,
+                max_leg_attempts=opened.settings.max_leg_attempts,
                 retry_base_seconds=opened.settings.leg_retry_base_seconds,
             )
             async with BlinkClient(settings.blink_api_url, settings.blinkpos_api_key) as pos:
@@ -267,5 +263,40 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
                   + (f" ({leg.last_error})" if leg.status is LegStatus.FAILED and leg.last_error else ""), markup=False)
     if result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED):
         return EXIT_OK
-    err.print(f"payment {payment_hash} is not completed yet ({after.status.value})", markup=False)
+    if after.status is PaymentStatus.PROCESSING:
+        err.print(f"payment {payment_hash} is not completed yet: its failed legs are queued again and the"
+                  " service retries them with backoff; check with `tipsplit payments show`", markup=False)
+    else:
+        err.print(f"payment {payment_hash} is {after.status.value}", markup=False)
     return EXIT_PARTIAL
+
+
+async def rotate(settings: Settings, as_json: bool) -> int:
+    """`tipsplit keys rotate`: exit 0 when every key is under the newest one, 1 if some could not be opened."""
+    from tipsplit.keys import rotate_keys
+
+    try:
+        async with connected(settings) as opened:
+            report = await rotate_keys(opened.store, opened.keyring)
+    except CommandError as exc:
+        return fail(exc)
+    counts = {"keyId": report.key_id, "examined": report.examined, "rotated": report.rotated,
+              "changedMeanwhile": report.changed_meanwhile, "unreadable": len(report.unreadable)}
+    if as_json:
+        emit_json({**counts, "unreadablePayments": [{"paymentHash": h, "reason": r} for h, r in report.unreadable]})
+    else:
+        table = Table(title=f"API keys re-encrypted under key {report.key_id!r}", show_header=False)
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for label, value in (("not under the newest key", report.examined), ("re-encrypted (Redis entry dropped)",
+                             report.rotated), ("changed meanwhile, left alone", report.changed_meanwhile),
+                             ("cannot be opened", len(report.unreadable))):
+            table.add_row(label, f"{value:,}")
+        out.print(table)
+        for payment_hash, reason in report.unreadable[:20]:
+            out.print(f"cannot open the key of {payment_hash}: {reason}", markup=False)
+    if report.unreadable:
+        err.print("error: some keys are sealed under a key that is not in ENCRYPTION_KEYS; add it and run again",
+                  markup=False)
+        return EXIT_PARTIAL
+    return EXIT_OK
