@@ -264,7 +264,7 @@ class Migrator:
             except EntryError as exc:
                 results.append(EntryResult(key, Outcome.FAILED, str(exc)))
         if dry_run:
-            return results + [await self._check(prepared) for prepared in valid]
+            return results + list(await asyncio.gather(*(self._check(prepared) for prepared in valid)))
         return results + await self._write(valid)
 
     async def _check(self, prepared: Prepared) -> EntryResult:

@@ -1,11 +1,16 @@
 """migrate-to-hybrid: a legacy .tip-store.json lands in PostgreSQL once, with keys sealed and old invoices archived."""
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.ops.conftest import Cli
+from tests.ops.conftest import KEY_OLD, Cli
+from tipsplit.config import load_settings
+from tipsplit.migration import EntryResult, Migrator, read_source
+from tipsplit.operate import open_store
 from tests.ops.legacy import CRYPTOJS_KEY, PASSPHRASE, PLAINTEXT_KEY, cryptojs_encrypt, entry, generate
 
 
@@ -79,6 +84,38 @@ def test_interrupted_run_is_finished_by_a_rerun(cli: Cli, tmp_path: Path) -> Non
     outcomes = [line["outcome"] for line in latest_log(everything)]
     assert outcomes.count("migrated") + outcomes.count("expired") == 300 - 90
     assert counts(cli) == {"pending": 225, "expired": 75}
+
+
+async def test_a_cancelled_run_is_finished_by_a_rerun(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "store.json"
+    generate(source, 3_000, expired_every=7)
+    settings = load_settings(database_url=cli.database_url, redis_url=cli.redis_url,
+                             redis_key_prefix=cli.prefix, encryption_keys=KEY_OLD)
+    handled = 0
+    enough = asyncio.Event()
+
+    def count(results: list[EntryResult]) -> None:
+        nonlocal handled
+        handled += len(results)
+        if handled >= 500:
+            enough.set()
+
+    async with open_store(settings) as opened:
+        run = asyncio.create_task(
+            Migrator(opened.store, opened.keyring, batch_size=100, concurrency=2).run(read_source(source), on_results=count)
+        )
+        await enough.wait()
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    partial = sum(counts(cli).values())
+    assert 0 < partial < 3_000
+
+    rerun = await asyncio.to_thread(cli, "migrate-to-hybrid", "--file", str(source))
+    assert rerun.exit_code == 0, rerun.output
+    outcomes = [line["outcome"] for line in latest_log(source)]
+    assert len(outcomes) == 3_000 and outcomes.count("skipped") <= partial
+    assert counts(cli) == {"pending": 3_000 - 429, "expired": 429}
 
 
 def test_cryptojs_keys_are_opened_with_the_legacy_passphrase(cli: Cli, tmp_path: Path) -> None:
