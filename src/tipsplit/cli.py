@@ -150,9 +150,9 @@ def payments_retry(payment_hash: str = typer.Argument(..., help="64 hex digits")
 @keys_app.command("rotate")
 def keys_rotate(as_json: bool = JSON_OPTION) -> None:
     """Re-encrypt every stored API key under the newest key of ENCRYPTION_KEYS (the last one)."""
-    from tipsplit import ops_payments
+    from tipsplit import ops_keys
 
-    raise typer.Exit(asyncio.run(ops_payments.rotate(operator_settings(), as_json)))
+    raise typer.Exit(asyncio.run(ops_keys.rotate(operator_settings(), as_json)))
 
 
 @app.command()

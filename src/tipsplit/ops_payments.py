@@ -270,33 +270,3 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
         err.print(f"payment {payment_hash} is {after.status.value}", markup=False)
     return EXIT_PARTIAL
 
-
-async def rotate(settings: Settings, as_json: bool) -> int:
-    """`tipsplit keys rotate`: exit 0 when every key is under the newest one, 1 if some could not be opened."""
-    from tipsplit.keys import rotate_keys
-
-    try:
-        async with connected(settings) as opened:
-            report = await rotate_keys(opened.store, opened.keyring)
-    except CommandError as exc:
-        return fail(exc)
-    counts = {"keyId": report.key_id, "examined": report.examined, "rotated": report.rotated,
-              "changedMeanwhile": report.changed_meanwhile, "unreadable": len(report.unreadable)}
-    if as_json:
-        emit_json({**counts, "unreadablePayments": [{"paymentHash": h, "reason": r} for h, r in report.unreadable]})
-    else:
-        table = Table(title=f"API keys re-encrypted under key {report.key_id!r}", show_header=False)
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        for label, value in (("not under the newest key", report.examined), ("re-encrypted (Redis entry dropped)",
-                             report.rotated), ("changed meanwhile, left alone", report.changed_meanwhile),
-                             ("cannot be opened", len(report.unreadable))):
-            table.add_row(label, f"{value:,}")
-        out.print(table)
-        for payment_hash, reason in report.unreadable[:20]:
-            out.print(f"cannot open the key of {payment_hash}: {reason}", markup=False)
-    if report.unreadable:
-        err.print("error: some keys are sealed under a key that is not in ENCRYPTION_KEYS; add it and run again",
-                  markup=False)
-        return EXIT_PARTIAL
-    return EXIT_OK
