@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
 from tipsplit.embedded import embedded_stack_for, resolve_urls
-from tipsplit.runtime import _sandbox_keyring as sandbox_keyring
+from tipsplit.runtime import sandbox_settings
 from tipsplit.store.hybrid import HybridTipStore
 
 
@@ -33,7 +33,7 @@ class OpenStore:
 
 def keyring_for(settings: Settings) -> tuple[Settings, KeyRing]:
     """The key ring in force; an empty ENCRYPTION_KEYS outside sandbox mode is a configuration error."""
-    settings = sandbox_keyring(settings)
+    settings = sandbox_settings(settings)
     if not settings.encryption_keys:
         raise OperateError("ENCRYPTION_KEYS is not set")
     return settings, KeyRing.from_settings(settings)

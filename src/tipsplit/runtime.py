@@ -47,7 +47,7 @@ class Runtime:
         await self.stack.aclose()
 
 
-def _sandbox_keyring(settings: Settings) -> Settings:
+def sandbox_settings(settings: Settings) -> Settings:
     """In sandbox mode a missing encryption key is generated once and kept in the data directory."""
     if settings.encryption_keys or not settings.sandbox:
         return settings
@@ -64,7 +64,7 @@ async def start_runtime(settings: Settings, *, run_watchers: bool = True, public
     settings.require_production_secrets()
     stack = AsyncExitStack()
     try:
-        settings = _sandbox_keyring(settings)
+        settings = sandbox_settings(settings)
         embedded = embedded_stack_for(settings)
         if embedded is not None:
             embedded.start()
