@@ -22,20 +22,13 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from tests.service.conftest import ENCRYPTION_KEYS, WEBHOOK_SECRET
+from tests.service.conftest import ENCRYPTION_KEYS, WEBHOOK_SECRET, Account
 from tests.support.tcp_proxy import TcpProxy, behind, proxy_for, unused_port
 from tipsplit.blink.webhook import signed_headers
 from tipsplit.sim.server import SimServer
 
 RECIPIENTS = ("alice", "bob", "carol")
 START_TIMEOUT = 40.0
-
-
-@dataclass(frozen=True)
-class Account:
-    username: str
-    api_key: str
-    wallet_id: str
 
 
 @dataclass
