@@ -76,26 +76,30 @@ class CreatedInvoice:
         }
 
 
-class OwnershipCache:
-    """Remembers briefly that a key owns a wallet, so every sale does not cost a `me` query."""
+class LookupCache:
+    """Remembers Blink's answers briefly (a key owns a wallet; a username's wallet), so a sale costs no lookups.
 
-    def __init__(self, ttl_seconds: int) -> None:
+    Keys are hashed, so an API key is never held in clear longer than the request.
+    """
+
+    def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
         self._ttl = ttl_seconds
-        self._seen: dict[str, float] = {}
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, str]] = {}
 
     @staticmethod
-    def _key(api_key: str, wallet_id: str) -> str:
-        return hashlib.sha256(f"{api_key}\0{wallet_id}".encode()).hexdigest()
+    def _key(*parts: str) -> str:
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def known(self, api_key: str, wallet_id: str) -> bool:
-        expiry = self._seen.get(self._key(api_key, wallet_id))
-        return expiry is not None and expiry > time.monotonic()
+    def get(self, *parts: str) -> str | None:
+        entry = self._entries.get(self._key(*parts))
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
 
-    def remember(self, api_key: str, wallet_id: str) -> None:
-        if len(self._seen) > 10_000:
-            now = time.monotonic()
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
-        self._seen[self._key(api_key, wallet_id)] = time.monotonic() + self._ttl
+    def put(self, value: str, *parts: str) -> None:
+        now = time.monotonic()
+        if len(self._entries) >= self._max:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+        self._entries[self._key(*parts)] = (now + self._ttl, value)
 
 
 class InvoiceService:
@@ -107,13 +111,13 @@ class InvoiceService:
         pos: BlinkClient,
         pos_wallet_id: str,
         expiry_minutes: int,
-        ownership: OwnershipCache,
+        lookups: LookupCache,
     ) -> None:
         self._store = store
         self._pos = pos
         self._pos_wallet_id = pos_wallet_id
         self._expiry_minutes = expiry_minutes
-        self._ownership = ownership
+        self._lookups = lookups
 
     async def create(self, order: InvoiceOrder) -> CreatedInvoice:
         base, tip = await self._amounts(order)
@@ -169,7 +173,7 @@ class InvoiceService:
         return base, tip
 
     async def _check_owner(self, api_key: str, wallet_id: str) -> None:
-        if self._ownership.known(api_key, wallet_id):
+        if self._lookups.get("owner", api_key, wallet_id):
             return
         try:
             me = await self._pos.with_api_key(api_key).me()
@@ -177,15 +181,19 @@ class InvoiceService:
             raise InvoiceRequestError("apiKey", "Blink refused this API key", status=401) from None
         if not me.owns_wallet(wallet_id):
             raise InvoiceRequestError("userWalletId", "this wallet does not belong to the API key's account", 403)
-        self._ownership.remember(api_key, wallet_id)
+        self._lookups.put("yes", "owner", api_key, wallet_id)
 
     async def _recipient_wallets(self, usernames: list[str]) -> dict[str, str]:
         wallets: dict[str, str] = {}
         for name in usernames:
-            try:
-                wallets[name] = await self._pos.account_default_wallet(name)
-            except BlinkNotFound:
-                raise InvoiceRequestError("tipRecipients", f"Blink has no user named {name!r}") from None
+            cached = self._lookups.get("wallet", name.lower())
+            if cached is None:
+                try:
+                    cached = await self._pos.account_default_wallet(name)
+                except BlinkNotFound:
+                    raise InvoiceRequestError("tipRecipients", f"Blink has no user named {name!r}") from None
+                self._lookups.put(cached, "wallet", name.lower())
+            wallets[name] = cached
         return wallets
 
 

@@ -18,7 +18,7 @@ from tipsplit.blink.updates import MyUpdates
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
 from tipsplit.embedded import embedded_stack_for, resolve_urls
-from tipsplit.invoicing import InvoiceService, OwnershipCache
+from tipsplit.invoicing import InvoiceService, LookupCache
 from tipsplit.observability import SETTLEMENTS
 from tipsplit.sandbox import Sandbox, start_sandbox
 from tipsplit.settle import SettlePolicy, Settler
@@ -108,7 +108,7 @@ async def start_runtime(settings: Settings, *, run_watchers: bool = True, public
         )
         invoices = InvoiceService(
             store, pos, settings.blinkpos_btc_wallet_id, settings.invoice_expiry_minutes,
-            OwnershipCache(settings.owner_check_ttl_seconds),
+            LookupCache(settings.owner_check_ttl_seconds),
         )
         updates = MyUpdates(settings.blink_api_url, settings.blinkpos_api_key) if run_watchers else None
         watchers = Watchers(

@@ -213,3 +213,12 @@ async def test_nothing_stored_anywhere_holds_the_plaintext_key(world: World) -> 
             assert key not in (value or ""), name
     finally:
         await client.aclose()
+
+
+async def test_recipient_lookups_are_cached_between_sales(world: World) -> None:
+    async with world.http() as client:
+        await world.create_invoice(client, baseAmount=100, tipAmount=10, tipRecipients=TWO_WAY)
+        await world.fault(operation="accountDefaultWallet", errorRate=1.0)
+        await world.fault(operation="me", errorRate=1.0)
+        second = await world.create_invoice(client, baseAmount=200, tipAmount=20, tipRecipients=TWO_WAY)
+    assert second["satoshis"] == 220
