@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from tipsplit.blink.client import BlinkClient
-from tipsplit.blink.errors import BlinkAuthError, BlinkNotFound
+from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkGraphQLError, BlinkNotFound
+from tipsplit.blink.types import RealtimePrice
 from tipsplit.domain.memos import invoice_memo
 from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
 from tipsplit.domain.split import equal_shares, tip_from_percent
@@ -143,7 +144,7 @@ class InvoiceService:
     async def _amounts(self, order: InvoiceOrder) -> tuple[int, int]:
         """Base and tip in sats, from whichever of the original app's field combinations was sent."""
         if order.display_currency.upper() not in SAT_CURRENCIES and order.base_amount_display is not None:
-            price = await self._pos.realtime_price(order.display_currency.upper())
+            price = await self._price(order.display_currency.upper())
             try:
                 base = price.sats_for(order.base_amount_display)
             except ValueError as exc:
@@ -171,6 +172,12 @@ class InvoiceService:
         if base + tip <= 0:
             raise InvoiceRequestError("amount", "the invoice amount must be at least 1 sat")
         return base, tip
+
+    async def _price(self, currency: str) -> RealtimePrice:
+        try:
+            return await self._pos.realtime_price(currency)
+        except (BlinkNotFound, BlinkGraphQLError, BlinkApiError):
+            raise InvoiceRequestError("displayCurrency", f"Blink has no price for {currency!r}") from None
 
     async def _check_owner(self, api_key: str, wallet_id: str) -> None:
         if self._lookups.get("owner", api_key, wallet_id):

@@ -222,3 +222,19 @@ async def test_recipient_lookups_are_cached_between_sales(world: World) -> None:
         await world.fault(operation="me", errorRate=1.0)
         second = await world.create_invoice(client, baseAmount=200, tipAmount=20, tipRecipients=TWO_WAY)
     assert second["satoshis"] == 220
+
+
+async def test_an_unknown_display_currency_is_a_4xx(world: World) -> None:
+    async with world.http() as client:
+        response = await client.post(
+            "/api/blink/create-invoice", json=body(world, displayCurrency="QQQ", baseAmountDisplay="5", tipPercent=0)
+        )
+    assert response.status_code == 400 and response.json()["field"] == "displayCurrency"
+
+
+async def test_blink_down_during_a_sale_is_a_503_with_json(world: World) -> None:
+    await world.fault(operation="lnInvoiceCreate", errorRate=1.0)
+    async with world.http() as client:
+        response = await client.post("/api/blink/create-invoice", json=body(world, baseAmount=100))
+    assert response.status_code == 503 and response.json()["error"]
+    assert response.headers["Retry-After"]

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from tipsplit.blink.errors import BlinkError, BlinkOutcomeUnknown, BlinkUnavailable
 from tipsplit.invoicing import InvoiceRequestError
 from tipsplit.store.errors import StorageUnavailable
 
@@ -39,6 +40,14 @@ async def _storage(_request: Request, exc: StorageUnavailable) -> JSONResponse:
     return JSONResponse(status_code=503, content=error_body(str(exc)), headers={"Retry-After": "5"})
 
 
+async def _blink(_request: Request, exc: BlinkError) -> JSONResponse:
+    """Blink failing is not the caller's fault: 503 when it may work on retry, 502 when it refused."""
+    if isinstance(exc, (BlinkUnavailable, BlinkOutcomeUnknown)):
+        return JSONResponse(status_code=503, content=error_body(f"Blink is unavailable: {exc.detail}"),
+                            headers={"Retry-After": "5"})
+    return JSONResponse(status_code=502, content=error_body(f"Blink refused {exc.operation}: {exc.detail}"))
+
+
 async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
     content = exc.detail if isinstance(exc.detail, dict) else error_body(str(exc.detail))
     return JSONResponse(status_code=exc.status_code, content=content, headers=getattr(exc, "headers", None))
@@ -49,3 +58,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvoiceRequestError, _invoice_request)  # type: ignore[arg-type]
     app.add_exception_handler(StorageUnavailable, _storage)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(BlinkError, _blink)  # type: ignore[arg-type]
