@@ -38,6 +38,10 @@ async def test_happy_path_moves_exact_amounts(world: World) -> None:
         assert expected in events
     ledger = await world.ledger()
     assert ledger["violations"] == []
+    merchant_tx = (await world.sim_http.get(f"/sim/wallets/{world.merchant.wallet_id}")).json()["transactions"]
+    assert [t["memo"] for t in merchant_tx] == ["BlinkPOS: 1000 + 15% tip = 1150 | 150 sat tip split to alice, bob"]
+    alice_tx = (await world.sim_http.get(f"/sim/wallets/{world.recipients['alice'].wallet_id}")).json()["transactions"]
+    assert [t["memo"] for t in alice_tx] == ["BlinkPOS Tip (1/2): 90 sats"]
 
 
 async def test_forward_of_an_unpaid_invoice_moves_nothing(world: World) -> None:
