@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -51,15 +52,29 @@ class RequestRejected(Exception):
         return out
 
 
-def prepare(request: Request) -> tuple[DocumentNode, OperationType]:
-    """Parse and validate, and say which kind of operation will run."""
+@lru_cache(maxsize=256)
+def _valid_document(query: str) -> DocumentNode:
+    """Parse and validate a query text once per process.
+
+    Clients send the same few operation texts over and over, and parsing plus
+    validating them was most of the simulator's CPU per request. The schema is
+    fixed, so a text that validated once always does; execution only reads the
+    document, so one cached tree can serve concurrent requests. Rejected texts
+    raise and are therefore never cached.
+    """
     try:
-        document = parse(request.query)
+        document = parse(query)
     except GraphQLError as exc:
         raise RequestRejected([exc], "GRAPHQL_PARSE_FAILED") from None
     errors = validate(blink_schema(), document)
     if errors:
         raise RequestRejected(list(errors), "GRAPHQL_VALIDATION_FAILED")
+    return document
+
+
+def prepare(request: Request) -> tuple[DocumentNode, OperationType]:
+    """Parse and validate (cached by query text), and say which kind of operation will run."""
+    document = _valid_document(request.query)
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if request.operation_name is None or (o.name and o.name.value == request.operation_name)]
     if len(chosen) != 1:
