@@ -2,8 +2,8 @@
 
 PGBENCH_LIFECYCLE is the statement sequence HybridTipStore sends to PostgreSQL
 for one store → lock → get (Redis hit) → archive (failed) → unlock lifecycle
-(cold.py: insert_payment, claim without details, fail, get_payment without
-legs: four single-statement transactions), with no Python in between. One pgbench "transaction" is one
+(cold.py: insert_payment, claim without details, fail returning the recipients:
+three single-statement transactions), with no Python in between. One pgbench "transaction" is one
 whole lifecycle, so pgbench's tps is directly comparable with lifecycles/s.
 """
 
@@ -13,7 +13,7 @@ import subprocess
 from typing import Any
 from urllib.parse import urlsplit
 
-from tipsplit.store.cold import PAYMENT_COLUMNS
+from tipsplit.store.cold import PAYMENT_COLUMNS, RECIPIENT_USERNAMES
 
 CLAIM_RETURNING = ", ".join("payment_splits." + c.strip() for c in PAYMENT_COLUMNS.split(","))
 H = "encode(sha256(convert_to((:a)::text || '-' || (:client_id)::text, 'UTF8')), 'hex')"
@@ -22,8 +22,7 @@ PGBENCH_LIFECYCLE = f"""
 \\set a random(1, 9000000000000000000)
 WITH payment AS (INSERT INTO payment_splits (payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount, tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display, tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at) VALUES ({H}, 'merchant-wallet-1', :apikey, NULL, 11500, 10000, 1500, 15, 'USD', 10, 1.5, 'alice', 'pending', 'table 4', 11500, NULL, now() + interval '1 day', COALESCE(NULL, now())) ON CONFLICT (payment_hash) DO NOTHING RETURNING payment_hash, created_at), recipients AS (INSERT INTO payment_tip_recipients (payment_hash, position, username, share) SELECT p.payment_hash, r.* FROM payment p, unnest('{{1}}'::int[], '{{alice}}'::text[], '{{100}}'::numeric[]) AS r), legs AS (INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id, amount, share, memo, status, completed_at) SELECT p.payment_hash, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status, CASE WHEN l.status = 'skipped' THEN now() END FROM payment p, unnest(:legs::text[], '{{NULL,alice}}'::text[], '{{merchant-wallet-1,NULL}}'::text[], '{{10000,1500}}'::bigint[], '{{NULL,100}}'::numeric[], '{{"forward memo","tip memo"}}'::text[], '{{pending,pending}}'::text[]) AS l(leg, username, wallet, amount, share, memo, status)), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT p.payment_hash, 'created', :created::jsonb FROM payment p) SELECT created_at FROM payment;
 WITH before AS (SELECT status, claim_owner FROM payment_splits WHERE payment_hash = {H} FOR UPDATE), claimed AS (UPDATE payment_splits SET status = 'processing', claim_owner = 'remove-0123456789ab', claim_expires_at = now() + make_interval(secs => 60::float8), settle_attempts = settle_attempts + 1, next_attempt_at = NULL, updated_at = now() FROM before WHERE payment_hash = {H} AND (payment_splits.status IN ('pending', 'expired') OR (payment_splits.status = 'processing' AND claim_expires_at < now()) OR (true AND payment_splits.status = 'failed')) RETURNING {CLAIM_RETURNING}, before.status AS previous_status, before.claim_owner AS previous_owner), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT payment_hash, 'claimed', jsonb_build_object('owner', 'remove-0123456789ab'::text, 'previousStatus', previous_status, 'previousOwner', previous_owner, 'attempt', settle_attempts) FROM claimed) SELECT * FROM claimed;
-WITH failed AS (UPDATE payment_splits SET status = 'failed', error_message = 'bench archive', processed_at = now(), updated_at = now(), claim_owner = NULL, claim_expires_at = NULL, next_attempt_at = CASE WHEN settle_attempts >= 6 THEN NULL ELSE COALESCE(NULL, now() + make_interval(secs => LEAST(3600::float8, 2::float8 * power(2, GREATEST(settle_attempts - 1, 0))))) END WHERE payment_hash = {H} AND claim_owner = 'remove-0123456789ab' AND status = 'processing' RETURNING payment_hash, settle_attempts, next_attempt_at), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT payment_hash, 'failed', jsonb_build_object('owner', 'remove-0123456789ab'::text, 'error', 'bench archive'::text, 'attempts', settle_attempts, 'nextAttemptAt', next_attempt_at) FROM failed) SELECT settle_attempts, next_attempt_at FROM failed;
-SELECT {PAYMENT_COLUMNS}, r.positions, r.usernames, r.shares FROM payment_splits p LEFT JOIN LATERAL (SELECT array_agg(t.position ORDER BY t.position) AS positions, array_agg(t.username ORDER BY t.position) AS usernames, array_agg(t.share ORDER BY t.position) AS shares FROM payment_tip_recipients t WHERE t.payment_hash = p.payment_hash) r ON true WHERE p.payment_hash = {H};
+WITH failed AS (UPDATE payment_splits SET status = 'failed', error_message = 'bench archive', processed_at = now(), updated_at = now(), claim_owner = NULL, claim_expires_at = NULL, next_attempt_at = CASE WHEN settle_attempts >= 6 THEN NULL ELSE COALESCE(NULL, now() + make_interval(secs => LEAST(3600::float8, 2::float8 * power(2, GREATEST(settle_attempts - 1, 0))))) END WHERE payment_hash = {H} AND claim_owner = 'remove-0123456789ab' AND status = 'processing' RETURNING payment_hash, settle_attempts, next_attempt_at, {RECIPIENT_USERNAMES}), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT payment_hash, 'failed', jsonb_build_object('owner', 'remove-0123456789ab'::text, 'error', 'bench archive'::text, 'attempts', settle_attempts, 'nextAttemptAt', next_attempt_at) FROM failed) SELECT recipients FROM failed;
 """
 
 # Literals holding a colon are pgbench variables (-D), bound as parameters in prepared mode.

@@ -228,6 +228,30 @@ async def test_stats_are_cached_for_an_hour_and_invalidated(store: HybridTipStor
     assert (await store.get_stats())["last24Hours"]["failed_count"] >= 1
 
 
+async def test_archiving_drops_the_recipients_cached_stats(store: HybridTipStore) -> None:
+    """Failed, completed and repeated archives each drop the stats cached for the payment's tip recipients."""
+    recipients = ("alice_tips", "bob_tips")
+
+    async def cache_recipient_stats() -> None:
+        for name in recipients:
+            await store.hot.set_recipient_stats(name, {"cached": True})
+
+    failed, completed = new_hash(), new_hash()
+    for payment_hash in (failed, completed):
+        await store.store_tip_data(payment_hash, tip_dict())
+    await cache_recipient_stats()
+    await store.remove_tip_data(failed, {"success": False, "error": "x"})
+    assert [await store.hot.get_recipient_stats(name) for name in recipients] == [None, None]
+    await cache_recipient_stats()
+    await store.remove_tip_data(failed, {"success": False, "error": "again"})
+    assert [await store.hot.get_recipient_stats(name) for name in recipients] == [None, None]
+    await store.cold.claim(completed, "worker", 60)
+    await settle_legs(store.cold, completed, "worker")
+    await cache_recipient_stats()
+    await store.remove_tip_data(completed, {"success": True, "owner": "worker"})
+    assert [await store.hot.get_recipient_stats(name) for name in recipients] == [None, None]
+
+
 @pytest.mark.parametrize(
     ("payment_hash", "overrides", "message"),
     [

@@ -29,6 +29,7 @@ from tipsplit.domain.states import (
 from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 from tipsplit.store.migrate import libpq_url
 from tipsplit.store.records import (
+    Archived,
     EventRecord,
     LegRecord,
     MetricSample,
@@ -69,6 +70,11 @@ LEG_ORDER = "(leg <> 'base'), NULLIF(substring(leg from 5), '')::int"
 RELEASE_TARGETS = frozenset({PaymentStatus.PENDING, PaymentStatus.EXPIRED, PaymentStatus.FAILED})
 SECRET_MARKERS = ("apikey", "api_key", "secret", "password")
 MAX_RETRY_DELAY_SECONDS = 3600.0
+# For a RETURNING clause on payment_splits: the payment's recipients in order, read in the same statement.
+RECIPIENT_USERNAMES = (
+    "ARRAY(SELECT t.username FROM payment_tip_recipients t"
+    " WHERE t.payment_hash = payment_splits.payment_hash ORDER BY t.position) AS recipients"
+)
 
 
 def _json_default(value: Any) -> Any:
@@ -564,11 +570,12 @@ class ColdStore:
             await self._event(conn, payment_hash, "paid", {"owner": owner})
         return True
 
-    async def complete(self, payment_hash: str, owner: str, result: Mapping[str, Any]) -> bool:
+    async def complete(self, payment_hash: str, owner: str, result: Mapping[str, Any]) -> Archived | None:
         """Archive a settled payment: status, result hashes, event and recipient stats in one transaction.
 
         Refuses (PaymentStateError) while any leg is neither succeeded nor
         skipped: a payment is never called completed with money still owed.
+        None when `owner` does not hold the claim (nothing changed).
         """
         async with self._transaction() as conn:
             claimed = await conn.fetchval(
@@ -578,7 +585,7 @@ class ColdStore:
                 owner,
             )
             if claimed is None:
-                return False
+                return None
             legs = [_leg(row) for row in await self._load_legs(conn, payment_hash)]
             open_legs = [leg.leg for leg in legs if leg.status not in FINAL_LEG_STATUSES]
             if open_legs:
@@ -588,13 +595,14 @@ class ColdStore:
             base = next((leg for leg in legs if leg.leg == BASE_LEG), None)
             tips = [leg for leg in legs if leg.leg != BASE_LEG]
             first_tip_hash = next((leg.dest_payment_hash for leg in tips if leg.dest_payment_hash), None)
-            await conn.execute(
-                """
+            recipients = await conn.fetchval(
+                f"""
                 UPDATE payment_splits
                 SET status = 'completed', processed_at = now(), updated_at = now(), claim_owner = NULL,
                     claim_expires_at = NULL, next_attempt_at = NULL, error_message = NULL,
                     user_payment_hash = $3, tip_payment_hash = $4
                 WHERE payment_hash = $1 AND status = 'processing' AND claim_owner = $2
+                RETURNING {RECIPIENT_USERNAMES}
                 """,
                 payment_hash,
                 owner,
@@ -636,16 +644,19 @@ class ColdStore:
                     "result": dict(result),
                 },
             )
-        return True
+        return Archived(tuple(recipients))
 
     async def fail(
         self, payment_hash: str, owner: str, error: str, *, next_attempt_at: datetime | None = None
-    ) -> bool:
-        """Give up on this attempt; the reconciler retries at next_attempt_at (backoff) until attempts run out."""
-        # One statement: the conditional UPDATE and, only if it matched, the `failed` event.
+    ) -> Archived | None:
+        """Give up on this attempt; the reconciler retries at next_attempt_at (backoff) until attempts run out.
+
+        None when `owner` does not hold the claim (nothing changed).
+        """
+        # One statement: the conditional UPDATE and, only if it matched, the `failed` event and the recipients.
         async with self._connection() as conn:
             row = await conn.fetchrow(
-                """
+                f"""
                 WITH failed AS (
                     UPDATE payment_splits
                     SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
@@ -656,7 +667,7 @@ class ColdStore:
                                      $6::float8 * power(2, GREATEST(settle_attempts - 1, 0)))))
                         END
                     WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
-                    RETURNING payment_hash, settle_attempts, next_attempt_at
+                    RETURNING payment_hash, settle_attempts, next_attempt_at, {RECIPIENT_USERNAMES}
                 ), event AS (
                     INSERT INTO payment_events (payment_hash, event_type, event_data)
                     SELECT payment_hash, 'failed', jsonb_build_object(
@@ -664,7 +675,7 @@ class ColdStore:
                         'nextAttemptAt', next_attempt_at)
                     FROM failed
                 )
-                SELECT settle_attempts, next_attempt_at FROM failed
+                SELECT recipients FROM failed
                 """,
                 payment_hash,
                 owner,
@@ -675,8 +686,8 @@ class ColdStore:
                 MAX_RETRY_DELAY_SECONDS,
             )
         if row is None:
-            return False
-        return True
+            return None
+        return Archived(tuple(row["recipients"]))
 
     # -- legs ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ fsynced to the journal, which a background task replays into PostgreSQL
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -260,8 +260,7 @@ class HybridTipStore:
                 payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True, details=False
             )
             if claimed is None:
-                await self._already_finished(payment_hash, success)
-                await self._forget(payment_hash)
+                await self._forget(payment_hash, await self._already_finished(payment_hash, success))
                 return
         assert owner is not None
         try:
@@ -275,9 +274,8 @@ class HybridTipStore:
                     payment_hash, owner, PaymentStatus.PENDING, "remove_refused", {"reason": "legs not settled"}
                 )
             raise
-        if not done:
-            await self._already_finished(payment_hash, success)
-        await self._forget(payment_hash)
+        recipients = done.recipients if done else await self._already_finished(payment_hash, success)
+        await self._forget(payment_hash, recipients)
 
     async def get_stats(self) -> dict[str, Any]:
         """Last-24-hours numbers, from the Redis stats cache (1 h) or PostgreSQL on a miss."""
@@ -444,17 +442,19 @@ class HybridTipStore:
     async def _cached(self, payment_hash: str) -> dict[str, Any] | None:
         return await self._hot_call(lambda hot: hot.get_tip(payment_hash))
 
-    async def _forget(self, payment_hash: str) -> None:
-        """After a payment is archived: drop its cache entry, the stale stats, and its legacy file entry."""
-        payment = await self.cold.get_payment(payment_hash, with_legs=False)
-        usernames = [r.username for r in payment.tip_recipients] if payment else []
+    async def _forget(self, payment_hash: str, usernames: Sequence[str]) -> None:
+        """After a payment is archived: drop its cache entry, the stale stats (today's, and those of
+        `usernames`, its tip recipients), and its legacy file entry."""
         today = datetime.now(UTC).date()
         await self._hot_call(lambda hot: hot.forget_payment(payment_hash, today, usernames))
         if self.file_store is not None:
             await asyncio.to_thread(self.file_store.remove, payment_hash)
 
-    async def _already_finished(self, payment_hash: str, success: bool) -> None:
-        """Accept a repeated remove; refuse one for a payment someone else is still working on."""
+    async def _already_finished(self, payment_hash: str, success: bool) -> tuple[str, ...]:
+        """Accept a repeated remove; refuse one for a payment someone else is still working on.
+
+        Returns the payment's tip recipients, read here anyway, for `_forget`.
+        """
         payment = await self.cold.get_payment(payment_hash, with_legs=False)
         if payment is None:
             raise PaymentStateError(f"payment {payment_hash} is not stored")
@@ -465,6 +465,7 @@ class HybridTipStore:
                 + (f" (claimed by {payment.claim_owner})" if payment.claim_owner else "")
                 + f"; it cannot be marked {wanted.value} now"
             )
+        return tuple(r.username for r in payment.tip_recipients)
 
     async def _journal_store(self, payment_hash: str, tip: TipData, encrypted: str, wallets: dict[str, str]) -> None:
         assert self.journal is not None and tip.created_at is not None and tip.expires_at is not None

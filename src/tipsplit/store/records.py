@@ -80,6 +80,17 @@ class PaymentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Archived:
+    """A payment this call archived, with its tip recipients (whose cached stats it made stale).
+
+    Returned by the archiving statement itself so that the caller need not read
+    the payment again; always truthy, unlike an empty list of recipients.
+    """
+
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class EventRecord:
     """One line of a payment's audit trail."""
 
