@@ -543,7 +543,9 @@ class Ledger:
         self._transactions[recipient.id].append(receive_tx)
         send_tx = None
         if payment.sender_wallet_id is not None:
-            send_tx = next(t for t in self._transactions[payment.sender_wallet_id] if t.id == payment.send_tx_id)
+            # Newest first: the send was appended moments ago, and a busy sender's history is long.
+            sent = reversed(self._transactions[payment.sender_wallet_id])
+            send_tx = next(t for t in sent if t.id == payment.send_tx_id)
             send_tx.status = TxStatus.SUCCESS
             send_tx.preimage = invoice.preimage
         self._emit(receive_tx, invoice, recipient.account_id)
