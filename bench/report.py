@@ -117,7 +117,6 @@ def markdown(results: dict[str, Any]) -> str:
             f"{_f(row['simulator_cpu_share'], 3)} | {row['errors']} |"
         )
     scale = results["scale"]
-    sr = scale.get("ratios", {})
     st = scale.get("stats_endpoint", {})
     lines += [
         "",

@@ -3,7 +3,6 @@
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.service.conftest import WEBHOOK_SECRET, World, eventually

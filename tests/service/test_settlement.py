@@ -1,14 +1,12 @@
 """The money path end to end: POS invoice → customer pays → base and tips forwarded exactly once."""
 
 import asyncio
-import signal
 from collections import Counter
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.service.conftest import World, eventually
+from tests.service.conftest import World
 
 TWO_WAY = [{"username": "alice", "share": 60}, {"username": "bob", "share": 40}]
 
