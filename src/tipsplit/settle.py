@@ -147,6 +147,7 @@ class Settler:
     async def _confirm_paid(self, payment: PaymentRecord, known: InvoiceStatus | None) -> SettleResult | None:
         """Invariant 3: nothing is forwarded before Blink says the POS invoice is PAID."""
         ph = payment.payment_hash
+        status: InvoiceStatus
         if known is InvoiceStatus.PAID:
             status = known
         else:

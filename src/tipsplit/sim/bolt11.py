@@ -86,7 +86,7 @@ def _from_words(words: list[int]) -> bytes:
 
 
 def _int_words(value: int, length: int | None = None) -> list[int]:
-    words = []
+    words: list[int] = []
     while value:
         words.insert(0, value & 31)
         value >>= 5

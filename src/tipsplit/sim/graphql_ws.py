@@ -122,9 +122,9 @@ class Session:
             self.operations[op_id] = task
             task.add_done_callback(lambda done: self._forget(op_id, done))
         elif kind == "complete":
-            task = self.operations.pop(str(message.get("id")), None)
-            if task is not None:
-                task.cancel()
+            finished = self.operations.pop(str(message.get("id")), None)
+            if finished is not None:
+                finished.cancel()
         else:
             await self.close(4400, f"Unexpected message type {kind}")
 

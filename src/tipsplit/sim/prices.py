@@ -76,9 +76,12 @@ class PriceBook:
         if btc_price <= 0:
             raise ValueError("btcPrice must be positive")
         existing = self._currencies.get(code)
-        if existing is None and fraction_digits is None:
+        if fraction_digits is not None:
+            digits = fraction_digits
+        elif existing is not None:
+            digits = existing.fraction_digits
+        else:
             raise ValueError(f"{code} is a new currency: give its fractionDigits")
-        digits = existing.fraction_digits if fraction_digits is None else fraction_digits
         if not 0 <= digits <= 8:
             raise ValueError("fractionDigits must be between 0 and 8")
         currency = Currency(code, existing.name if existing else code, existing.symbol if existing else code,

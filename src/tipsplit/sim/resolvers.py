@@ -368,6 +368,7 @@ def my_updates_payload(item: Any, info: GraphQLResolveInfo) -> views.View:
     if not isinstance(item, LedgerEvent):
         return {"errors": [], "me": views.user_view(account), "update": item}
     tx = views.transaction_view(item.transaction, sim.prices, account.display_currency)
+    update: dict[str, object]
     if item.transaction.direction is Direction.RECEIVE:
         update = {
             "__typename": "LnUpdate", "paymentHash": item.invoice.payment_hash, "walletId": item.wallet_id,
