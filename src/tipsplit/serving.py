@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -24,7 +24,9 @@ class _EmbeddedServer(uvicorn.Server):
 class BackgroundServer:
     """`await start()` binds the port (so `.url` is right for port 0) and serves until `stop()`."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "on") -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["auto", "on", "off"] = "on"
+    ) -> None:
         self.app = app
         self.host = host
         self.requested_port = port

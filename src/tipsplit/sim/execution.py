@@ -44,9 +44,9 @@ class RequestRejected(Exception):
         self.code = code
 
     def formatted(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for error in self.errors:
-            item = error.formatted
+            item: dict[str, Any] = dict(error.formatted)
             item["extensions"] = {**item.get("extensions", {}), "code": self.code}
             out.append(item)
         return out
