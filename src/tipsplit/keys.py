@@ -4,6 +4,9 @@ PostgreSQL is walked in hash order, a batch at a time; each key is replaced
 only if it is still the token that was read (a conditional UPDATE), so a
 payment written meanwhile is never overwritten. Redis entries of rotated
 payments are dropped and come back, re-sealed, from PostgreSQL on the next read.
+The file store (when the file fallback is on) is re-sealed in place; journal
+records still waiting for PostgreSQL are counted, since they keep their old
+key until replayed — the old key must stay in ENCRYPTION_KEYS until then.
 """
 
 import asyncio
@@ -21,6 +24,8 @@ class RotationReport:
     examined: int = 0
     rotated: int = 0
     changed_meanwhile: int = 0
+    file_store_resealed: int = 0
+    journal_waiting: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -28,6 +33,10 @@ async def rotate_keys(store: HybridTipStore, keyring: KeyRing, batch_size: int =
     """Re-seal every stored API key not under the current key id."""
     cold = store.cold
     report = RotationReport(keyring.current_id)
+    if store.file_store is not None:
+        report.file_store_resealed = await asyncio.to_thread(store.file_store.reseal_keys)
+    if store.journal is not None:
+        report.journal_waiting = len(store.journal)
     after = ""
     while True:
         batch = await cold.api_keys_not_under(keyring.current_id, after=after, limit=batch_size)

@@ -16,7 +16,8 @@ async def rotate(settings: Settings, as_json: bool) -> int:
     except CommandError as exc:
         return fail(exc)
     counts = {"keyId": report.key_id, "examined": report.examined, "rotated": report.rotated,
-              "changedMeanwhile": report.changed_meanwhile, "unreadable": len(report.unreadable)}
+              "changedMeanwhile": report.changed_meanwhile, "unreadable": len(report.unreadable),
+              "fileStoreResealed": report.file_store_resealed, "journalWaiting": report.journal_waiting}
     if as_json:
         emit_json({**counts, "unreadablePayments": [{"paymentHash": h, "reason": r} for h, r in report.unreadable]})
     else:
@@ -25,7 +26,10 @@ async def rotate(settings: Settings, as_json: bool) -> int:
         table.add_column("count", justify="right")
         for label, value in (("not under the newest key", report.examined), ("re-encrypted (Redis entry dropped)",
                              report.rotated), ("changed meanwhile, left alone", report.changed_meanwhile),
-                             ("cannot be opened", len(report.unreadable))):
+                             ("cannot be opened", len(report.unreadable)),
+                             ("file-store entries re-sealed", report.file_store_resealed),
+                             ("journal records waiting for PostgreSQL (old key still needed)",
+                              report.journal_waiting)):
             table.add_row(label, f"{value:,}")
         out.print(table)
         for payment_hash, reason in report.unreadable[:20]:

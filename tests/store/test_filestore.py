@@ -166,3 +166,21 @@ def test_many_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
             assert got is not None and got["baseAmount"] == n * 1000 + i and got["userApiKey"] == API_KEY
     assert API_KEY not in path.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_reseal_moves_every_key_under_the_newest_key(tmp_path: Path) -> None:
+    first_key = os.urandom(32)
+    path = tmp_path / "store.json"
+    FileTipStore(path, KeyRing({"k1": first_key})).store(HASH_A, tip_data())
+    raw = json.loads(path.read_text())
+    raw[HASH_B] = {**raw[HASH_A], "userApiKey": "legacy-plaintext-key"}
+    path.write_text(json.dumps(raw))
+
+    both = KeyRing({"k1": first_key, "k2": os.urandom(32)})
+    store = FileTipStore(path, both)
+    assert store.reseal_keys() == 2
+    assert store.reseal_keys() == 0
+    text = path.read_text()
+    assert "enc:v1:k1:" not in text and "legacy-plaintext-key" not in text and text.count("enc:v1:k2:") == 2
+    assert (store.get(HASH_A) or {})["userApiKey"] == API_KEY
+    assert (store.get(HASH_B) or {})["userApiKey"] == "legacy-plaintext-key"

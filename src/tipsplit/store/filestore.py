@@ -136,6 +136,26 @@ class FileTipStore:
             return decrypt_cryptojs(stored_value, self._legacy_passphrase)
         return stored_value
 
+    def reseal_keys(self) -> int:
+        """Seal every key under the key ring's newest key (plaintext ones too); returns how many changed."""
+        if self._keyring is None:
+            raise ValueError("the file store has no key ring to seal keys with")
+        keyring = self._keyring
+        changed = 0
+        with self._locked() as entries:
+            for entry in entries.values():
+                value = entry.get(API_KEY_FIELD)
+                if not isinstance(value, str) or not value:
+                    continue
+                if is_encrypted(value):
+                    if not keyring.needs_rotation(value):
+                        continue
+                    entry[API_KEY_FIELD] = keyring.rotate(value)
+                else:
+                    entry[API_KEY_FIELD] = keyring.encrypt(self.decrypt_key(value))
+                changed += 1
+        return changed
+
     def stats(self) -> dict[str, int]:
         """How many entries there are and how their API keys are stored, for migration planning."""
         counts = {"entries": 0, "encrypted": 0, "cryptojs": 0, "plaintext": 0, "without_key": 0}
