@@ -19,7 +19,6 @@ import structlog
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import BlinkError, BlinkNotFound, BlinkOutcomeUnknown, BlinkUnavailable
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
-from tipsplit.domain.memos import forward_memo, tip_memo
 from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus
 from tipsplit.observability import LEGS_RETRIED
 from tipsplit.store.hybrid import HybridTipStore
@@ -172,18 +171,16 @@ class Settler:
 
     async def _forward(self, payment: PaymentRecord) -> SettleResult:
         ph = payment.payment_hash
-        legs = payment.legs
-        count = sum(1 for leg in legs if leg.leg != BASE_LEG)
-        for leg in legs:
+        for leg in payment.legs:
             if leg.status in FINAL_LEG_STATUSES:
                 continue
             if not await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds):
                 log.warning("settlement.claim_lost", payment_hash=ph)
                 return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
-            await self._drive_leg(payment, leg, count)
+            await self._drive_leg(payment, leg)
         return await self._conclude(ph)
 
-    async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord, tip_count: int) -> None:
+    async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord) -> None:
         """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink."""
         ph = payment.payment_hash
         try:
@@ -197,45 +194,34 @@ class Settler:
                 LEGS_RETRIED.inc()
                 if leg.dest_payment_hash is None:
                     await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
-                    leg = _with(leg, status=LegStatus.PENDING)
+                    leg = replace(leg, status=LegStatus.PENDING)
                 else:
                     leg = await self._resolve_unknown(ph, leg, from_failed=True)
                     if leg.status != LegStatus.INVOICED:
                         return
             if leg.status == LegStatus.PENDING:
-                leg = await self._invoice_leg(payment, leg, tip_count)
+                leg = await self._invoice_leg(ph, leg)
             if leg.status == LegStatus.INVOICED:
-                await self._pay_leg(ph, leg, self._leg_memo(payment, leg, tip_count))
+                await self._pay_leg(ph, leg)
         except BlinkUnavailable as exc:
             log.warning("settlement.leg_deferred", payment_hash=ph, leg=leg.leg, error=str(exc))
         except BlinkError as exc:
             await self._leg_failed(ph, leg, {leg.status, LegStatus.PENDING}, str(exc), counted=True)
 
-    async def _invoice_leg(self, payment: PaymentRecord, leg: LegRecord, tip_count: int) -> LegRecord:
+    async def _invoice_leg(self, ph: str, leg: LegRecord) -> LegRecord:
         """Create the destination invoice and store its hash before anything is paid."""
-        ph = payment.payment_hash
         wallet_id = leg.destination_wallet_id
         if wallet_id is None:
             if leg.destination_username is None:
                 raise ValueError(f"leg {leg.leg} of {ph} has neither wallet nor username")
             wallet_id = await self._pos.account_default_wallet(leg.destination_username)
             await self._cold.set_leg_wallet(ph, leg.leg, wallet_id)
-        memo = self._leg_memo(payment, leg, tip_count)
         invoice = await self._pos.create_invoice_on_behalf_of_recipient(
-            wallet_id, leg.amount, memo, LEG_INVOICE_EXPIRY_MINUTES
+            wallet_id, leg.amount, leg.memo, LEG_INVOICE_EXPIRY_MINUTES
         )
         return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
 
-    def _leg_memo(self, payment: PaymentRecord, leg: LegRecord, tip_count: int) -> str:
-        if leg.leg == BASE_LEG:
-            names = [r.username for r in payment.tip_recipients]
-            return forward_memo(
-                payment.base_amount, payment.tip_amount, payment.tip_percent, payment.total_amount, names
-            )
-        index = int(leg.leg.split(":", 1)[1])
-        return tip_memo(index, tip_count, leg.amount)
-
-    async def _pay_leg(self, ph: str, leg: LegRecord, memo: str) -> None:
+    async def _pay_leg(self, ph: str, leg: LegRecord) -> None:
         moved = await self._cold.transition_leg(
             ph, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True,
             event_type="leg_payment_sent", event_data={"leg": leg.leg, "amount": leg.amount},
@@ -243,12 +229,12 @@ class Settler:
         if not moved:
             return
         try:
-            result = await self._pos.pay_invoice(self._pos_wallet_id, leg.dest_payment_request or "", memo)
+            result = await self._pos.pay_invoice(self._pos_wallet_id, leg.dest_payment_request or "", leg.memo)
         except BlinkOutcomeUnknown as exc:
             log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
             await self._cold.add_event(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
             await self._resolve_unknown(
-                ph, _with(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
+                ph, replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
             )
             return
         except BlinkUnavailable:
@@ -258,7 +244,7 @@ class Settler:
             await self._leg_succeeded(ph, leg, result.status.value)
         elif result.status is PaymentSendStatus.FAILURE:
             reason = "; ".join(str(e) for e in result.errors) or "payment failed"
-            await self._leg_failed(ph, _with(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
+            await self._leg_failed(ph, replace(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
         else:
             log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
 
@@ -277,17 +263,17 @@ class Settler:
         except BlinkNotFound:
             status = InvoiceStatus.PENDING
         if status is InvoiceStatus.PAID:
-            await self._leg_succeeded(ph, _with(leg, status=current), "PAID")
-            return _with(leg, status=LegStatus.SUCCEEDED)
+            await self._leg_succeeded(ph, replace(leg, status=current), "PAID")
+            return replace(leg, status=LegStatus.SUCCEEDED)
         if status is InvoiceStatus.EXPIRED:
             await self._cold.reset_leg_invoice(ph, leg.leg, {current})
-            return _with(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)
+            return replace(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)
         if leg.attempts >= self._policy.max_leg_attempts:
             reason = f"still unpaid after {leg.attempts} attempts"
             await self._leg_failed(ph, leg, {current}, leg.last_error or reason, counted=False)
-            return _with(leg, status=LegStatus.FAILED)
+            return replace(leg, status=LegStatus.FAILED)
         await self._cold.transition_leg(ph, leg.leg, {current}, LegStatus.INVOICED)
-        return _with(leg, status=LegStatus.INVOICED)
+        return replace(leg, status=LegStatus.INVOICED)
 
     async def _leg_succeeded(self, ph: str, leg: LegRecord, how: str) -> None:
         event = "base_forwarded" if leg.leg == BASE_LEG else "tip_sent"
@@ -350,6 +336,3 @@ class Settler:
 def _due(leg: LegRecord) -> bool:
     return leg.next_attempt_at is None or leg.next_attempt_at <= datetime.now(UTC)
 
-
-def _with(leg: LegRecord, **changes: Any) -> LegRecord:
-    return replace(leg, **changes)

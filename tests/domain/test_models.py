@@ -26,6 +26,11 @@ def test_legs_sum_to_the_invoice() -> None:
     assert [leg.leg for leg in legs] == ["base", "tip:1", "tip:2"]
     assert sum(leg.amount for leg in legs) == data.total_amount == 1150
     assert [leg.amount for leg in legs] == [1000, 90, 60]
+    assert [leg.memo for leg in legs] == [
+        "BlinkPOS: 1000 + 15% tip = 1150 | 150 sat tip split to alice, bob",
+        "BlinkPOS Tip (1/2): 90 sats",
+        "BlinkPOS Tip (2/2): 60 sats",
+    ]
 
 
 def test_zero_sat_legs_are_planned_as_skipped() -> None:

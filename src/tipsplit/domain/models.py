@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from tipsplit.domain.memos import forward_memo, tip_memo
 from tipsplit.domain.split import HUNDRED, equal_shares, split_tip
 from tipsplit.domain.states import BASE_LEG, tip_leg
 
@@ -125,6 +126,7 @@ class LegPlan:
     wallet_id: str | None
     username: str | None
     share: Decimal | None
+    memo: str
 
     @property
     def skipped(self) -> bool:
@@ -133,11 +135,15 @@ class LegPlan:
 
 
 def plan_legs(tip: TipData) -> list[LegPlan]:
-    """The base leg then one leg per recipient, amounts summing to the invoice amount."""
-    legs = [LegPlan(BASE_LEG, tip.base_amount, tip.user_wallet_id, None, None)]
+    """The base leg then one leg per recipient, amounts summing to the invoice amount, each with its memo."""
+    names = [r.username for r in tip.tip_recipients]
+    base_memo = forward_memo(tip.base_amount, tip.tip_amount, tip.tip_percent, tip.total_amount, names)
+    legs = [LegPlan(BASE_LEG, tip.base_amount, tip.user_wallet_id, None, None, base_memo)]
     shares = [(r.username, r.share) for r in tip.tip_recipients]
     for i, part in enumerate(split_tip(tip.tip_amount, shares), start=1):
-        legs.append(LegPlan(tip_leg(i), part.amount, None, part.username, part.share))
+        legs.append(
+            LegPlan(tip_leg(i), part.amount, None, part.username, part.share, tip_memo(i, len(shares), part.amount))
+        )
     return legs
 
 

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from tipsplit.domain.memos import forward_memo, tip_memo
 from tipsplit.domain.models import LegPlan, TipData
 from tipsplit.domain.states import (
     BASE_LEG,
@@ -128,13 +127,6 @@ def _leg(row: Mapping[str, Any]) -> LegRecord:
     fields = {key: row[key] for key in row.keys() if key in LegRecord.__dataclass_fields__}
     fields["status"] = LegStatus(row["status"])
     return LegRecord(**fields)
-
-
-def _plan_memo(tip: TipData, plan: LegPlan, tip_count: int) -> str:
-    if plan.leg == BASE_LEG:
-        names = [r.username for r in tip.tip_recipients]
-        return forward_memo(tip.base_amount, tip.tip_amount, tip.tip_percent, tip.total_amount, names)
-    return tip_memo(int(plan.leg.split(":", 1)[1]), tip_count, plan.amount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +272,6 @@ class ColdStore:
             raise ValueError("refusing to store an API key that is not encrypted")
         if sum(plan.amount for plan in legs) != tip.total_amount:
             raise ValueError("leg amounts do not add up to the invoice amount")
-        tip_count = sum(1 for plan in legs if plan.leg != BASE_LEG)
         # One statement (so one round trip, atomic without BEGIN/COMMIT): the payment row, then, only if it
         # was new, its recipients, legs and `created` event. Foreign keys are checked at the statement's end.
         async with self._connection() as conn:
@@ -336,7 +327,7 @@ class ColdStore:
                 [plan.wallet_id or (plan.username and recipient_wallets.get(plan.username)) for plan in legs],
                 [plan.amount for plan in legs],
                 [plan.share for plan in legs],
-                [_plan_memo(tip, plan, tip_count) for plan in legs],
+                [plan.memo for plan in legs],
                 [LegStatus.SKIPPED.value if plan.skipped else LegStatus.PENDING.value for plan in legs],
                 scrub(
                     {
@@ -1053,9 +1044,7 @@ class ColdStore:
                     [r.username for _, _, r in recipients],
                     [r.share for _, _, r in recipients],
                 )
-            legs = [
-                (item, plan, sum(1 for p in item.legs if p.leg != BASE_LEG)) for item in fresh for plan in item.legs
-            ]
+            legs = [(item, plan) for item in fresh for plan in item.legs]
             if legs:
                 await conn.execute(
                     """
@@ -1066,14 +1055,14 @@ class ColdStore:
                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::numeric[],
                                 $7::text[], $8::text[]) AS l(hash, leg, username, wallet, amount, share, memo, status)
                     """,
-                    [item.payment_hash for item, _, _ in legs],
-                    [plan.leg for _, plan, _ in legs],
-                    [plan.username for _, plan, _ in legs],
-                    [plan.wallet_id for _, plan, _ in legs],
-                    [plan.amount for _, plan, _ in legs],
-                    [plan.share for _, plan, _ in legs],
-                    [_plan_memo(item.tip, plan, count) for item, plan, count in legs],
-                    [LegStatus.SKIPPED.value if plan.skipped else LegStatus.PENDING.value for _, plan, _ in legs],
+                    [item.payment_hash for item, _ in legs],
+                    [plan.leg for _, plan in legs],
+                    [plan.username for _, plan in legs],
+                    [plan.wallet_id for _, plan in legs],
+                    [plan.amount for _, plan in legs],
+                    [plan.share for _, plan in legs],
+                    [plan.memo for _, plan in legs],
+                    [LegStatus.SKIPPED.value if plan.skipped else LegStatus.PENDING.value for _, plan in legs],
                 )
             if fresh:
                 await conn.execute(
