@@ -6,6 +6,7 @@ tip recipient must exist, and the split is stored durably before the
 invoice is handed out, so that whatever the customer pays can be forwarded.
 """
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
@@ -143,28 +144,26 @@ class InvoiceService:
 
     async def _amounts(self, order: InvoiceOrder) -> tuple[int, int]:
         """Base and tip in sats, from whichever of the original app's field combinations was sent."""
+        tip = order.tip_amount
         if order.display_currency.upper() not in SAT_CURRENCIES and order.base_amount_display is not None:
             price = await self._price(order.display_currency.upper())
             try:
                 base = price.sats_for(order.base_amount_display)
             except ValueError as exc:
                 raise InvoiceRequestError("baseAmountDisplay", str(exc)) from None
-            tip = order.tip_amount if order.tip_amount is not None else tip_from_percent(base, order.tip_percent or Decimal(0))
         elif order.base_amount is not None:
             base = order.base_amount
-            tip = order.tip_amount if order.tip_amount is not None else tip_from_percent(base, order.tip_percent or Decimal(0))
         elif order.amount is not None:
-            if order.tip_amount is not None:
-                tip = order.tip_amount
-            elif order.tip_percent:
-                tip = order.amount - int(Decimal(order.amount) * 100 / (100 + order.tip_percent))
-            else:
-                tip = 0
+            if tip is None:
+                percent = order.tip_percent or Decimal(0)
+                tip = order.amount - int(Decimal(order.amount) * 100 / (100 + percent))
             base = order.amount - tip
             if base < 0:
                 raise InvoiceRequestError("tipAmount", "tipAmount is larger than amount")
         else:
             raise InvoiceRequestError("amount", "give amount, baseAmount, or displayCurrency with baseAmountDisplay")
+        if tip is None:
+            tip = tip_from_percent(base, order.tip_percent or Decimal(0))
         if order.amount is not None and order.amount != base + tip:
             raise InvoiceRequestError(
                 "amount", f"amount {order.amount} does not equal baseAmount + tipAmount ({base} + {tip})"
@@ -191,17 +190,20 @@ class InvoiceService:
         self._lookups.put("yes", "owner", api_key, wallet_id)
 
     async def _recipient_wallets(self, usernames: list[str]) -> dict[str, str]:
-        wallets: dict[str, str] = {}
-        for name in usernames:
-            cached = self._lookups.get("wallet", name.lower())
-            if cached is None:
-                try:
-                    cached = await self._pos.account_default_wallet(name)
-                except BlinkNotFound:
-                    raise InvoiceRequestError("tipRecipients", f"Blink has no user named {name!r}") from None
-                self._lookups.put(cached, "wallet", name.lower())
-            wallets[name] = cached
-        return wallets
+        """Every recipient's BTC wallet, looked up together; an unknown username refuses the sale."""
+        wallets = await asyncio.gather(*(self._wallet_of(name) for name in usernames))
+        return dict(zip(usernames, wallets, strict=True))
+
+    async def _wallet_of(self, username: str) -> str:
+        cached = self._lookups.get("wallet", username.lower())
+        if cached is not None:
+            return cached
+        try:
+            wallet = await self._pos.account_default_wallet(username)
+        except BlinkNotFound:
+            raise InvoiceRequestError("tipRecipients", f"Blink has no user named {username!r}") from None
+        self._lookups.put(wallet, "wallet", username.lower())
+        return wallet
 
 
 def _recipients(order: InvoiceOrder, tip: int) -> list[TipRecipient]:

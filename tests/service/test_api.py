@@ -237,3 +237,11 @@ async def test_blink_down_during_a_sale_is_a_503_with_json(world: World) -> None
         response = await client.post("/api/blink/create-invoice", json=body(world, baseAmount=100))
     assert response.status_code == 503 and response.json()["error"]
     assert response.headers["Retry-After"]
+
+
+async def test_a_total_with_a_tip_percent_is_split_on_the_server(world: World) -> None:
+    async with world.http() as client:
+        from_total = await world.create_invoice(client, amount=1100, tipPercent=10, tipRecipients=TWO_WAY)
+        with_tip = await world.create_invoice(client, amount=1100, tipAmount=150, tipRecipients=TWO_WAY)
+    assert (from_total["split"]["baseAmount"], from_total["split"]["tipAmount"]) == (1000, 100)
+    assert (with_tip["split"]["baseAmount"], with_tip["split"]["tipAmount"]) == (950, 150)
