@@ -142,6 +142,8 @@ async def test_an_exhausted_leg_fails_the_payment_visibly(world: World) -> None:
         invoice = await world.create_invoice(client, baseAmount=1000, tipAmount=100, tipRecipients=TWO_WAY)
         await world.pay(invoice["paymentRequest"])
         status = await world.wait_for_status(client, invoice["paymentHash"], {"failed"}, timeout=60)
+        forward = await client.post("/api/blink/forward-with-tips", json={"paymentHash": invoice["paymentHash"]})
+    assert forward.status_code == 409 and forward.json()["status"] == "failed"
     legs = {leg["leg"]: leg for leg in status["legs"]}
     assert legs["base"]["status"] == "succeeded"
     assert legs["tip:1"]["status"] == "succeeded"
@@ -161,7 +163,9 @@ async def test_an_unpaid_invoice_expires(world: World) -> None:
         assert response.status_code == 200, response.text
         await world.wait_for_status(client, invoice["paymentHash"], {"expired"})
         refused = await world.pay(invoice["paymentRequest"])
+        forward = await client.post("/api/blink/forward-with-tips", json={"paymentHash": invoice["paymentHash"]})
     assert refused.status_code == 409
+    assert forward.status_code == 410 and forward.json()["status"] == "expired" and forward.json()["error"]
     assert await world.balance(world.merchant) == 0
 
 

@@ -17,15 +17,16 @@ router = APIRouter(prefix="/api/blink", tags=["payments"])
 
 FORWARD_WAIT_SECONDS = 15.0
 
-FORWARD_STATUS = {
-    Outcome.COMPLETED: 200,
-    Outcome.ALREADY_COMPLETED: 200,
-    Outcome.IN_PROGRESS: 202,
-    Outcome.NOT_PAID: 409,
-    Outcome.EXPIRED: 410,
-    Outcome.FAILED: 409,
-    Outcome.NOT_FOUND: 404,
-    Outcome.BLINK_UNAVAILABLE: 503,
+# What forward-with-tips answers for each settlement outcome: the HTTP status, and the error to show, if any.
+FORWARD_ANSWERS: dict[Outcome, tuple[int, str | None]] = {
+    Outcome.COMPLETED: (200, None),
+    Outcome.ALREADY_COMPLETED: (200, None),
+    Outcome.IN_PROGRESS: (202, None),
+    Outcome.NOT_PAID: (409, "the invoice is not paid yet; nothing was forwarded"),
+    Outcome.EXPIRED: (410, "the invoice expired unpaid; nothing was forwarded"),
+    Outcome.FAILED: (409, "forwarding failed after every retry; see payment-status for each leg"),
+    Outcome.NOT_FOUND: (404, "no payment with this hash"),
+    Outcome.BLINK_UNAVAILABLE: (503, "Blink could not be asked; try again shortly"),
 }
 
 
@@ -84,14 +85,8 @@ async def forward_with_tips(body: ForwardBody, rt: Runtime = Depends(runtime)) -
         "success": result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED),
         "alreadyProcessed": result.outcome is Outcome.ALREADY_COMPLETED,
     }
-    if result.outcome in (Outcome.NOT_PAID, Outcome.EXPIRED, Outcome.FAILED, Outcome.NOT_FOUND,
-                          Outcome.BLINK_UNAVAILABLE):
-        content["error"] = {
-            Outcome.NOT_PAID: "the invoice is not paid yet; nothing was forwarded",
-            Outcome.EXPIRED: "the invoice expired unpaid; nothing was forwarded",
-            Outcome.FAILED: "forwarding failed after every retry; see payment-status for each leg",
-            Outcome.NOT_FOUND: "no payment with this hash",
-            Outcome.BLINK_UNAVAILABLE: "Blink could not be asked; try again shortly",
-        }[result.outcome]
+    status_code, error = FORWARD_ANSWERS[result.outcome]
+    if error is not None:
+        content["error"] = error
     headers = {"Retry-After": "5"} if result.outcome is Outcome.BLINK_UNAVAILABLE else None
-    return JSONResponse(status_code=FORWARD_STATUS[result.outcome], content=content, headers=headers)
+    return JSONResponse(status_code=status_code, content=content, headers=headers)
