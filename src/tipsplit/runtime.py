@@ -9,7 +9,6 @@ import base64
 import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
@@ -41,7 +40,6 @@ class Runtime:
     webhook_secret: str | None
     sandbox: Sandbox | None
     stack: AsyncExitStack = field(repr=False)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.stack.aclose()
@@ -59,7 +57,7 @@ def sandbox_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"encryption_keys": path.read_text().strip()})
 
 
-async def start_runtime(settings: Settings, *, run_watchers: bool = True, public_url: str | None = None) -> Runtime:
+async def start_runtime(settings: Settings, *, public_url: str | None = None) -> Runtime:
     """Start every part in dependency order; on any failure, stop what was started."""
     settings.require_production_secrets()
     stack = AsyncExitStack()
@@ -70,8 +68,6 @@ async def start_runtime(settings: Settings, *, run_watchers: bool = True, public
             embedded.start()
             stack.callback(embedded.stop)
             settings = resolve_urls(settings, embedded)
-        if not settings.encryption_keys:
-            raise ValueError("ENCRYPTION_KEYS is required")
         keyring = KeyRing.from_settings(settings)
 
         sandbox: Sandbox | None = None
@@ -110,13 +106,12 @@ async def start_runtime(settings: Settings, *, run_watchers: bool = True, public
             store, pos, settings.blinkpos_btc_wallet_id, settings.invoice_expiry_minutes,
             LookupCache(settings.owner_check_ttl_seconds),
         )
-        updates = MyUpdates(settings.blink_api_url, settings.blinkpos_api_key) if run_watchers else None
+        updates = MyUpdates(settings.blink_api_url, settings.blinkpos_api_key)
         watchers = Watchers(
             settler, store.cold, settings.blinkpos_btc_wallet_id,
             settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates,
         )
-        if run_watchers:
-            watchers.start()
+        watchers.start()
         stack.push_async_callback(watchers.stop)
         return Runtime(settings, store, pos, settler, invoices, watchers, webhook_secret, sandbox, stack)
     except BaseException:

@@ -35,7 +35,7 @@ class Watchers:
         pos_wallet_id: str,
         poll_interval: float,
         reconcile_interval: float,
-        updates: MyUpdates | None = None,
+        updates: MyUpdates,
     ) -> None:
         self._settler = settler
         self._cold = cold
@@ -67,12 +67,10 @@ class Watchers:
     def start(self) -> None:
         self._spawn(self._every(self._poll_interval, self.poll_once))
         self._spawn(self._every(self._reconcile_interval, self.reconcile_once))
-        if self._updates is not None:
-            self._spawn(self._listen(self._updates))
+        self._spawn(self._listen(self._updates))
 
     async def stop(self) -> None:
-        if self._updates is not None:
-            await self._updates.aclose()
+        await self._updates.aclose()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

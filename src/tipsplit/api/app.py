@@ -17,12 +17,12 @@ from tipsplit.web import install_web
 MAX_BODY_BYTES = 256 * 1024
 
 
-def create_app(settings: Settings, *, run_watchers: bool = True, public_url: str | None = None) -> FastAPI:
+def create_app(settings: Settings, *, public_url: str | None = None) -> FastAPI:
     """Build the app; the runtime (stores, Blink, watchers) starts with the app's lifespan."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt: Runtime = await start_runtime(settings, run_watchers=run_watchers, public_url=public_url)
+        rt: Runtime = await start_runtime(settings, public_url=public_url)
         app.state.runtime = rt
         try:
             yield
