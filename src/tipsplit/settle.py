@@ -7,6 +7,7 @@ asking Blink about that same invoice. Re-running `settle` at any point, on
 any instance, after any crash, can only finish the job or find it finished.
 """
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -88,12 +89,15 @@ class Settler:
 
     async def settle(self, payment_hash: str, *, allow_failed: bool = False) -> SettleResult:
         """Bring one payment as far as it can go now. Safe to call any number of times, anywhere."""
+        started = time.perf_counter()
         token = await self._store.acquire_lock(payment_hash)
         try:
             result = await self._settle_claimed(payment_hash, allow_failed=allow_failed)
         finally:
             if token is not None:
                 await self._store.release_lock(payment_hash, token)
+        if result.outcome is Outcome.COMPLETED:
+            self._store.metrics.record_processing_time(payment_hash, (time.perf_counter() - started) * 1000)
         self._on_outcome(result.outcome.value)
         return result
 
@@ -160,7 +164,7 @@ class Settler:
             await self._cold.mark_paid(ph, self._owner)
             return None
         if status is InvoiceStatus.EXPIRED:
-            await self._release(payment, PaymentStatus.EXPIRED, "expired", {})
+            await self._cold.expire(ph, self._owner)
             await self._store.forget_hot(ph)
             return SettleResult(Outcome.EXPIRED, PaymentStatus.EXPIRED.value)
         await self._release(payment, PaymentStatus.PENDING, "not_paid_yet", {})

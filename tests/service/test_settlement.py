@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.service.conftest import World
+from tests.service.conftest import World, eventually
 
 TWO_WAY = [{"username": "alice", "share": 60}, {"username": "bob", "share": 40}]
 
@@ -224,3 +224,25 @@ async def test_polling_an_unpaid_invoice_writes_nothing(world: World) -> None:
         status = await world.status(client, invoice["paymentHash"])
     assert status["status"] == "pending"
     assert [e["type"] for e in status["events"]] == ["created"]
+
+
+async def test_a_completed_settlement_records_its_processing_time(world: World) -> None:
+    import asyncpg
+
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=400, tipAmount=0)
+        await world.pay(invoice["paymentRequest"])
+        await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+
+    async def samples() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(world.settings.database_url)
+        try:
+            return await conn.fetch(
+                "SELECT metric_value, metadata FROM system_metrics WHERE metric_name = 'payment_processing_time'"
+            )
+        finally:
+            await conn.close()
+
+    rows = await eventually(samples, lambda found: len(found) > 0, timeout=15, every=0.5)
+    assert rows[0]["metric_value"] > 0
+    assert invoice["paymentHash"][:8] in rows[0]["metadata"]

@@ -107,15 +107,6 @@ class TipData(BaseModel):
         """The first recipient, for the seed's single `tip_recipient` column."""
         return self.tip_recipients[0].username if self.tip_recipients else None
 
-    def to_camel(self, reveal_key: bool = True) -> dict[str, Any]:
-        """The seed's camelCase dict; the API key in clear only when asked for."""
-        data = self.model_dump(by_alias=True, mode="json", exclude_none=True)
-        data["userApiKey"] = self.user_api_key.get_secret_value() if reveal_key else "**********"
-        data["tipRecipients"] = [{"username": r.username, "share": float(r.share)} for r in self.tip_recipients]
-        if self.tip_recipient:
-            data["tipRecipient"] = self.tip_recipient
-        return data
-
 
 @dataclass(frozen=True, slots=True)
 class LegPlan:

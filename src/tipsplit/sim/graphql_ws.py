@@ -35,7 +35,6 @@ class Session:
         self.websocket = websocket
         self.sim = sim
         self.api_key: ApiKey | None = None
-        self.acknowledged = False
         self.operations: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
         self._closed = False
@@ -97,7 +96,6 @@ class Session:
             self.api_key = self.sim.ledger.authenticate(str(key_text))
             if self.api_key is None:
                 await self.close(4403, "Forbidden")
-        self.acknowledged = True
         await self.send({"type": "connection_ack"})
 
     async def _dispatch(self, message: dict[str, Any]) -> None:

@@ -208,7 +208,6 @@ class Payment:
     created_at: float
     settled_at: float | None = None
     send_tx_id: str | None = None
-    receive_tx_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -336,9 +335,6 @@ class Ledger:
         if account_id is None:
             raise NotFound(f"Account does not exist for username {username}")
         return self._accounts[account_id]
-
-    def accounts(self) -> list[Account]:
-        return list(self._accounts.values())
 
     def wallet(self, wallet_id: str) -> Wallet:
         try:
@@ -538,7 +534,6 @@ class Ledger:
         recipient.balance += payment.amount
         payment.status = TxStatus.SUCCESS
         payment.settled_at = now
-        payment.receive_tx_id = receive_tx.id
         invoice.paid_at = now
         self._transactions[recipient.id].append(receive_tx)
         send_tx = None

@@ -208,11 +208,6 @@ class ColdStore:
         if pool is not None:
             await pool.close()
 
-    @property
-    def is_open(self) -> bool:
-        """Whether a pool exists (it may still fail if PostgreSQL went away since)."""
-        return self._pool is not None
-
     async def ping(self) -> None:
         """Round-trip to PostgreSQL; raises StorageUnavailable when it does not answer."""
         async with self._connection() as conn:
