@@ -245,3 +245,18 @@ async def test_a_total_with_a_tip_percent_is_split_on_the_server(world: World) -
         with_tip = await world.create_invoice(client, amount=1100, tipAmount=150, tipRecipients=TWO_WAY)
     assert (from_total["split"]["baseAmount"], from_total["split"]["tipAmount"]) == (1000, 100)
     assert (with_tip["split"]["baseAmount"], with_tip["split"]["tipAmount"]) == (950, 150)
+
+
+async def test_a_single_tip_recipient_and_a_memo_as_the_original_app_sent_them(world: World) -> None:
+    async with world.http() as client:
+        invoice = await world.create_invoice(
+            client, baseAmount=500, tipAmount=50, tipRecipient="carol", memo="Table 7: 2 coffees"
+        )
+        await world.pay(invoice["paymentRequest"])
+        status = await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
+    assert [(leg["recipient"], leg["amount"]) for leg in status["legs"]] == [(None, 500), ("carol", 50)]
+    assert status["memo"] == "Table 7: 2 coffees"
+    ledger = await world.ledger()
+    pos_invoice = next(i for i in ledger["invoices"] if i["paymentHash"] == invoice["paymentHash"])
+    assert pos_invoice["memo"] == "Table 7: 2 coffees"
+    assert await world.balance(world.recipients["carol"]) == 50
