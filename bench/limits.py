@@ -1,9 +1,9 @@
 """The machine's limit for a lifecycle: its SQL through pgbench, its Redis commands through redis-benchmark.
 
 PGBENCH_LIFECYCLE is the statement sequence HybridTipStore sends to PostgreSQL
-for one store → lock → get (Redis hit) → archive (failed) → unlock lifecycle
-(cold.py: insert_payment, claim without details, fail returning the recipients:
-three single-statement transactions), with no Python in between. One pgbench "transaction" is one
+for one store → lock → get (Redis hit) → archive (failed) and unlock lifecycle
+(cold.py: insert_payment, then fail_unclaimed returning the recipients: two
+single-statement transactions), with no Python in between. One pgbench "transaction" is one
 whole lifecycle, so pgbench's tps is directly comparable with lifecycles/s.
 """
 
@@ -13,16 +13,14 @@ import subprocess
 from typing import Any
 from urllib.parse import urlsplit
 
-from tipsplit.store.cold import PAYMENT_COLUMNS, RECIPIENT_USERNAMES
+from tipsplit.store.cold import RECIPIENT_USERNAMES
 
-CLAIM_RETURNING = ", ".join("payment_splits." + c.strip() for c in PAYMENT_COLUMNS.split(","))
 H = "encode(sha256(convert_to((:a)::text || '-' || (:client_id)::text, 'UTF8')), 'hex')"
 
 PGBENCH_LIFECYCLE = f"""
 \\set a random(1, 9000000000000000000)
 WITH payment AS (INSERT INTO payment_splits (payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount, tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display, tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at) VALUES ({H}, 'merchant-wallet-1', :apikey, NULL, 11500, 10000, 1500, 15, 'USD', 10, 1.5, 'alice', 'pending', 'table 4', 11500, NULL, now() + interval '1 day', COALESCE(NULL, now())) ON CONFLICT (payment_hash) DO NOTHING RETURNING payment_hash, created_at), recipients AS (INSERT INTO payment_tip_recipients (payment_hash, position, username, share) SELECT p.payment_hash, r.* FROM payment p, unnest('{{1}}'::int[], '{{alice}}'::text[], '{{100}}'::numeric[]) AS r), legs AS (INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id, amount, share, memo, status, completed_at) SELECT p.payment_hash, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status, CASE WHEN l.status = 'skipped' THEN now() END FROM payment p, unnest(:legs::text[], '{{NULL,alice}}'::text[], '{{merchant-wallet-1,NULL}}'::text[], '{{10000,1500}}'::bigint[], '{{NULL,100}}'::numeric[], '{{"forward memo","tip memo"}}'::text[], '{{pending,pending}}'::text[]) AS l(leg, username, wallet, amount, share, memo, status)), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT p.payment_hash, 'created', :created::jsonb FROM payment p) SELECT created_at FROM payment;
-WITH before AS (SELECT status, claim_owner FROM payment_splits WHERE payment_hash = {H} FOR UPDATE), claimed AS (UPDATE payment_splits SET status = 'processing', claim_owner = 'remove-0123456789ab', claim_expires_at = now() + make_interval(secs => 60::float8), settle_attempts = settle_attempts + 1, next_attempt_at = NULL, updated_at = now() FROM before WHERE payment_hash = {H} AND (payment_splits.status IN ('pending', 'expired') OR (payment_splits.status = 'processing' AND claim_expires_at < now()) OR (true AND payment_splits.status = 'failed')) RETURNING {CLAIM_RETURNING}, before.status AS previous_status, before.claim_owner AS previous_owner), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT payment_hash, 'claimed', jsonb_build_object('owner', 'remove-0123456789ab'::text, 'previousStatus', previous_status, 'previousOwner', previous_owner, 'attempt', settle_attempts) FROM claimed) SELECT * FROM claimed;
-WITH failed AS (UPDATE payment_splits SET status = 'failed', error_message = 'bench archive', processed_at = now(), updated_at = now(), claim_owner = NULL, claim_expires_at = NULL, next_attempt_at = CASE WHEN settle_attempts >= 6 THEN NULL ELSE COALESCE(NULL, now() + make_interval(secs => LEAST(3600::float8, 2::float8 * power(2, GREATEST(settle_attempts - 1, 0))))) END WHERE payment_hash = {H} AND claim_owner = 'remove-0123456789ab' AND status = 'processing' RETURNING payment_hash, settle_attempts, next_attempt_at, {RECIPIENT_USERNAMES}), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT payment_hash, 'failed', jsonb_build_object('owner', 'remove-0123456789ab'::text, 'error', 'bench archive'::text, 'attempts', settle_attempts, 'nextAttemptAt', next_attempt_at) FROM failed) SELECT recipients FROM failed;
+WITH before AS (SELECT status, claim_owner FROM payment_splits WHERE payment_hash = {H} FOR UPDATE), failed AS (UPDATE payment_splits SET status = 'failed', error_message = 'bench archive', processed_at = now(), updated_at = now(), claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1, next_attempt_at = CASE WHEN settle_attempts + 1 >= 6 THEN NULL ELSE now() + make_interval(secs => LEAST(3600::float8, 2::float8 * power(2, GREATEST(settle_attempts, 0)))) END FROM before WHERE payment_hash = {H} AND (payment_splits.status IN ('pending', 'expired', 'failed') OR (payment_splits.status = 'processing' AND claim_expires_at < now())) RETURNING payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status, before.claim_owner AS previous_owner, {RECIPIENT_USERNAMES}), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT payment_hash, 'failed', jsonb_build_object('owner', 'remove-0123456789ab'::text, 'error', 'bench archive'::text, 'attempts', settle_attempts, 'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status, 'previousOwner', previous_owner) FROM failed) SELECT recipients FROM failed;
 """
 
 # Literals holding a colon are pgbench variables (-D), bound as parameters in prepared mode.
@@ -32,8 +30,6 @@ PGBENCH_VARIABLES = {
     "created": '{"totalAmount":11500,"baseAmount":10000,"tipAmount":1500,"tipRecipients":["alice"],'
                '"legs":[{"leg":"base","amount":10000,"skipped":false},{"leg":"tip:1","amount":1500,"skipped":false}],'
                '"expiresAt":"2026-01-01T00:00:00+00:00"}',
-    "claimed": '{"owner":"remove-0123456789ab","previousStatus":"pending","previousOwner":null,"attempt":1}',
-    "failed": '{"owner":"remove-0123456789ab","error":"bench archive","attempts":1,"nextAttemptAt":null}',
 }
 
 STATEMENTS_PER_LIFECYCLE = sum(1 for line in PGBENCH_LIFECYCLE.splitlines() if line.strip().endswith(";"))
@@ -67,10 +63,11 @@ def pgbench(url: str, script_path: str, clients: list[int], seconds: int) -> dic
 
 
 REDIS_COMMANDS = {
-    # command → how many times a lifecycle sends it (store SET, lock SET NX; get; forget DEL, unlock script)
+    # command → how many times a lifecycle sends it (store SET, lock SET NX; get; archive: one script that
+    # deletes the cache and stats keys and releases the lock, counted as one DEL)
     "SET": 2,
     "GET": 1,
-    "DEL": 2,
+    "DEL": 1,
 }
 
 

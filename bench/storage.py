@@ -241,7 +241,7 @@ FAILURE = {"success": False, "error": "bench archive"}
 
 
 def tipsplit_lifecycle(store: HybridTipStore) -> Callable[[], Awaitable[None]]:
-    """store → lock → get (Redis hit) → archive (remove_tip_data) → unlock, through the public API."""
+    """store → lock → get (Redis hit) → archive and unlock (remove_tip_data with the lock token), through the public API."""
 
     async def run() -> None:
         payment_hash = new_hash()
@@ -249,8 +249,7 @@ def tipsplit_lifecycle(store: HybridTipStore) -> Callable[[], Awaitable[None]]:
         token = await store.acquire_lock(payment_hash)
         found = await store.get_tip_data(payment_hash)
         assert found is not None and token is not None
-        await store.remove_tip_data(payment_hash, FAILURE)
-        await store.release_lock(payment_hash, token)
+        await store.remove_tip_data(payment_hash, FAILURE, lock_token=token)
 
     return run
 

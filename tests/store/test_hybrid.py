@@ -215,6 +215,66 @@ async def test_remove_completes_only_settled_payments(store: HybridTipStore) -> 
     assert payment.status == PaymentStatus.COMPLETED and payment.user_payment_hash is not None
 
 
+async def test_remove_without_owner_fails_in_one_step_with_one_event(store: HybridTipStore) -> None:
+    """An unheld payment is failed with one `failed` event naming where it came from, retry scheduled as for a claim."""
+    payment_hash = new_hash()
+    await store.store_tip_data(payment_hash, tip_dict())
+    await store.remove_tip_data(payment_hash, {"success": False, "error": "given up"})
+    payment = await store.cold.get_payment(payment_hash)
+    assert payment.status == PaymentStatus.FAILED and payment.error_message == "given up"
+    assert payment.settle_attempts == 1 and payment.claim_owner is None and payment.processed_at is not None
+    delay = (payment.next_attempt_at - datetime.now(UTC)).total_seconds()
+    assert 0 < delay <= store.settings.leg_retry_base_seconds
+    events = await store.cold.events(payment_hash)
+    assert [e.event_type for e in events] == ["created", "failed"]
+    data = events[-1].event_data
+    assert data["previousStatus"] == "pending" and data["previousOwner"] is None and data["attempts"] == 1
+    assert data["error"] == "given up" and data["owner"].startswith("remove-")
+    await store.remove_tip_data(payment_hash, {"success": False, "error": "again"})
+    again = await store.cold.get_payment(payment_hash)
+    assert again.settle_attempts == 2 and (await store.cold.events(payment_hash))[-1].event_data["previousStatus"] == "failed"
+
+
+async def test_remove_without_owner_respects_a_live_claim_and_takes_a_lapsed_one(store: HybridTipStore) -> None:
+    live, lapsed = new_hash(), new_hash()
+    for payment_hash in (live, lapsed):
+        await store.store_tip_data(payment_hash, tip_dict())
+    await store.cold.claim(live, "worker", 60)
+    with pytest.raises(PaymentStateError, match="claimed by worker"):
+        await store.remove_tip_data(live, {"success": False, "error": "x"})
+    assert (await store.cold.get_payment(live)).status == PaymentStatus.PROCESSING
+    await store.cold.claim(lapsed, "crashed-worker", 0.001)
+    await asyncio.sleep(0.05)
+    await store.remove_tip_data(lapsed, {"success": False, "error": "x"})
+    payment = await store.cold.get_payment(lapsed)
+    assert payment.status == PaymentStatus.FAILED and payment.settle_attempts == 2
+    assert (await store.cold.events(lapsed))[-1].event_data["previousOwner"] == "crashed-worker"
+    with pytest.raises(PaymentStateError, match="not stored"):
+        await store.remove_tip_data(new_hash(), {"success": False, "error": "x"})
+
+
+@pytest.mark.parametrize("success", [False, True])
+async def test_remove_releases_only_the_named_lock_in_the_same_round_trip(
+    store: HybridTipStore, raw: aioredis.Redis, key_prefix: str, success: bool
+) -> None:
+    mine, theirs = new_hash(), new_hash()
+    for payment_hash in (mine, theirs):
+        await store.store_tip_data(payment_hash, tip_dict())
+    token = await store.acquire_lock(mine)
+    other = await store.acquire_lock(theirs)
+    assert token is not None and other is not None
+    for payment_hash, lock_token in ((mine, token), (theirs, "not-the-holder")):
+        owner = None
+        if success:
+            owner = "worker"
+            await store.cold.claim(payment_hash, owner, 60)
+            await settle_legs(store.cold, payment_hash, owner)
+        await store.remove_tip_data(payment_hash, {"success": success, "error": "x"}, owner=owner, lock_token=lock_token)
+    assert not await raw.exists(f"{key_prefix}lock:payment:{mine}")
+    assert await raw.get(f"{key_prefix}lock:payment:{theirs}") == other
+    assert not await raw.exists(f"{key_prefix}tip:{mine}", f"{key_prefix}tip:{theirs}")
+
+
 async def test_stats_are_cached_for_an_hour_and_invalidated(store: HybridTipStore, raw: aioredis.Redis, key_prefix: str) -> None:
     stats = await store.get_stats()
     assert set(stats["last24Hours"]) >= {"pending_count", "completed_count", "total_tips_processed", "average_tip_amount"}

@@ -219,7 +219,9 @@ class ColdStore:
             await self.open()
         assert self._pool is not None
         try:
-            async with self._pool.acquire(timeout=self._connect_timeout + self._command_timeout) as conn:
+            # No acquire timeout (asyncpg's would wrap every acquire in wait_for): a waiter is bounded anyway,
+            # because each connection is released within command_timeout and each new one within connect_timeout.
+            async with self._pool.acquire() as conn:
                 try:
                     yield conn
                 except UNAVAILABLE_ERRORS:
@@ -667,6 +669,56 @@ class ColdStore:
                 owner,
                 error,
                 next_attempt_at,
+                self.max_settle_attempts,
+                self._retry_base_seconds,
+                MAX_RETRY_DELAY_SECONDS,
+            )
+        if row is None:
+            return None
+        return Archived(tuple(row["recipients"]))
+
+    async def fail_unclaimed(self, payment_hash: str, owner: str, error: str) -> Archived | None:
+        """Fail a payment nobody holds, in one statement: what `claim` then `fail` do, in one round trip.
+
+        Takes the same payments `claim(allow_failed=True)` would (pending,
+        expired, failed, or processing with a lapsed lease), counts the attempt
+        and schedules the retry as `fail` does, and writes one `failed` event
+        naming the previous status and owner. None when the payment is held by
+        a live claim, finished, or not stored (nothing changed).
+        """
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                f"""
+                WITH before AS (
+                    SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
+                ), failed AS (
+                    UPDATE payment_splits
+                    SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
+                        claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
+                        next_attempt_at = CASE
+                            WHEN settle_attempts + 1 >= $4 THEN NULL
+                            ELSE now() + make_interval(secs => LEAST($6::float8,
+                                     $5::float8 * power(2, GREATEST(settle_attempts, 0))))
+                        END
+                    FROM before
+                    WHERE payment_hash = $1
+                      AND (payment_splits.status IN ('pending', 'expired', 'failed')
+                           OR (payment_splits.status = 'processing' AND claim_expires_at < now()))
+                    RETURNING payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status,
+                              before.claim_owner AS previous_owner, {RECIPIENT_USERNAMES}
+                ), event AS (
+                    INSERT INTO payment_events (payment_hash, event_type, event_data)
+                    SELECT payment_hash, 'failed', jsonb_build_object(
+                        'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
+                        'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status,
+                        'previousOwner', previous_owner)
+                    FROM failed
+                )
+                SELECT recipients FROM failed
+                """,
+                payment_hash,
+                owner,
+                error,
                 self.max_settle_attempts,
                 self._retry_base_seconds,
                 MAX_RETRY_DELAY_SECONDS,

@@ -44,6 +44,13 @@ RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Drop a finished payment's keys (KEYS[2..]) and release its lock (KEYS[1]) if it still holds ARGV[1].
+FORGET_AND_RELEASE = """
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then released = redis.call('DEL', KEYS[1]) end
+redis.call('DEL', unpack(KEYS, 2))
+return released
+"""
 EXTEND_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -114,6 +121,7 @@ class HotStore:
         self.stats_ttl_seconds = stats_ttl_seconds
         self._release_lock = self._client.register_script(RELEASE_LOCK)
         self._extend_lock = self._client.register_script(EXTEND_LOCK)
+        self._forget_and_release = self._client.register_script(FORGET_AND_RELEASE)
         self._sliding_window = self._client.register_script(SLIDING_WINDOW)
 
     @classmethod
@@ -246,8 +254,18 @@ class HotStore:
         body = json.dumps(stats, separators=(",", ":"))
         await self._run(lambda r: r.set(self.key("stats", "recipient", username), body, ex=self.stats_ttl_seconds))
 
-    async def forget_payment(self, payment_hash: str, day: date, usernames: Iterable[str]) -> None:
-        """Drop a finished payment's cache entry and the stats it made stale, in one round trip."""
+    async def forget_payment(
+        self, payment_hash: str, day: date, usernames: Iterable[str], *, lock_token: str | None = None
+    ) -> None:
+        """Drop a finished payment's cache entry and the stats it made stale, in one round trip.
+
+        With `lock_token`, the payment's processing lock is released in the same
+        round trip (only if it still holds that token, as `release_lock` does).
+        """
         keys = [self.key("tip", payment_hash), self.key("stats", "daily", day.isoformat())]
         keys += [self.key("stats", "recipient", name) for name in usernames]
-        await self._run(lambda r: r.delete(*keys))
+        if lock_token is None:
+            await self._run(lambda r: r.delete(*keys))
+            return
+        lock = self.key("lock", "payment", payment_hash)
+        await self._run(lambda r: self._forget_and_release(keys=[lock, *keys], args=[lock_token], client=r))

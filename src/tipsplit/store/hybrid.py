@@ -243,31 +243,41 @@ class HybridTipStore:
             return self._reveal(view)
         return await self._from_fallback(payment_hash) if self.fallback else None
 
-    async def remove_tip_data(self, payment_hash: str, result: Mapping[str, Any], *, owner: str | None = None) -> None:
+    async def remove_tip_data(
+        self, payment_hash: str, result: Mapping[str, Any], *, owner: str | None = None, lock_token: str | None = None
+    ) -> None:
         """Archive a settled payment (completed or failed) in one transaction, then drop it from Redis.
 
         The caller names its claim with `owner` (or `result["owner"]`); without
         one the store claims the payment itself, which fails if another worker
-        holds it. Repeating a remove that already happened is harmless.
+        holds it. Repeating a remove that already happened is harmless. With
+        `lock_token` the caller's Redis lock is released in the same round trip
+        that drops the cache entry.
         """
         payment_hash = self._check_hash(payment_hash)
         success = bool(result.get("success"))
+        error = str(result.get("error") or "settlement failed")
         owner = owner or result.get("owner")
         own_claim = owner is None
+        if own_claim and not success:
+            done = await self.cold.fail_unclaimed(payment_hash, f"remove-{uuid.uuid4().hex[:12]}", error)
+            recipients = done.recipients if done else await self._already_finished(payment_hash, success)
+            await self._forget(payment_hash, recipients, lock_token)
+            return
         if own_claim:
             owner = f"remove-{uuid.uuid4().hex[:12]}"
             claimed = await self.cold.claim(
                 payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True, details=False
             )
             if claimed is None:
-                await self._forget(payment_hash, await self._already_finished(payment_hash, success))
+                await self._forget(payment_hash, await self._already_finished(payment_hash, success), lock_token)
                 return
         assert owner is not None
         try:
             if success:
                 done = await self.cold.complete(payment_hash, owner, result)
             else:
-                done = await self.cold.fail(payment_hash, owner, str(result.get("error") or "settlement failed"))
+                done = await self.cold.fail(payment_hash, owner, error)
         except PaymentStateError:
             if own_claim:
                 await self.cold.release_claim(
@@ -275,7 +285,7 @@ class HybridTipStore:
                 )
             raise
         recipients = done.recipients if done else await self._already_finished(payment_hash, success)
-        await self._forget(payment_hash, recipients)
+        await self._forget(payment_hash, recipients, lock_token)
 
     async def get_stats(self) -> dict[str, Any]:
         """Last-24-hours numbers, from the Redis stats cache (1 h) or PostgreSQL on a miss."""
@@ -442,11 +452,11 @@ class HybridTipStore:
     async def _cached(self, payment_hash: str) -> dict[str, Any] | None:
         return await self._hot_call(lambda hot: hot.get_tip(payment_hash))
 
-    async def _forget(self, payment_hash: str, usernames: Sequence[str]) -> None:
+    async def _forget(self, payment_hash: str, usernames: Sequence[str], lock_token: str | None = None) -> None:
         """After a payment is archived: drop its cache entry, the stale stats (today's, and those of
-        `usernames`, its tip recipients), and its legacy file entry."""
+        `usernames`, its tip recipients), its legacy file entry, and the caller's lock if it names one."""
         today = datetime.now(UTC).date()
-        await self._hot_call(lambda hot: hot.forget_payment(payment_hash, today, usernames))
+        await self._hot_call(lambda hot: hot.forget_payment(payment_hash, today, usernames, lock_token=lock_token))
         if self.file_store is not None:
             await asyncio.to_thread(self.file_store.remove, payment_hash)
 
