@@ -43,7 +43,9 @@ from tipsplit.blink.types import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# Every pooled connection is kept alive: with fewer keep-alive slots than concurrent calls, each
+# burst closes and reopens connections (TCP set-up and teardown on every call past the slots).
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 
 # Errors raised before any resolver ran: a payment send that got one did not happen.
 REJECTED_BEFORE_EXECUTION = frozenset(
