@@ -151,7 +151,7 @@ async def test_health_stats_and_metrics(world: World) -> None:
     leaders = {r["username"]: r["totalTips"] for r in stats.json()["recipients"]}
     assert leaders == {"alice": 6, "bob": 4}
     assert "tipsplit_settlements_total" in metrics.text
-    assert "tipsplit_http_request_seconds" in metrics.text
+    assert 'tipsplit_http_request_seconds_count{method="POST",route="/api/blink/create-invoice",status="200"}' in metrics.text
     assert sandbox.status_code == 404
 
 

@@ -5,7 +5,8 @@ from fastapi import Request
 from tipsplit.runtime import Runtime
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request."""
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
