@@ -9,6 +9,7 @@ invoice is handed out, so that whatever the customer pays can be forwarded.
 import asyncio
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -81,27 +82,43 @@ class CreatedInvoice:
 class LookupCache:
     """Remembers Blink's answers briefly (a key owns a wallet; a username's wallet), so a sale costs no lookups.
 
-    Keys are hashed, so an API key is never held in clear longer than the request.
+    Concurrent misses for the same question share one Blink call: when an
+    entry expires under load, every sale in flight would otherwise ask Blink
+    at once. Keys are hashed, so an API key is never held in clear longer
+    than the request. Failures are not remembered.
     """
 
     def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._entries: dict[str, tuple[float, str]] = {}
+        self._in_flight: dict[str, asyncio.Future[str]] = {}
 
     @staticmethod
     def _key(*parts: str) -> str:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def get(self, *parts: str) -> str | None:
-        entry = self._entries.get(self._key(*parts))
-        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+    async def get_or_fetch(self, fetch: Callable[[], Awaitable[str]], *parts: str) -> str:
+        """The remembered answer, or the answer of one `fetch` shared by every caller asking meanwhile."""
+        key = self._key(*parts)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        pending = self._in_flight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(fetch())
+            self._in_flight[key] = pending
+            pending.add_done_callback(lambda done: self._fetched(key, done))
+        return await asyncio.shield(pending)
 
-    def put(self, value: str, *parts: str) -> None:
+    def _fetched(self, key: str, done: asyncio.Future[str]) -> None:
+        del self._in_flight[key]
+        if done.cancelled() or done.exception() is not None:
+            return
         now = time.monotonic()
         if len(self._entries) >= self._max:
             self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-        self._entries[self._key(*parts)] = (now + self._ttl, value)
+        self._entries[key] = (now + self._ttl, done.result())
 
 
 class InvoiceService:
@@ -179,15 +196,16 @@ class InvoiceService:
             raise InvoiceRequestError("displayCurrency", f"Blink has no price for {currency!r}") from None
 
     async def _check_owner(self, api_key: str, wallet_id: str) -> None:
-        if self._lookups.get("owner", api_key, wallet_id):
-            return
-        try:
-            me = await self._pos.with_api_key(api_key).me()
-        except BlinkAuthError:
-            raise InvoiceRequestError("apiKey", "Blink refused this API key", status=401) from None
-        if not me.owns_wallet(wallet_id):
-            raise InvoiceRequestError("userWalletId", "this wallet does not belong to the API key's account", 403)
-        self._lookups.put("yes", "owner", api_key, wallet_id)
+        async def ask_blink() -> str:
+            try:
+                me = await self._pos.with_api_key(api_key).me()
+            except BlinkAuthError:
+                raise InvoiceRequestError("apiKey", "Blink refused this API key", status=401) from None
+            if not me.owns_wallet(wallet_id):
+                raise InvoiceRequestError("userWalletId", "this wallet does not belong to the API key's account", 403)
+            return "yes"
+
+        await self._lookups.get_or_fetch(ask_blink, "owner", api_key, wallet_id)
 
     async def _recipient_wallets(self, usernames: list[str]) -> dict[str, str]:
         """Every recipient's BTC wallet, looked up together; an unknown username refuses the sale."""
@@ -195,15 +213,13 @@ class InvoiceService:
         return dict(zip(usernames, wallets, strict=True))
 
     async def _wallet_of(self, username: str) -> str:
-        cached = self._lookups.get("wallet", username.lower())
-        if cached is not None:
-            return cached
-        try:
-            wallet = await self._pos.account_default_wallet(username)
-        except BlinkNotFound:
-            raise InvoiceRequestError("tipRecipients", f"Blink has no user named {username!r}") from None
-        self._lookups.put(wallet, "wallet", username.lower())
-        return wallet
+        async def ask_blink() -> str:
+            try:
+                return await self._pos.account_default_wallet(username)
+            except BlinkNotFound:
+                raise InvoiceRequestError("tipRecipients", f"Blink has no user named {username!r}") from None
+
+        return await self._lookups.get_or_fetch(ask_blink, "wallet", username.lower())
 
 
 def _recipients(order: InvoiceOrder, tip: int) -> list[TipRecipient]:
