@@ -11,7 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to target_host:target_port while running."""
+    """Forwards 127.0.0.1:<port> to target_host:target_port while running.
+
+    `connections` counts the client connections accepted and `client_reads`
+    the chunks read from clients: how many round trips a client really made.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target_host = target_host
@@ -20,6 +24,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.connections = 0
+        self.client_reads = 0
 
     async def start(self) -> int:
         """Listen (on the same port as before, after a stop) and return the port."""
@@ -51,15 +57,17 @@ class TcpProxy:
         except OSError:
             client_writer.transport.abort()
             return
+        self.connections += 1
         self._writers.update({client_writer, server_writer})
-        for source, sink in ((client_reader, server_writer), (server_reader, client_writer)):
-            task = asyncio.ensure_future(self._pump(source, sink))
+        for source, sink, from_client in ((client_reader, server_writer, True), (server_reader, client_writer, False)):
+            task = asyncio.ensure_future(self._pump(source, sink, from_client))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, from_client: bool) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError, ConnectionError):
             while data := await source.read(65536):
+                self.client_reads += from_client
                 sink.write(data)
                 await sink.drain()
         sink.transport.abort()

@@ -8,6 +8,7 @@ that moment tries again on a fresh connection.
 """
 
 import asyncio
+import hashlib
 import json
 import math
 import secrets
@@ -25,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tipsplit.config import Settings
+from tipsplit.store.autopipeline import AutoPipeline
 from tipsplit.store.errors import HotStoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -71,6 +73,11 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window - now}
 """
+
+_SCRIPT_SHAS = {
+    source: hashlib.sha1(source.encode()).hexdigest()
+    for source in (RELEASE_LOCK, FORGET_AND_RELEASE, EXTEND_LOCK, SLIDING_WINDOW)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +126,7 @@ class HotStore:
         self._down = False
         self.lock_ttl_seconds = lock_ttl_seconds
         self.stats_ttl_seconds = stats_ttl_seconds
-        self._release_lock = self._client.register_script(RELEASE_LOCK)
-        self._extend_lock = self._client.register_script(EXTEND_LOCK)
-        self._forget_and_release = self._client.register_script(FORGET_AND_RELEASE)
-        self._sliding_window = self._client.register_script(SLIDING_WINDOW)
+        self._pipeline = AutoPipeline(self._client)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> "HotStore":
@@ -151,12 +155,12 @@ class HotStore:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _run(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+    async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self.available:
             raise HotStoreUnavailable("Redis is unavailable (waiting before the next try)")
         try:
             async with asyncio.timeout(self._operation_timeout):
-                result = await operation(self._client)
+                result = await operation()
         except REDIS_DOWN_ERRORS as exc:
             self._down_until = time.monotonic() + self._retry_after
             if not self._down:
@@ -168,9 +172,22 @@ class HotStore:
             log.info("redis.available")
         return result
 
+    async def _command(self, *args: Any) -> Any:
+        """One command, sent in the pipeline of whatever else this event-loop turn sends."""
+        return await self._run(lambda: self._pipeline.execute(*args))
+
+    async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script by its SHA1, loading it first where this Redis does not know it yet."""
+        sha = _SCRIPT_SHAS[source]
+        try:
+            return await self._command("EVALSHA", sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await self._command("SCRIPT", "LOAD", source)
+            return await self._command("EVALSHA", sha, len(keys), *keys, *args)
+
     async def ping(self) -> None:
         """Round-trip to Redis; raises HotStoreUnavailable when it does not answer."""
-        await self._run(lambda r: r.ping())
+        await self._run(lambda: self._client.ping())
 
     # -- tip data -----------------------------------------------------------
 
@@ -182,19 +199,18 @@ class HotStore:
         ttl_ms = self._ttl_ms(expires_at)
         key = self.key("tip", payment_hash)
         if ttl_ms <= 0:
-            await self._run(lambda r: r.delete(key))
+            await self._command("DEL", key)
             return False
-        body = json.dumps(payload, separators=(",", ":"))
-        await self._run(lambda r: r.set(key, body, px=ttl_ms))
+        await self._command("SET", key, json.dumps(payload, separators=(",", ":")), "PX", ttl_ms)
         return True
 
     async def get_tip(self, payment_hash: str) -> dict[str, Any] | None:
         """The cached payload (API key still encrypted), or None."""
-        body = await self._run(lambda r: r.get(self.key("tip", payment_hash)))
+        body = await self._command("GET", self.key("tip", payment_hash))
         return json.loads(body) if body is not None else None
 
     async def delete_tip(self, payment_hash: str) -> None:
-        await self._run(lambda r: r.delete(self.key("tip", payment_hash)))
+        await self._command("DEL", self.key("tip", payment_hash))
 
     @staticmethod
     def _ttl_ms(expires_at: datetime | None) -> int:
@@ -208,19 +224,19 @@ class HotStore:
         """Take `lock:payment:{hash}` for a while; returns the holder's token, or None if someone has it."""
         token = secrets.token_hex(16)
         ttl_ms = int((ttl_seconds or self.lock_ttl_seconds) * 1000)
-        acquired = await self._run(lambda r: r.set(self.key("lock", "payment", payment_hash), token, nx=True, px=ttl_ms))
+        acquired = await self._command("SET", self.key("lock", "payment", payment_hash), token, "NX", "PX", ttl_ms)
         return token if acquired else None
 
     async def release_lock(self, payment_hash: str, token: str) -> bool:
         """Delete the lock only if it still holds `token` (an expired lock may belong to someone else now)."""
         key = self.key("lock", "payment", payment_hash)
-        return bool(await self._run(lambda r: self._release_lock(keys=[key], args=[token], client=r)))
+        return bool(await self._script(RELEASE_LOCK, [key], [token]))
 
     async def extend_lock(self, payment_hash: str, token: str, ttl_seconds: float | None = None) -> bool:
         """Push the lock's expiry out, only for its holder."""
         key = self.key("lock", "payment", payment_hash)
         ttl_ms = int((ttl_seconds or self.lock_ttl_seconds) * 1000)
-        return bool(await self._run(lambda r: self._extend_lock(keys=[key], args=[token, ttl_ms], client=r)))
+        return bool(await self._script(EXTEND_LOCK, [key], [token, ttl_ms]))
 
     # -- rate limits --------------------------------------------------------
 
@@ -230,29 +246,27 @@ class HotStore:
         """Count one invoice request against `ratelimit:{scope}:{identity}:invoice` (rolling window)."""
         key = self.key("ratelimit", scope, identity, "invoice")
         member = f"{time.time_ns()}-{secrets.token_hex(4)}"
-        allowed, remaining, retry_ms = await self._run(
-            lambda r: self._sliding_window(keys=[key], args=[limit, window_seconds * 1000, member], client=r)
-        )
+        allowed, remaining, retry_ms = await self._script(SLIDING_WINDOW, [key], [limit, window_seconds * 1000, member])
         retry_after = max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0
         return RateLimitResult(bool(allowed), int(remaining), retry_after)
 
     # -- stats cache --------------------------------------------------------
 
     async def get_daily_stats(self, day: date) -> dict[str, Any] | None:
-        body = await self._run(lambda r: r.get(self.key("stats", "daily", day.isoformat())))
+        body = await self._command("GET", self.key("stats", "daily", day.isoformat()))
         return json.loads(body) if body is not None else None
 
     async def set_daily_stats(self, day: date, stats: Mapping[str, Any]) -> None:
         body = json.dumps(stats, separators=(",", ":"))
-        await self._run(lambda r: r.set(self.key("stats", "daily", day.isoformat()), body, ex=self.stats_ttl_seconds))
+        await self._command("SET", self.key("stats", "daily", day.isoformat()), body, "EX", self.stats_ttl_seconds)
 
     async def get_recipient_stats(self, username: str) -> dict[str, Any] | None:
-        body = await self._run(lambda r: r.get(self.key("stats", "recipient", username)))
+        body = await self._command("GET", self.key("stats", "recipient", username))
         return json.loads(body) if body is not None else None
 
     async def set_recipient_stats(self, username: str, stats: Mapping[str, Any]) -> None:
         body = json.dumps(stats, separators=(",", ":"))
-        await self._run(lambda r: r.set(self.key("stats", "recipient", username), body, ex=self.stats_ttl_seconds))
+        await self._command("SET", self.key("stats", "recipient", username), body, "EX", self.stats_ttl_seconds)
 
     async def forget_payment(
         self, payment_hash: str, day: date, usernames: Iterable[str], *, lock_token: str | None = None
@@ -265,7 +279,6 @@ class HotStore:
         keys = [self.key("tip", payment_hash), self.key("stats", "daily", day.isoformat())]
         keys += [self.key("stats", "recipient", name) for name in usernames]
         if lock_token is None:
-            await self._run(lambda r: r.delete(*keys))
+            await self._command("DEL", *keys)
             return
-        lock = self.key("lock", "payment", payment_hash)
-        await self._run(lambda r: self._forget_and_release(keys=[lock, *keys], args=[lock_token], client=r))
+        await self._script(FORGET_AND_RELEASE, [self.key("lock", "payment", payment_hash), *keys], [lock_token])
