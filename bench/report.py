@@ -78,18 +78,19 @@ def markdown(results: dict[str, Any]) -> str:
     rb = limit.get("redis_benchmark", {})
     lines += [
         "",
-        "**2. Storage lifecycle (store → lock → get → archive → unlock), lifecycles/s**",
+        "**2. Storage lifecycle (store → lock → get → archive and unlock), lifecycles/s**",
         "",
-        "| tasks | tipsplit /s (p50 / p99 ms, Python CPU ms/op) | seed-literal /s (p50 / p99 ms, CPU ms/op) "
-        "| tipsplit ÷ seed | tipsplit ÷ pgbench limit |",
+        "| tasks | tipsplit /s (p50 / p99 ms; CPU ms/op: Python, PostgreSQL) "
+        "| seed-literal /s (p50 / p99 ms; CPU ms/op: Python, PostgreSQL) | tipsplit ÷ seed | tipsplit ÷ pgbench limit |",
         "|---|---|---|---|---|",
     ]
     for conc, ours in life["tipsplit"].items():
         seed = life.get("seed_literal", {}).get(conc, {})
         lines.append(
-            f"| {conc} | {_f(ours['per_second'], 0)} ({_f(ours['p50_ms'])} / {_f(ours['p99_ms'])}, "
-            f"{_f(ours['python_cpu_ms_per_op'], 3)}) | {_f(seed.get('per_second'), 0)} "
-            f"({_f(seed.get('p50_ms'))} / {_f(seed.get('p99_ms'))}, {_f(seed.get('python_cpu_ms_per_op'), 3)}) | "
+            f"| {conc} | {_f(ours['per_second'], 0)} ({_f(ours['p50_ms'])} / {_f(ours['p99_ms'])}; "
+            f"{_f(ours['python_cpu_ms_per_op'], 3)}, {_f(ours.get('postgres_cpu_ms_per_op'), 3)}) | "
+            f"{_f(seed.get('per_second'), 0)} ({_f(seed.get('p50_ms'))} / {_f(seed.get('p99_ms'))}; "
+            f"{_f(seed.get('python_cpu_ms_per_op'), 3)}, {_f(seed.get('postgres_cpu_ms_per_op'), 3)}) | "
             f"{_f(life['ratios'].get(f'tipsplit_over_seed_{conc}'))}x | "
             f"{_f(life['ratios'].get(f'tipsplit_over_pgbench_{conc}'), 3)} |"
         )

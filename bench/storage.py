@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -14,7 +15,7 @@ from typing import Any
 import psycopg
 import redis.asyncio as aioredis
 
-from bench.common import Servers, execute, ratio, summary
+from bench.common import Servers, cpu_seconds, execute, ratio, summary
 from bench.seed_literal import SEED_SCHEMA, SeedLiteralStore
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
@@ -115,8 +116,29 @@ def process_cpu() -> float:
     return times.user + times.system
 
 
-async def throughput(operation: Callable[[], Awaitable[None]], total: int, concurrency: int) -> dict[str, Any]:
-    """Run `operation` `total` times on `concurrency` tasks; rate, latency and this process's CPU per operation."""
+def backend_pids(url: str) -> list[int]:
+    """The PostgreSQL server processes serving `url`'s database (a store's pool), other than this query's own."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def backends_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
+
+
+async def throughput(operation: Callable[[], Awaitable[None]], total: int, concurrency: int,
+                     database_url: str | None = None) -> dict[str, Any]:
+    """Run `operation` `total` times on `concurrency` tasks; rate, latency and this process's CPU per operation.
+
+    With `database_url`, also the CPU its PostgreSQL backends spent per operation (the pool must be warm).
+    """
     latencies: list[float] = []
     work = iter(range(total))
 
@@ -126,12 +148,15 @@ async def throughput(operation: Callable[[], Awaitable[None]], total: int, concu
             await operation()
             latencies.append((time.perf_counter() - started) * 1000)
 
+    pids = backend_pids(database_url) if database_url else []
+    server_cpu = backends_cpu(pids)
     cpu = process_cpu()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     cpu = process_cpu() - cpu
-    return {
+    server_cpu = backends_cpu(pids) - server_cpu
+    result = {
         "concurrency": concurrency,
         "operations": total,
         "seconds": round(elapsed, 3),
@@ -139,6 +164,9 @@ async def throughput(operation: Callable[[], Awaitable[None]], total: int, concu
         "python_cpu_ms_per_op": round(cpu * 1000 / total, 3),
         **summary(latencies),
     }
+    if pids:
+        result["postgres_cpu_ms_per_op"] = round(server_cpu * 1000 / total, 3)
+    return result
 
 
 async def sequential(operation: Callable[[], Awaitable[Any]], count: int) -> dict[str, Any]:
@@ -283,14 +311,14 @@ async def lifecycle_pair(servers: Servers, url: str, counts: dict[int, int], *, 
             await seed_store.initialize()
         try:
             ours = tipsplit_lifecycle(store)
-            await throughput(ours, warmup, 8)
+            await throughput(ours, warmup, 64)
             if seed_store is not None:
-                await throughput(seed_lifecycle(seed_store), warmup, 8)
+                await throughput(seed_lifecycle(seed_store), warmup, 64)
             for concurrency, total in counts.items():
-                results["tipsplit"][str(concurrency)] = await throughput(ours, total, concurrency)
+                results["tipsplit"][str(concurrency)] = await throughput(ours, total, concurrency, url)
                 if seed_store is not None:
                     results["seed_literal"][str(concurrency)] = await throughput(
-                        seed_lifecycle(seed_store), total, concurrency
+                        seed_lifecycle(seed_store), total, concurrency, seed_url
                     )
         finally:
             await store.close()
