@@ -95,7 +95,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"{_f(life['ratios'].get(f'tipsplit_over_pgbench_{conc}'), 3)} |"
         )
     pg_runs = ", ".join(f"{c} clients {_f(v.get('tps'), 0)}" for c, v in pg.get("clients", {}).items())
+    spread = "; ".join(
+        f"{name} at {conc} tasks " + " / ".join(_f(rate, 0) for rate in run.get("rounds_per_second", []))
+        for name in ("tipsplit", "seed_literal") for conc, run in life.get(name, {}).items()
+    )
     lines += [
+        "",
+        f"Each figure is the median of the rounds run alternately (lifecycles/s per round: {spread}).",
         "",
         f"Limit: pgbench (`-M prepared`, the lifecycle's {pg.get('statements_per_lifecycle', '?')} statements per "
         f"transaction): {pg_runs or pg.get('skipped', '–')}; best {_f(pg.get('best_tps'), 0)} lifecycles/s. "

@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,12 @@ class Plan:
     memory_payments: int
     stats_calls: int
     warmup: int = 100
-    extra: dict[str, Any] = field(default_factory=dict)
+    lifecycle_rounds: int = 1
 
 
 PLANS = {
     "full": Plan([1_000, 100_000], 1_000, {1_000: 200, 100_000: 10}, {1: 1_000, 64: 6_400}, [8, 16, 32], 15,
-                 100_000, 1_000_000, {1: 200, 16: 1_000, 64: 2_000}, 100_000, 50),
+                 100_000, 1_000_000, {1: 200, 16: 1_000, 64: 2_000}, 100_000, 50, lifecycle_rounds=3),
     "smoke": Plan([100, 2_000], 100, {100: 50, 2_000: 20}, {1: 150, 64: 640}, [8, 16, 32], 3, 20_000, 20_000,
                   {1: 20, 16: 48, 64: 128}, 100, 10, warmup=50),
     "tiny": Plan([20], 10, {20: 5}, {1: 10, 64: 64}, [8], 1, 2_000, 500, {1: 3, 4: 8}, 8, 3, warmup=10),
@@ -86,7 +86,8 @@ async def run(form: str, out_dir: Path, *, with_chart: bool, readme: Path | None
         step("2. lifecycle: tipsplit and seed-literal")
         url = servers.database("life")
         apply_migrations(url)
-        life = await storage.lifecycle_pair(servers, url, plan.lifecycle, warmup=plan.warmup)
+        life = await storage.lifecycle_pair(servers, url, plan.lifecycle, warmup=plan.warmup,
+                                            rounds=plan.lifecycle_rounds)
         step("2. lifecycle: limits (pgbench, redis-benchmark)")
         limit_url = servers.database("limit")
         apply_migrations(limit_url)
@@ -105,7 +106,8 @@ async def run(form: str, out_dir: Path, *, with_chart: bool, readme: Path | None
         apply_migrations(big_url)
         load_seconds = storage.bulk_load(big_url, plan.scale_rows)
         step("4. scale: lifecycle")
-        at_scale = await storage.lifecycle_pair(servers, big_url, plan.lifecycle, seed=False, warmup=plan.warmup)
+        at_scale = await storage.lifecycle_pair(servers, big_url, plan.lifecycle, seed=False, warmup=plan.warmup,
+                                                rounds=plan.lifecycle_rounds)
         scale: dict[str, Any] = {"rows": plan.scale_rows, "bulk_load_seconds": load_seconds, "lifecycle": at_scale}
         scale["ratios"] = {
             f"lifecycle_{conc}_at_scale_over_empty": ratio(at_scale["tipsplit"][conc]["per_second"],

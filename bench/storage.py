@@ -295,10 +295,17 @@ def seed_lifecycle(store: SeedLiteralStore) -> Callable[[], Awaitable[None]]:
     return run
 
 
+def median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate, carrying every round's rate so the spread stays visible."""
+    ordered = sorted(runs, key=lambda run: run["per_second"])
+    return {**ordered[(len(ordered) - 1) // 2], "rounds_per_second": [run["per_second"] for run in runs]}
+
+
 async def lifecycle_pair(servers: Servers, url: str, counts: dict[int, int], *, pool_max: int = 10,
-                         seed: bool = True, warmup: int = 100) -> dict[str, Any]:
-    """tipsplit (and the seed-literal port, in its own database) at each concurrency, alternating."""
-    results: dict[str, Any] = {"tipsplit": {}, "seed_literal": {}}
+                         seed: bool = True, warmup: int = 100, rounds: int = 1) -> dict[str, Any]:
+    """tipsplit (and the seed-literal port, in its own database) at each concurrency, alternating, `rounds` times;
+    each figure is the round with the median rate."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"tipsplit": {}, "seed_literal": {}}
     seed_url = None
     with tempfile.TemporaryDirectory(prefix="tipsplit-bench-") as tmp:
         store = await open_hybrid(url, servers, Path(tmp), pool_max)
@@ -314,18 +321,21 @@ async def lifecycle_pair(servers: Servers, url: str, counts: dict[int, int], *, 
             await throughput(ours, warmup, 64)
             if seed_store is not None:
                 await throughput(seed_lifecycle(seed_store), warmup, 64)
-            for concurrency, total in counts.items():
-                results["tipsplit"][str(concurrency)] = await throughput(ours, total, concurrency, url)
-                if seed_store is not None:
-                    results["seed_literal"][str(concurrency)] = await throughput(
-                        seed_lifecycle(seed_store), total, concurrency, seed_url
-                    )
+            for _ in range(rounds):
+                for concurrency, total in counts.items():
+                    runs["tipsplit"].setdefault(str(concurrency), []).append(
+                        await throughput(ours, total, concurrency, url))
+                    if seed_store is not None:
+                        runs["seed_literal"].setdefault(str(concurrency), []).append(
+                            await throughput(seed_lifecycle(seed_store), total, concurrency, seed_url))
         finally:
             await store.close()
             if seed_store is not None:
                 await seed_store.close()
             if seed_url is not None:
                 servers.drop(seed_url)
+    results = {store_name: {conc: median_round(each) for conc, each in by_conc.items()}
+               for store_name, by_conc in runs.items()}
     if not seed:
         del results["seed_literal"]
     return results
