@@ -48,6 +48,7 @@ class Outcome(StrEnum):
 class SettleResult:
     outcome: Outcome
     status: str
+    lock_released: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,17 +92,18 @@ class Settler:
         """Bring one payment as far as it can go now. Safe to call any number of times, anywhere."""
         started = time.perf_counter()
         token = await self._store.acquire_lock(payment_hash)
+        result: SettleResult | None = None
         try:
-            result = await self._settle_claimed(payment_hash, allow_failed=allow_failed)
+            result = await self._settle_claimed(payment_hash, allow_failed=allow_failed, lock_token=token)
         finally:
-            if token is not None:
+            if token is not None and not (result is not None and result.lock_released):
                 await self._store.release_lock(payment_hash, token)
         if result.outcome is Outcome.COMPLETED:
             self._store.metrics.record_processing_time(payment_hash, (time.perf_counter() - started) * 1000)
         self._on_outcome(result.outcome.value)
         return result
 
-    async def _settle_claimed(self, payment_hash: str, *, allow_failed: bool) -> SettleResult:
+    async def _settle_claimed(self, payment_hash: str, *, allow_failed: bool, lock_token: str | None) -> SettleResult:
         seen = await self._cold.get_payment(payment_hash, with_legs=False)
         if seen is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
@@ -127,7 +129,7 @@ class Settler:
             paid = await self._confirm_paid(payment, blink_says)
             if paid is not None:
                 return paid
-        return await self._forward(payment)
+        return await self._forward(payment, lock_token)
 
     async def _not_claimed(self, payment_hash: str) -> SettleResult:
         payment = await self._cold.get_payment(payment_hash, with_legs=False)
@@ -173,7 +175,7 @@ class Settler:
     async def _release(self, payment: PaymentRecord, to: PaymentStatus, event: str, data: dict[str, Any]) -> None:
         await self._cold.release_claim(payment.payment_hash, self._owner, to, event, data)
 
-    async def _forward(self, payment: PaymentRecord) -> SettleResult:
+    async def _forward(self, payment: PaymentRecord, lock_token: str | None) -> SettleResult:
         ph = payment.payment_hash
         for leg in payment.legs:
             if leg.status in FINAL_LEG_STATUSES:
@@ -182,7 +184,7 @@ class Settler:
                 log.warning("settlement.claim_lost", payment_hash=ph)
                 return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
             await self._drive_leg(payment, leg)
-        return await self._conclude(ph)
+        return await self._conclude(ph, lock_token)
 
     async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord) -> None:
         """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink."""
@@ -300,23 +302,28 @@ class Settler:
             event_data={"leg": leg.leg, "attempts": attempts, "error": reason},
         )
 
-    async def _conclude(self, ph: str) -> SettleResult:
-        """Archive a finished payment, fail an exhausted one, or schedule the next look."""
+    async def _conclude(self, ph: str, lock_token: str | None) -> SettleResult:
+        """Archive a finished payment, fail an exhausted one, or schedule the next look.
+
+        Archiving releases the caller's Redis lock (`lock_token`) in the same round trip as the cache.
+        """
         payment = await self._cold.get_payment(ph)
         if payment is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
         legs = payment.legs
         if all(leg.status in FINAL_LEG_STATUSES for leg in legs):
-            await self._store.remove_tip_data(ph, {"success": True}, owner=self._owner)
-            return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value)
+            await self._store.remove_tip_data(ph, {"success": True}, owner=self._owner, lock_token=lock_token)
+            return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value, lock_released=lock_token is not None)
         exhausted = [
             leg for leg in legs if leg.status == LegStatus.FAILED and leg.attempts >= self._policy.max_leg_attempts
         ]
         unresolved = [leg for leg in legs if leg.status == LegStatus.PAYING]
         if exhausted and not unresolved:
             reason = "; ".join(f"{leg.leg}: {leg.last_error}" for leg in exhausted)
-            await self._store.remove_tip_data(ph, {"success": False, "error": reason}, owner=self._owner)
-            return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value)
+            await self._store.remove_tip_data(
+                ph, {"success": False, "error": reason}, owner=self._owner, lock_token=lock_token
+            )
+            return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value, lock_released=lock_token is not None)
         await self._cold.renew_claim(ph, self._owner, self._next_look(legs))
         return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
 

@@ -5,6 +5,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from tests.service.conftest import World, eventually
 
@@ -40,6 +41,24 @@ async def test_happy_path_moves_exact_amounts(world: World) -> None:
     assert [t["memo"] for t in merchant_tx] == ["BlinkPOS: 1000 + 15% tip = 1150 | 150 sat tip split to alice, bob"]
     alice_tx = (await world.sim_http.get(f"/sim/wallets/{world.recipients['alice'].wallet_id}")).json()["transactions"]
     assert [t["memo"] for t in alice_tx] == ["BlinkPOS Tip (1/2): 90 sats"]
+
+
+async def test_settlement_leaves_no_processing_lock_behind(world: World) -> None:
+    """The lock is released with the archive (completed) and on its own when the payment is not archived (not paid)."""
+    prefix = world.settings.redis_key_prefix
+    async with world.http() as client:
+        paid = await world.create_invoice(client, baseAmount=700, tipAmount=70, tipRecipients=TWO_WAY)
+        unpaid = await world.create_invoice(client, baseAmount=300, tipAmount=30, tipRecipients=TWO_WAY)
+        assert (await world.pay(paid["paymentRequest"])).status_code == 200
+        await world.wait_for_status(client, paid["paymentHash"], {"completed"})
+        forward = await client.post("/api/blink/forward-with-tips", json={"paymentHash": unpaid["paymentHash"]})
+        assert forward.status_code == 409
+    redis = aioredis.from_url(world.settings.redis_url or "")
+    try:
+        for payment_hash in (paid["paymentHash"], unpaid["paymentHash"]):
+            assert not await redis.exists(f"{prefix}lock:payment:{payment_hash}")
+    finally:
+        await redis.aclose()
 
 
 async def test_forward_of_an_unpaid_invoice_moves_nothing(world: World) -> None:
