@@ -187,13 +187,21 @@ async def drive(world: Stack, clients: int, payments: int, *, settle_timeout: fl
                         "baseAmount": 1_000 + sale % 997, "tipAmount": 150 + index, "tipRecipients": SPLIT,
                         "memo": f"bench sale {sale}"}
                 t0 = time.perf_counter()
-                response = await api.post("/api/blink/create-invoice", json=body)
+                try:
+                    response = await api.post("/api/blink/create-invoice", json=body)
+                except httpx.TransportError as exc:
+                    errors.append(f"create: {type(exc).__name__}: {exc}")
+                    continue
                 create_ms.append((time.perf_counter() - t0) * 1000)
                 if response.status_code != 200:
                     errors.append(f"create {response.status_code}: {response.text[:200]}")
                     continue
                 invoice = response.json()
-                paid = await sim.post("/sim/pay", json={"paymentRequest": invoice["paymentRequest"]})
+                try:
+                    paid = await sim.post("/sim/pay", json={"paymentRequest": invoice["paymentRequest"]})
+                except httpx.TransportError as exc:
+                    errors.append(f"pay: {type(exc).__name__}: {exc}")
+                    continue
                 if paid.status_code >= 300:
                     errors.append(f"pay {paid.status_code}: {paid.text[:200]}")
                     continue

@@ -60,9 +60,11 @@ def serve(
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format)
     public = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    # Idle keep-alive connections stay open 75 s, longer than the usual 60 s idle timeout of load balancers and
+    # HTTP clients, so the server never closes a connection at the moment its client reuses it.
     uvicorn.run(
         create_app(settings, public_url=public), host=settings.host, port=settings.port, log_config=None,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=10, timeout_keep_alive=75,
     )
 
 
