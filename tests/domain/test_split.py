@@ -1,4 +1,5 @@
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -25,6 +26,17 @@ def test_split_sums_exactly_and_is_fair(tip: int, parts: list[tuple[str, Decimal
         exact = Decimal(tip) * r.share / 100
         assert abs(Decimal(r.amount) - exact) < 1
         assert r.amount >= 0
+
+
+@given(tip=st.integers(min_value=0, max_value=10**12), parts=shares())
+def test_split_is_the_largest_remainder_method(tip: int, parts: list[tuple[str, Decimal]]) -> None:
+    """The integer arithmetic gives exactly what largest remainder over exact fractions gives, ties to the earlier."""
+    exact = [Fraction(tip) * Fraction(share) / 100 for _, share in parts]
+    amounts = [int(value) for value in exact]
+    order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - amounts[i]), i))
+    for i in order[: tip - sum(amounts)]:
+        amounts[i] += 1
+    assert [r.amount for r in split_tip(tip, parts)] == amounts
 
 
 @given(tip=st.integers(min_value=0, max_value=10**9), parts=shares())

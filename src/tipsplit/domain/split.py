@@ -5,9 +5,9 @@ largest-remainder method so no sat is created or lost, and ties go to the
 earlier recipient so the same input always gives the same split.
 """
 
+import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
 
 HUNDRED = Decimal(100)
 
@@ -42,10 +42,14 @@ def split_tip(tip_sats: int, shares: list[tuple[str, Decimal]]) -> list[TipShare
         raise ValueError("every share must be positive")
     if sum((share for _, share in shares), Decimal(0)) != HUNDRED:
         raise ValueError("shares must sum to 100")
-    exact = [Fraction(tip_sats) * Fraction(share) / 100 for _, share in shares]
-    floors = [int(value) for value in exact]
+    # Exact in integers: share = n/d, so recipient i is owed tip * n_i / (100 * d_i) sats; the remainders are
+    # compared over a common denominator so that no float or Fraction object is needed per sale.
+    ratios = [share.as_integer_ratio() for _, share in shares]
+    common = math.lcm(*(d for _, d in ratios)) * 100
+    owed = [tip_sats * n * (common // (100 * d)) for n, d in ratios]
+    floors = [value // common for value in owed]
     left = tip_sats - sum(floors)
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-(exact[i] - floors[i]), i))
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-(owed[i] % common), i))
     for i in by_remainder[:left]:
         floors[i] += 1
     return [TipShare(name, share, amount) for (name, share), amount in zip(shares, floors, strict=True)]
