@@ -8,6 +8,7 @@ on the servers is touched.
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -141,6 +142,30 @@ async def run(form: str, out_dir: Path, *, with_chart: bool, readme: Path | None
     return results
 
 
+async def run_memory(out_dir: Path, payments: int, command: str) -> dict[str, Any]:
+    """Section 5 alone (a long memory run without the other sections): writes <out>/<date>-memory.json."""
+    servers = Servers.resolve()
+    started = time.perf_counter()
+    results: dict[str, Any] = {"form": "memory", "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                               "command": command, "machine": machine()}
+    scratch = Path(tempfile.mkdtemp(prefix="tipsplit-bench-"))
+    try:
+        url = servers.database("memory")
+        apply_migrations(url)
+        async with e2e.stack(servers, url, scratch / "e2e") as world:
+            await e2e.drive(world, 8, 40)
+            results["memory"] = await e2e.memory_section(world, payments)
+    finally:
+        await servers.cleanup()
+    results["loadavg_at_end"] = loadavg()
+    results["duration_seconds"] = round(time.perf_counter() - started)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{datetime.now(UTC).strftime('%Y-%m-%d')}-memory.json"
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"[bench memory] {results['memory']} → {path}", file=sys.stderr, flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--form", choices=sorted(PLANS), default="smoke")
@@ -148,6 +173,8 @@ def main() -> None:
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)")
     parser.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
     parser.add_argument("--memory-payments", type=int, help="payments per memory round (default by form)")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="run section 5 alone (with --memory-payments) and write <out>/<date>-memory.json")
     args = parser.parse_args()
     default_out = ROOT / "bench" / "results" if args.form == "full" else Path(tempfile.gettempdir()) / "tipsplit-bench"
     command = "python -m bench.run " + " ".join(sys.argv[1:])
@@ -159,6 +186,10 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         runner = asyncio.run
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    if args.memory_only:
+        payments = args.memory_payments or PLANS[args.form].memory_payments
+        runner(run_memory(args.out or default_out, payments, command))
+        return
     runner(run(args.form, args.out or default_out, with_chart=not args.no_chart, readme=readme, command=command,
                memory_payments=args.memory_payments))
 
