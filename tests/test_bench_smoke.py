@@ -39,6 +39,7 @@ def test_tiny_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert set(life["tipsplit"]) == set(life["seed_literal"]) == {"1", "64"}
     for row in (*life["tipsplit"].values(), *life["seed_literal"].values()):
         assert row["operations"] > 0 and row["per_second"] > 0
+        assert row["postgres_cpu_ms_per_op"] >= 0 and row["rounds_per_second"] == [row["per_second"]]
     assert {"pgbench", "redis_benchmark"} <= set(life["limit"])
     if shutil.which("pgbench"):
         assert life["limit"]["pgbench"]["best_tps"], life["limit"]["pgbench"]
