@@ -263,8 +263,8 @@ async def memory_section(world: Stack, payments: int, clients: int = 64) -> dict
         "rss_mb_after_second": after_second,
         "growth_second_round_mb": round(after_second - after_first, 1),
         "growth_second_round_pct": round((after_second - after_first) * 100 / after_first, 1) if after_first else None,
-        "rounds": [{k: first[k] for k in ("settled", "settled_per_second", "errors")},
-                   {k: second[k] for k in ("settled", "settled_per_second", "errors")}],
+        "rounds": [{k: first[k] for k in ("settled", "settled_per_second", "errors", "first_errors")},
+                   {k: second[k] for k in ("settled", "settled_per_second", "errors", "first_errors")}],
     }
 
 

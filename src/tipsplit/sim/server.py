@@ -49,5 +49,9 @@ class SimServer(BackgroundServer):
 
 
 def run(host: str = "127.0.0.1", port: int = 8100, seed: int = 0) -> None:
-    """Serve the simulator until interrupted (the `tipsplit sim` command)."""
-    uvicorn.run(create_app(seed), host=host, port=port, log_level="info")
+    """Serve the simulator until interrupted (the `tipsplit sim` command).
+
+    Idle keep-alive connections stay open 75 s, as an API behind a CDN keeps them for about a minute or more:
+    uvicorn's 5 s default closes connections that a busy client is about to reuse.
+    """
+    uvicorn.run(create_app(seed), host=host, port=port, log_level="info", timeout_keep_alive=75)
