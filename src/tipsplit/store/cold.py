@@ -642,40 +642,36 @@ class ColdStore:
         None when `owner` does not hold the claim (nothing changed).
         """
         # One statement: the conditional UPDATE and, only if it matched, the `failed` event and the recipients.
-        async with self._connection() as conn:
-            row = await conn.fetchrow(
-                f"""
-                WITH failed AS (
-                    UPDATE payment_splits
-                    SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
-                        claim_owner = NULL, claim_expires_at = NULL,
-                        next_attempt_at = CASE
-                            WHEN settle_attempts >= $5 THEN NULL
-                            ELSE COALESCE($4, now() + make_interval(secs => LEAST($7::float8,
-                                     $6::float8 * power(2, GREATEST(settle_attempts - 1, 0)))))
-                        END
-                    WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
-                    RETURNING payment_hash, settle_attempts, next_attempt_at, {RECIPIENT_USERNAMES}
-                ), event AS (
-                    INSERT INTO payment_events (payment_hash, event_type, event_data)
-                    SELECT payment_hash, 'failed', jsonb_build_object(
-                        'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
-                        'nextAttemptAt', next_attempt_at)
-                    FROM failed
-                )
-                SELECT recipients FROM failed
-                """,
-                payment_hash,
-                owner,
-                error,
-                next_attempt_at,
-                self.max_settle_attempts,
-                self._retry_base_seconds,
-                MAX_RETRY_DELAY_SECONDS,
+        return await self._archived(
+            f"""
+            WITH failed AS (
+                UPDATE payment_splits
+                SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
+                    claim_owner = NULL, claim_expires_at = NULL,
+                    next_attempt_at = CASE
+                        WHEN settle_attempts >= $5 THEN NULL
+                        ELSE COALESCE($4, now() + make_interval(secs => LEAST($7::float8,
+                                 $6::float8 * power(2, GREATEST(settle_attempts - 1, 0)))))
+                    END
+                WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
+                RETURNING payment_hash, settle_attempts, next_attempt_at, {RECIPIENT_USERNAMES}
+            ), event AS (
+                INSERT INTO payment_events (payment_hash, event_type, event_data)
+                SELECT payment_hash, 'failed', jsonb_build_object(
+                    'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
+                    'nextAttemptAt', next_attempt_at)
+                FROM failed
             )
-        if row is None:
-            return None
-        return Archived(tuple(row["recipients"]))
+            SELECT recipients FROM failed
+            """,
+            payment_hash,
+            owner,
+            error,
+            next_attempt_at,
+            self.max_settle_attempts,
+            self._retry_base_seconds,
+            MAX_RETRY_DELAY_SECONDS,
+        )
 
     async def fail_unclaimed(self, payment_hash: str, owner: str, error: str) -> Archived | None:
         """Fail a payment nobody holds, in one statement: what `claim` then `fail` do, in one round trip.
@@ -686,46 +682,48 @@ class ColdStore:
         naming the previous status and owner. None when the payment is held by
         a live claim, finished, or not stored (nothing changed).
         """
-        async with self._connection() as conn:
-            row = await conn.fetchrow(
-                f"""
-                WITH before AS (
-                    SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
-                ), failed AS (
-                    UPDATE payment_splits
-                    SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
-                        claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
-                        next_attempt_at = CASE
-                            WHEN settle_attempts + 1 >= $4 THEN NULL
-                            ELSE now() + make_interval(secs => LEAST($6::float8,
-                                     $5::float8 * power(2, GREATEST(settle_attempts, 0))))
-                        END
-                    FROM before
-                    WHERE payment_hash = $1
-                      AND (payment_splits.status IN ('pending', 'expired', 'failed')
-                           OR (payment_splits.status = 'processing' AND claim_expires_at < now()))
-                    RETURNING payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status,
-                              before.claim_owner AS previous_owner, {RECIPIENT_USERNAMES}
-                ), event AS (
-                    INSERT INTO payment_events (payment_hash, event_type, event_data)
-                    SELECT payment_hash, 'failed', jsonb_build_object(
-                        'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
-                        'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status,
-                        'previousOwner', previous_owner)
-                    FROM failed
-                )
-                SELECT recipients FROM failed
-                """,
-                payment_hash,
-                owner,
-                error,
-                self.max_settle_attempts,
-                self._retry_base_seconds,
-                MAX_RETRY_DELAY_SECONDS,
+        return await self._archived(
+            f"""
+            WITH before AS (
+                SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
+            ), failed AS (
+                UPDATE payment_splits
+                SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
+                    claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
+                    next_attempt_at = CASE
+                        WHEN settle_attempts + 1 >= $4 THEN NULL
+                        ELSE now() + make_interval(secs => LEAST($6::float8,
+                                 $5::float8 * power(2, GREATEST(settle_attempts, 0))))
+                    END
+                FROM before
+                WHERE payment_hash = $1
+                  AND (payment_splits.status IN ('pending', 'expired', 'failed')
+                       OR (payment_splits.status = 'processing' AND claim_expires_at < now()))
+                RETURNING payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status,
+                          before.claim_owner AS previous_owner, {RECIPIENT_USERNAMES}
+            ), event AS (
+                INSERT INTO payment_events (payment_hash, event_type, event_data)
+                SELECT payment_hash, 'failed', jsonb_build_object(
+                    'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
+                    'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status,
+                    'previousOwner', previous_owner)
+                FROM failed
             )
-        if row is None:
-            return None
-        return Archived(tuple(row["recipients"]))
+            SELECT recipients FROM failed
+            """,
+            payment_hash,
+            owner,
+            error,
+            self.max_settle_attempts,
+            self._retry_base_seconds,
+            MAX_RETRY_DELAY_SECONDS,
+        )
+
+    async def _archived(self, statement: str, *arguments: Any) -> Archived | None:
+        """Run one archiving statement; the tip recipients of the payment it changed, or None if none."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(statement, *arguments)
+        return Archived(tuple(row["recipients"])) if row is not None else None
 
     # -- legs ---------------------------------------------------------------
 
