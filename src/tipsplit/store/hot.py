@@ -41,16 +41,12 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
 )
 DEFAULT_TIP_TTL_SECONDS = 24 * 3600
 
-# Delete or extend a lock only if it still holds the caller's token.
+# Delete or extend a lock (KEYS[1]) only if it still holds the caller's token. Releasing also deletes any
+# further keys given (KEYS[2..]: a finished payment's cache and stats), in the same round trip.
 RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# Drop a finished payment's keys (KEYS[2..]) and release its lock (KEYS[1]) if it still holds ARGV[1].
-FORGET_AND_RELEASE = """
 local released = 0
 if redis.call('GET', KEYS[1]) == ARGV[1] then released = redis.call('DEL', KEYS[1]) end
-redis.call('DEL', unpack(KEYS, 2))
+if #KEYS > 1 then redis.call('DEL', unpack(KEYS, 2)) end
 return released
 """
 EXTEND_LOCK = """
@@ -76,7 +72,7 @@ return {0, 0, tonumber(oldest[2]) + window - now}
 
 _SCRIPT_SHAS = {
     source: hashlib.sha1(source.encode()).hexdigest()
-    for source in (RELEASE_LOCK, FORGET_AND_RELEASE, EXTEND_LOCK, SLIDING_WINDOW)
+    for source in (RELEASE_LOCK, EXTEND_LOCK, SLIDING_WINDOW)
 }
 
 
@@ -281,4 +277,4 @@ class HotStore:
         if lock_token is None:
             await self._command("DEL", *keys)
             return
-        await self._script(FORGET_AND_RELEASE, [self.key("lock", "payment", payment_hash), *keys], [lock_token])
+        await self._script(RELEASE_LOCK, [self.key("lock", "payment", payment_hash), *keys], [lock_token])

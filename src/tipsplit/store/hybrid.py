@@ -38,7 +38,7 @@ from tipsplit.store.hot import HotStore, RateLimitResult
 from tipsplit.store.journal import Journal
 from tipsplit.store.metrics import MetricsCollector
 from tipsplit.store.migrate import apply_migrations
-from tipsplit.store.records import PaymentRecord
+from tipsplit.store.records import Archived, PaymentRecord
 
 log = structlog.get_logger(__name__)
 
@@ -256,36 +256,38 @@ class HybridTipStore:
         """
         payment_hash = self._check_hash(payment_hash)
         success = bool(result.get("success"))
-        error = str(result.get("error") or "settlement failed")
-        owner = owner or result.get("owner")
-        own_claim = owner is None
-        if own_claim and not success:
-            done = await self.cold.fail_unclaimed(payment_hash, f"remove-{uuid.uuid4().hex[:12]}", error)
-            recipients = done.recipients if done else await self._already_finished(payment_hash, success)
-            await self._forget(payment_hash, recipients, lock_token)
-            return
-        if own_claim:
-            owner = f"remove-{uuid.uuid4().hex[:12]}"
-            claimed = await self.cold.claim(
-                payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True, details=False
-            )
-            if claimed is None:
-                await self._forget(payment_hash, await self._already_finished(payment_hash, success), lock_token)
-                return
-        assert owner is not None
-        try:
-            if success:
-                done = await self.cold.complete(payment_hash, owner, result)
-            else:
-                done = await self.cold.fail(payment_hash, owner, error)
-        except PaymentStateError:
-            if own_claim:
-                await self.cold.release_claim(
-                    payment_hash, owner, PaymentStatus.PENDING, "remove_refused", {"reason": "legs not settled"}
-                )
-            raise
+        done = await self._archive(payment_hash, result, success, owner or result.get("owner"))
         recipients = done.recipients if done else await self._already_finished(payment_hash, success)
         await self._forget(payment_hash, recipients, lock_token)
+
+    async def _archive(
+        self, payment_hash: str, result: Mapping[str, Any], success: bool, owner: str | None
+    ) -> Archived | None:
+        """Mark the payment completed or failed in PostgreSQL; None when nothing changed (finished, or held elsewhere).
+
+        Without `owner` a failure is one statement (`fail_unclaimed`); a completion
+        claims first, because completing checks the legs under the claim.
+        """
+        error = str(result.get("error") or "settlement failed")
+        if owner is not None:
+            if success:
+                return await self.cold.complete(payment_hash, owner, result)
+            return await self.cold.fail(payment_hash, owner, error)
+        owner = f"remove-{uuid.uuid4().hex[:12]}"
+        if not success:
+            return await self.cold.fail_unclaimed(payment_hash, owner, error)
+        claimed = await self.cold.claim(
+            payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True, details=False
+        )
+        if claimed is None:
+            return None
+        try:
+            return await self.cold.complete(payment_hash, owner, result)
+        except PaymentStateError:
+            await self.cold.release_claim(
+                payment_hash, owner, PaymentStatus.PENDING, "remove_refused", {"reason": "legs not settled"}
+            )
+            raise
 
     async def get_stats(self) -> dict[str, Any]:
         """Last-24-hours numbers, from the Redis stats cache (1 h) or PostgreSQL on a miss."""
