@@ -253,6 +253,20 @@ class ColdStore:
             scrub(data),
         )
 
+    @staticmethod
+    async def _events(
+        conn: asyncpg.Connection, payment_hashes: Sequence[str], event_type: str, data: Mapping[str, Any]
+    ) -> None:
+        """The same event for many payments, in one statement."""
+        if payment_hashes:
+            await conn.execute(
+                "INSERT INTO payment_events (payment_hash, event_type, event_data)"
+                " SELECT h, $2, $3 FROM unnest($1::text[]) AS h",
+                list(payment_hashes),
+                event_type,
+                scrub(data),
+            )
+
     # -- payments -----------------------------------------------------------
 
     async def insert_payment(
@@ -1146,14 +1160,7 @@ class ColdStore:
                 list(payment_hashes),
             )
             moved = [row["payment_hash"] for row in rows]
-            if moved:
-                await conn.execute(
-                    "INSERT INTO payment_events (payment_hash, event_type, event_data)"
-                    " SELECT h, $2, $3 FROM unnest($1::text[]) AS h",
-                    moved,
-                    event_type,
-                    scrub(data),
-                )
+            await self._events(conn, moved, event_type, data)
         return moved
 
     async def api_keys_not_under(self, key_id: str, *, after: str = "", limit: int = 500) -> list[tuple[str, str]]:
@@ -1189,13 +1196,7 @@ class ColdStore:
                 [new for _, _, new in changes],
             )
             changed = [row["payment_hash"] for row in rows]
-            if changed:
-                await conn.execute(
-                    "INSERT INTO payment_events (payment_hash, event_type, event_data)"
-                    " SELECT h, 'api_key_rotated', $2 FROM unnest($1::text[]) AS h",
-                    changed,
-                    {"keyId": key_id},
-                )
+            await self._events(conn, changed, "api_key_rotated", {"keyId": key_id})
         return changed
 
     async def reset_failed_legs(self, payment_hash: str, reason: str) -> list[str]:
