@@ -110,5 +110,9 @@ async def test_hot_store_under_a_burst_shares_round_trips(redis_url: str, proxy:
         assert proxy.connections <= 3
     finally:
         await hot.close()
-    with pytest.raises(HotStoreUnavailable):
-        await HotStore(f"redis://127.0.0.1:{unused_port()}/0", prefix=key_prefix).get_tip(new_hash())
+    gone = HotStore(f"redis://127.0.0.1:{unused_port()}/0", prefix=key_prefix)
+    try:
+        with pytest.raises(HotStoreUnavailable):
+            await gone.get_tip(new_hash())
+    finally:
+        await gone.close()
