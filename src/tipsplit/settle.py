@@ -18,8 +18,15 @@ from typing import Any
 import structlog
 
 from tipsplit.blink.client import BlinkClient
-from tipsplit.blink.errors import BlinkError, BlinkNotFound, BlinkOutcomeUnknown, BlinkUnavailable
+from tipsplit.blink.errors import (
+    BlinkDuplicateExternalId,
+    BlinkError,
+    BlinkNotFound,
+    BlinkOutcomeUnknown,
+    BlinkUnavailable,
+)
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
+from tipsplit.domain.external_ids import leg_external_id
 from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus
 from tipsplit.observability import LEGS_RETRIED
 from tipsplit.store.hybrid import HybridTipStore
@@ -187,14 +194,16 @@ class Settler:
         return await self._conclude(ph, lock_token)
 
     async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord) -> None:
-        """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink."""
+        """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink.
+
+        Only a send that Blink could act on counts as an attempt: checking on
+        a send in flight, or failing to reach Blink, never does.
+        """
         ph = payment.payment_hash
         try:
             if leg.status == LegStatus.PAYING:
                 leg = await self._resolve_unknown(ph, leg)
-                if leg.status != LegStatus.INVOICED:
-                    return
-            if leg.status == LegStatus.FAILED:
+            elif leg.status == LegStatus.FAILED:
                 if leg.attempts >= self._policy.max_leg_attempts or not _due(leg):
                     return
                 LEGS_RETRIED.inc()
@@ -202,9 +211,11 @@ class Settler:
                     await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
                     leg = replace(leg, status=LegStatus.PENDING)
                 else:
-                    leg = await self._resolve_unknown(ph, leg, from_failed=True)
-                    if leg.status != LegStatus.INVOICED:
-                        return
+                    leg = await self._resolve_unknown(ph, leg)
+        except BlinkError as exc:
+            log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(exc))
+            return
+        try:
             if leg.status == LegStatus.PENDING:
                 leg = await self._invoice_leg(ph, leg)
             if leg.status == LegStatus.INVOICED:
@@ -215,17 +226,31 @@ class Settler:
             await self._leg_failed(ph, leg, {leg.status, LegStatus.PENDING}, str(exc), counted=True)
 
     async def _invoice_leg(self, ph: str, leg: LegRecord) -> LegRecord:
-        """Create the destination invoice and store its hash before anything is paid."""
+        """Create the destination invoice and store its hash before anything is paid.
+
+        The invoice carries the leg's deterministic externalId. If Blink already
+        has one with it, an earlier attempt made that invoice and never stored
+        it, so nothing can ever pay it: the leg moves to its next generation.
+        """
         wallet_id = leg.destination_wallet_id
         if wallet_id is None:
             if leg.destination_username is None:
                 raise ValueError(f"leg {leg.leg} of {ph} has neither wallet nor username")
             wallet_id = await self._pos.account_default_wallet(leg.destination_username)
             await self._cold.set_leg_wallet(ph, leg.leg, wallet_id)
-        invoice = await self._pos.create_invoice_on_behalf_of_recipient(
-            wallet_id, leg.amount, leg.memo, LEG_INVOICE_EXPIRY_MINUTES
-        )
-        return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
+        for generation in (leg.invoice_generation, leg.invoice_generation + 1):
+            external_id = leg_external_id(ph, leg.leg, generation)
+            try:
+                invoice = await self._pos.create_invoice_on_behalf_of_recipient(
+                    wallet_id, leg.amount, leg.memo, LEG_INVOICE_EXPIRY_MINUTES, external_id=external_id
+                )
+            except BlinkDuplicateExternalId:
+                log.warning("settlement.leg_invoice_unrecorded", payment_hash=ph, leg=leg.leg, external_id=external_id)
+                if not await self._cold.skip_invoice_generation(ph, leg.leg, generation, external_id):
+                    break
+                continue
+            return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
+        raise BlinkUnavailable("lnInvoiceCreateOnBehalfOfRecipient", "the leg's invoice is being replaced elsewhere")
 
     async def _pay_leg(self, ph: str, leg: LegRecord) -> None:
         moved = await self._cold.transition_leg(
@@ -239,9 +264,11 @@ class Settler:
         except BlinkOutcomeUnknown as exc:
             log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
             await self._cold.add_event(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
-            await self._resolve_unknown(
-                ph, replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
-            )
+            paying = replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
+            try:
+                await self._resolve_unknown(ph, paying)
+            except BlinkError as unresolved:
+                log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(unresolved))
             return
         except BlinkUnavailable:
             await self._cold.transition_leg(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
@@ -253,24 +280,36 @@ class Settler:
             await self._leg_failed(ph, replace(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
         else:
             log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
+            await self._cold.add_event(ph, "leg_payment_pending", {"leg": leg.leg})
 
-    async def _resolve_unknown(self, ph: str, leg: LegRecord, *, from_failed: bool = False) -> LegRecord:
-        """Ask Blink what became of this leg's invoice; return the leg as it now stands.
+    async def _resolve_unknown(self, ph: str, leg: LegRecord) -> LegRecord:
+        """Learn from Blink what became of this leg's invoice; return the leg as it now stands.
 
-        PAID: the leg is done. EXPIRED: nobody can pay it any more, so a new
-        invoice may be made. Still unpaid: the same invoice is paid again,
-        which Blink turns into ALREADY_PAID or PENDING if an earlier send did land.
+        The POS wallet's own sends for the invoice decide, never the invoice's
+        status alone: a pending send means wait however long (the leg stays
+        `paying`, no attempt is counted, the payment cannot fail meanwhile); a
+        successful one, or a PAID invoice, means the leg is done. Only with no
+        send, or failed ones only, may the same invoice be paid again, or, once
+        it has expired unpaid, be replaced by a new one.
         """
-        current = LegStatus.FAILED if from_failed else LegStatus.PAYING
+        current = LegStatus(leg.status)
         if leg.dest_payment_hash is None:
             return leg
         try:
             status = await self._pos.invoice_status_by_hash(leg.dest_payment_hash)
         except BlinkNotFound:
             status = InvoiceStatus.PENDING
-        if status is InvoiceStatus.PAID:
-            await self._leg_succeeded(ph, replace(leg, status=current), "PAID")
+        sends = await self._pos.wallet_sends(self._pos_wallet_id, leg.dest_payment_hash)
+        if status is InvoiceStatus.PAID or sends.succeeded:
+            await self._leg_succeeded(ph, leg, "PAID")
             return replace(leg, status=LegStatus.SUCCEEDED)
+        if sends.in_flight:
+            log.info("settlement.leg_send_in_flight", payment_hash=ph, leg=leg.leg)
+            if current != LegStatus.PAYING:
+                await self._cold.transition_leg(
+                    ph, leg.leg, {current}, LegStatus.PAYING, event_type="leg_send_in_flight"
+                )
+            return replace(leg, status=LegStatus.PAYING)
         if status is InvoiceStatus.EXPIRED:
             await self._cold.reset_leg_invoice(ph, leg.leg, {current})
             return replace(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)

@@ -7,8 +7,14 @@ from decimal import Decimal
 import pytest
 
 from tipsplit.blink.client import BlinkClient
-from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkGraphQLError, BlinkNotFound
-from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
+from tipsplit.blink.errors import (
+    BlinkApiError,
+    BlinkAuthError,
+    BlinkDuplicateExternalId,
+    BlinkGraphQLError,
+    BlinkNotFound,
+)
+from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus, TxStatus
 
 from tests.blink.conftest import NewAccount, SimControl
 
@@ -85,6 +91,37 @@ async def test_forwarding_leg_is_paid_once_and_second_send_is_already_paid(
     assert await control.balance(pos.btc_wallet_id) == 3_000
     assert await control.balance(merchant.btc_wallet_id) == 7_000
     assert await client.invoice_status_by_hash(leg.payment_hash) is InvoiceStatus.PAID
+
+
+async def test_wallet_sends_show_a_held_send_as_pending_then_succeeded(
+    blink: BlinkClient, new_account: NewAccount, faults: SimControl
+) -> None:
+    pos, merchant = await new_account(balance=1_000), await new_account()
+    client = blink.with_api_key(pos.api_key)
+    leg = await client.create_invoice_on_behalf_of_recipient(merchant.btc_wallet_id, 300)
+    assert (await client.wallet_sends(pos.btc_wallet_id, leg.payment_hash)).statuses == ()
+    await faults.add_fault(operation="lnInvoicePaymentSend", pending=True, resolveAfterMs=300, count=1)
+
+    assert (await client.pay_invoice(pos.btc_wallet_id, leg.payment_request)).status is PaymentSendStatus.PENDING
+    held = await client.wallet_sends(pos.btc_wallet_id, leg.payment_hash)
+    assert held.in_flight and not held.succeeded
+    await asyncio.sleep(0.6)
+
+    settled = await client.wallet_sends(pos.btc_wallet_id, leg.payment_hash)
+    assert settled.statuses == (TxStatus.SUCCESS,) and settled.succeeded and not settled.in_flight
+    # The recipient's wallet received; it sent nothing for this invoice.
+    receiver = blink.with_api_key(merchant.api_key)
+    assert (await receiver.wallet_sends(merchant.btc_wallet_id, leg.payment_hash)).statuses == ()
+
+
+async def test_a_repeated_external_id_is_refused_not_invoiced_twice(blink: BlinkClient, new_account: NewAccount) -> None:
+    pos, merchant = await new_account(balance=0), await new_account()
+    client = blink.with_api_key(pos.api_key)
+    await client.create_invoice_on_behalf_of_recipient(merchant.btc_wallet_id, 10, external_id="ts-leg-0")
+    with pytest.raises(BlinkDuplicateExternalId):
+        await client.create_invoice_on_behalf_of_recipient(merchant.btc_wallet_id, 10, external_id="ts-leg-0")
+    other = await client.create_invoice_on_behalf_of_recipient(merchant.btc_wallet_id, 10, external_id="ts-leg-1")
+    assert other.satoshis == 10
 
 
 async def test_insufficient_balance_is_a_failure_result(

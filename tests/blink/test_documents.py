@@ -12,6 +12,7 @@ EXPECTED_OPERATIONS = {
     "lnInvoiceCreateOnBehalfOfRecipient",
     "lnInvoicePaymentSend",
     "lnInvoicePaymentStatusByHash",
+    "walletSendsByPaymentHash",
     "lnInvoicePaymentStatusByPaymentRequest",
     "me",
     "myUpdates",

@@ -17,14 +17,17 @@ TABLES = {
 }
 
 
+MIGRATIONS = ["0001_initial", "0002_leg_invoice_generation"]
+
+
 def query(url: str, sql: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql).fetchall()
 
 
 def test_empty_database_gets_the_schema(fresh_database_url: str) -> None:
-    assert pending_migrations(fresh_database_url) == ["0001_initial"]
-    assert apply_migrations(fresh_database_url) == ["0001_initial"]
+    assert pending_migrations(fresh_database_url) == MIGRATIONS
+    assert apply_migrations(fresh_database_url) == MIGRATIONS
     assert apply_migrations(fresh_database_url) == []
 
     tables = {row[0] for row in query(fresh_database_url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
@@ -95,9 +98,9 @@ def test_constraints_refuse_bad_rows(fresh_database_url: str) -> None:
 def test_concurrent_instances_migrate_once(fresh_database_url: str) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: apply_migrations(fresh_database_url), range(4)))
-    assert sorted(results, key=len) == [[], [], [], ["0001_initial"]]
-    applied = query(fresh_database_url, "SELECT migration_id FROM _yoyo_migration")
-    assert applied == [("0001_initial",)]
+    assert sorted(results, key=len) == [[], [], [], MIGRATIONS]
+    applied = query(fresh_database_url, "SELECT migration_id FROM _yoyo_migration ORDER BY migration_id")
+    assert applied == [(m,) for m in MIGRATIONS]
 
 
 def test_urls_are_normalised() -> None:

@@ -20,9 +20,11 @@ import httpx
 from tipsplit.blink.documents import document
 from tipsplit.blink.errors import (
     AUTH_CODES,
+    DUPLICATE_EXTERNAL_ID_MESSAGE,
     NOT_FOUND_CODES,
     BlinkApiError,
     BlinkAuthError,
+    BlinkDuplicateExternalId,
     BlinkError,
     BlinkGraphQLError,
     BlinkNotFound,
@@ -37,7 +39,9 @@ from tipsplit.blink.types import (
     PaymentResult,
     PaymentSendStatus,
     RealtimePrice,
+    TxStatus,
     Wallet,
+    WalletSends,
 )
 
 log = logging.getLogger(__name__)
@@ -155,11 +159,17 @@ class BlinkClient:
         amount_sats: int,
         memo: str | None = None,
         expires_in_minutes: int | None = None,
+        external_id: str | None = None,
     ) -> Invoice:
-        """An invoice paying into anyone's wallet, so a forwarded leg has a payment hash before it is paid."""
-        variables = {
-            "input": _invoice_input("recipientWalletId", recipient_wallet_id, amount_sats, memo, expires_in_minutes)
-        }
+        """An invoice paying into anyone's wallet, so a forwarded leg has a payment hash before it is paid.
+
+        With an `external_id`, a repeat of the same creation raises BlinkDuplicateExternalId
+        instead of making a second invoice.
+        """
+        invoice_input = _invoice_input("recipientWalletId", recipient_wallet_id, amount_sats, memo, expires_in_minutes)
+        if external_id is not None:
+            invoice_input["externalId"] = external_id
+        variables = {"input": invoice_input}
         data = await self._retried("lnInvoiceCreateOnBehalfOfRecipient", variables)
         return _invoice_from_payload("lnInvoiceCreateOnBehalfOfRecipient", data)
 
@@ -182,6 +192,17 @@ class BlinkClient:
                 detail = "; ".join(str(e) for e in errors) or "answer without a status"
                 raise BlinkOutcomeUnknown(operation, detail)
             return PaymentResult(status=PaymentSendStatus(payload["status"]), errors=errors)
+
+    async def wallet_sends(self, wallet_id: str, payment_hash: str) -> WalletSends:
+        """What this key's wallet has sent towards the invoice `payment_hash`: none, pending, succeeded or failed."""
+        operation = "walletSendsByPaymentHash"
+        data = await self._retried(operation, {"walletId": wallet_id, "paymentHash": payment_hash})
+        with _reading(operation):
+            user = data["me"]
+            if user is None:
+                raise BlinkAuthError(operation, "no account behind this API key")
+            transactions = user["defaultAccount"]["walletById"]["transactionsByPaymentHash"]
+            return WalletSends(tuple(TxStatus(t["status"]) for t in transactions if t["direction"] == "SEND"))
 
     async def invoice_status_by_hash(self, payment_hash: str) -> InvoiceStatus:
         return await self._invoice_status("lnInvoicePaymentStatusByHash", {"paymentHash": payment_hash})
@@ -298,6 +319,8 @@ def _invoice_from_payload(operation: str, data: Mapping[str, Any]) -> Invoice:
         payload = data[operation]
         errors = [ApiErrorItem.from_json(e) for e in payload.get("errors") or ()]
         invoice = payload.get("invoice")
+        if any(e.message == DUPLICATE_EXTERNAL_ID_MESSAGE for e in errors):
+            raise BlinkDuplicateExternalId(operation, errors)
         if errors or invoice is None:
             raise BlinkApiError(operation, errors)
         return Invoice(

@@ -17,6 +17,8 @@ AUTH_CODES = frozenset(
     {"UNAUTHENTICATED", "NOT_AUTHENTICATED", "UNAUTHORIZED", "NOT_AUTHORIZED", "FORBIDDEN", "INVALID_AUTHORIZATION"}
 )
 NOT_FOUND_CODES = frozenset({"NOT_FOUND"})
+# Blink's message for a repeated invoice externalId (graphql/error-map.ts: DuplicateLedgerExternalIdError).
+DUPLICATE_EXTERNAL_ID_MESSAGE = "External id for invoice or transaction already exists"
 
 
 class BlinkError(Exception):
@@ -42,6 +44,15 @@ class BlinkApiError(BlinkError):
     def __init__(self, operation: str, errors: Sequence[ApiErrorItem]) -> None:
         self.errors = tuple(errors)
         super().__init__(operation, "; ".join(str(e) for e in self.errors) or "refused without a reason")
+
+
+class BlinkDuplicateExternalId(BlinkApiError):
+    """An invoice with this `externalId` already exists on the recipient's account.
+
+    Blink keeps externalIds unique per account, so an invoice creation whose
+    answer was lost cannot be repeated into a second invoice: the caller learns
+    that the first one exists, although not its payment request.
+    """
 
 
 class BlinkGraphQLError(BlinkError):

@@ -25,6 +25,14 @@ class InvoiceStatus(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+class TxStatus(StrEnum):
+    """Where one of a wallet's transactions stands; a send stays PENDING while its payment is in flight."""
+
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
 @dataclass(frozen=True)
 class ApiErrorItem:
     """One entry of a payload's `errors` list, as Blink reports it."""
@@ -84,6 +92,25 @@ class PaymentResult:
     def settled(self) -> bool:
         """True when the invoice is paid, by this send or an earlier one."""
         return self.status in (PaymentSendStatus.SUCCESS, PaymentSendStatus.ALREADY_PAID)
+
+
+@dataclass(frozen=True)
+class WalletSends:
+    """The statuses of a wallet's own sends for one invoice, as Blink lists them.
+
+    This, not the invoice's status, says whether money for the invoice is on
+    its way: an invoice may be reported unpaid, even expired, while a send to it is in flight.
+    """
+
+    statuses: tuple[TxStatus, ...] = ()
+
+    @property
+    def succeeded(self) -> bool:
+        return TxStatus.SUCCESS in self.statuses
+
+    @property
+    def in_flight(self) -> bool:
+        return TxStatus.PENDING in self.statuses
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ PAYMENT_COLUMNS = (
 LEG_COLUMNS = (
     "payment_hash, leg, amount, status, destination_username, destination_wallet_id, share, memo,"
     " dest_payment_hash, dest_payment_request, attempts, last_error, next_attempt_at, created_at,"
-    " updated_at, completed_at"
+    " updated_at, completed_at, invoice_generation"
 )
 LEG_ORDER = "(leg <> 'base'), NULLIF(substring(leg from 5), '')::int"
 RELEASE_TARGETS = frozenset({PaymentStatus.PENDING, PaymentStatus.EXPIRED, PaymentStatus.FAILED})
@@ -793,7 +793,10 @@ class ColdStore:
         return _leg(current)
 
     async def reset_leg_invoice(self, payment_hash: str, leg: str, from_statuses: set[LegStatus]) -> bool:
-        """Forget a destination invoice that expired unpaid, so a fresh one can be made; the old hash is kept in the event."""
+        """Forget a destination invoice that expired unpaid, so a fresh one (the next generation) can be made.
+
+        The caller has made sure no send to it is pending or succeeded; the old hash is kept in the event.
+        """
         async with self._transaction() as conn:
             old_hash = await conn.fetchval(
                 """
@@ -810,6 +813,7 @@ class ColdStore:
                 """
                 UPDATE payment_legs
                 SET status = 'failed', dest_payment_hash = NULL, dest_payment_request = NULL,
+                    invoice_generation = invoice_generation + 1,
                     last_error = 'destination invoice expired unpaid', updated_at = now()
                 WHERE payment_hash = $1 AND leg = $2
                 """,
@@ -817,6 +821,29 @@ class ColdStore:
                 leg,
             )
             await self._event(conn, payment_hash, "leg_invoice_expired", {"leg": leg, "expiredPaymentHash": old_hash})
+        return True
+
+    async def skip_invoice_generation(self, payment_hash: str, leg: str, generation: int, external_id: str) -> bool:
+        """Move a leg with no stored invoice past a generation whose invoice exists on Blink but was never stored.
+
+        That invoice was created by an attempt that crashed or lost Blink's answer;
+        its hash was never recorded, so nothing can pay it and it expires unpaid.
+        """
+        async with self._transaction() as conn:
+            result = await conn.execute(
+                """
+                UPDATE payment_legs SET invoice_generation = invoice_generation + 1, updated_at = now()
+                WHERE payment_hash = $1 AND leg = $2 AND invoice_generation = $3 AND dest_payment_hash IS NULL
+                """,
+                payment_hash,
+                leg,
+                generation,
+            )
+            if not result.endswith(" 1"):
+                return False
+            await self._event(
+                conn, payment_hash, "leg_invoice_unrecorded", {"leg": leg, "externalId": external_id}
+            )
         return True
 
     async def transition_leg(

@@ -37,6 +37,7 @@ class LegRecord:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    invoice_generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
