@@ -43,6 +43,19 @@ def parse_encryption_keys(value: str) -> dict[str, bytes]:
     return keys
 
 
+def parse_pos_accounts(value: str) -> list[tuple[str, str]]:
+    """Parse `BLINKPOS_ACCOUNTS`, `apiKey:btcWalletId,apiKey:btcWalletId`, into (key, wallet id) pairs."""
+    accounts: list[tuple[str, str]] = []
+    for number, pair in enumerate((part.strip() for part in value.split(",") if part.strip()), start=1):
+        api_key, sep, wallet_id = pair.rpartition(":")
+        if not sep or not api_key.strip() or not wallet_id.strip():
+            raise ValueError(f"entry {number} is not of the form apiKey:btcWalletId")
+        if any(wallet_id.strip() == known for _, known in accounts):
+            raise ValueError(f"entry {number} names a wallet id already in the list")
+        accounts.append((api_key.strip(), wallet_id.strip()))
+    return accounts
+
+
 class Settings(BaseSettings):
     """Every knob of tipsplit. Unset database URLs mean embedded servers; unset BLINK_API_URL means sandbox."""
 
@@ -87,7 +100,12 @@ class Settings(BaseSettings):
     blink_api_url: str | None = None
     blinkpos_api_key: str | None = None
     blinkpos_btc_wallet_id: str | None = None
+    blinkpos_accounts: Annotated[str, NoDecode] = ""
     blink_webhook_secret: str | None = None
+    blink_invoice_limit_points: int = Field(default=60, ge=1)
+    blink_invoice_limit_window_seconds: float = Field(default=60, gt=0)
+    blink_invoice_limit_block_seconds: float = Field(default=300, ge=0)
+    blink_invoice_limit_margin: int = Field(default=3, ge=0)
     sim_port: int = Field(default=8100, ge=0, le=65535)
     sim_seed: int = 0
 
@@ -100,6 +118,20 @@ class Settings(BaseSettings):
     @classmethod
     def _check_keys(cls, value: str) -> str:
         parse_encryption_keys(value)
+        return value
+
+    @field_validator("blinkpos_accounts")
+    @classmethod
+    def _check_accounts(cls, value: str) -> str:
+        parse_pos_accounts(value)
+        return value
+
+    @field_validator("blink_invoice_limit_margin")
+    @classmethod
+    def _margin_below_points(cls, value: int, info) -> int:  # type: ignore[no-untyped-def]
+        points = info.data.get("blink_invoice_limit_points", 60)
+        if value >= points:
+            raise ValueError(f"must be below BLINK_INVOICE_LIMIT_POINTS ({points})")
         return value
 
     @field_validator("database_pool_max")
@@ -121,6 +153,15 @@ class Settings(BaseSettings):
         return parse_encryption_keys(self.encryption_keys)
 
     @property
+    def pos_accounts(self) -> list[tuple[str, str]]:
+        """Every POS account as (API key, BTC wallet id): BLINKPOS_ACCOUNTS, then the single-account pair if set."""
+        accounts = parse_pos_accounts(self.blinkpos_accounts)
+        single = (self.blinkpos_api_key, self.blinkpos_btc_wallet_id)
+        if single[0] and single[1] and all(wallet != single[1] for _, wallet in accounts):
+            accounts.append((single[0], single[1]))
+        return accounts
+
+    @property
     def journal_path(self) -> Path:
         """Where writes go, fsynced, while PostgreSQL is down."""
         return self.journal_file or self.data_dir / "journal.jsonl"
@@ -129,17 +170,21 @@ class Settings(BaseSettings):
         """Outside sandbox mode, refuse to start without what real money needs."""
         if self.sandbox:
             return
-        missing = [
-            name
-            for name, value in (
-                ("ENCRYPTION_KEYS", self.encryption_keys),
-                ("BLINKPOS_API_KEY", self.blinkpos_api_key),
-                ("BLINKPOS_BTC_WALLET_ID", self.blinkpos_btc_wallet_id),
-            )
-            if not value
-        ]
+        missing = ["ENCRYPTION_KEYS"] if not self.encryption_keys else []
+        if not self.blinkpos_accounts:
+            missing += [
+                name
+                for name, value in (
+                    ("BLINKPOS_API_KEY", self.blinkpos_api_key),
+                    ("BLINKPOS_BTC_WALLET_ID", self.blinkpos_btc_wallet_id),
+                )
+                if not value
+            ]
         if missing:
-            raise SettingsError(f"missing required setting(s) outside sandbox mode: {', '.join(missing)}")
+            raise SettingsError(
+                f"missing required setting(s) outside sandbox mode: {', '.join(missing)}"
+                " (or BLINKPOS_ACCOUNTS for a pool of POS accounts)"
+            )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -21,6 +21,7 @@ from tipsplit.blink.types import RealtimePrice
 from tipsplit.domain.memos import invoice_memo
 from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
 from tipsplit.domain.split import equal_shares, tip_from_percent
+from tipsplit.pos_accounts import PosAccounts
 from tipsplit.store.hybrid import HybridTipStore
 
 SAT_CURRENCIES = frozenset({"BTC", "SAT", "SATS"})
@@ -128,13 +129,13 @@ class InvoiceService:
         self,
         store: HybridTipStore,
         pos: BlinkClient,
-        pos_wallet_id: str,
+        accounts: PosAccounts,
         expiry_minutes: int,
         lookups: LookupCache,
     ) -> None:
         self._store = store
         self._pos = pos
-        self._pos_wallet_id = pos_wallet_id
+        self._accounts = accounts
         self._expiry_minutes = expiry_minutes
         self._lookups = lookups
 
@@ -145,12 +146,12 @@ class InvoiceService:
         await self._check_owner(order.api_key, order.user_wallet_id)
         wallets = await self._recipient_wallets([r.username for r in recipients])
         memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
-        invoice = await self._pos.create_invoice(self._pos_wallet_id, base + tip, memo, self._expiry_minutes)
+        account, invoice = await self._accounts.create_sale_invoice(base + tip, memo, self._expiry_minutes)
         now = datetime.now(UTC)
         expires_at = now + timedelta(minutes=self._expiry_minutes)
         stored = tip_data.model_copy(
             update={"payment_request": invoice.payment_request, "created_at": now, "expires_at": expires_at,
-                    "memo": memo}
+                    "memo": memo, "pos_wallet_id": account.wallet_id}
         )
         await self._store.store_tip_data(
             invoice.payment_hash, stored, recipient_wallets=wallets, expires_at=expires_at

@@ -73,3 +73,12 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
+INVOICE_BUDGET_WAITS = Counter(
+    "tipsplit_invoice_budget_waits_total",
+    "Invoice creations put off because a Blink account's invoice budget was spent (pos: sales refused with 503;"
+    " leg: legs left waiting)",
+    ["kind"],
+)
+BLINK_RATE_LIMITED = Counter(
+    "tipsplit_blink_rate_limited_total", "Invoice creations Blink refused with TOO_MANY_REQUEST", ["kind"]
+)

@@ -14,11 +14,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from tipsplit.blink.client import BlinkClient
 from tipsplit.config import Settings
 from tipsplit.domain.models import check_payment_hash
 from tipsplit.domain.states import LegStatus, PaymentStatus
 from tipsplit.ops_cli import EXIT_OK, EXIT_PARTIAL, CommandError, connected, err, fail, out
+from tipsplit.pos_accounts import open_pos_accounts
 from tipsplit.settle import Outcome, SettlePolicy, Settler
 from tipsplit.store.records import EventRecord, LegRecord, PaymentRecord
 
@@ -231,9 +231,10 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
     """
     try:
         payment_hash = parse_hash(payment_hash)
-        if not (settings.blink_api_url and settings.blinkpos_api_key and settings.blinkpos_btc_wallet_id):
+        if not (settings.blink_api_url and settings.pos_accounts):
             raise CommandError(
-                "payments retry talks to Blink: set BLINK_API_URL, BLINKPOS_API_KEY and BLINKPOS_BTC_WALLET_ID"
+                "payments retry talks to Blink: set BLINK_API_URL and BLINKPOS_ACCOUNTS (or BLINKPOS_API_KEY and"
+                " BLINKPOS_BTC_WALLET_ID)"
                 " (in sandbox mode, retry through the running service instead)"
             )
         async with connected(settings) as opened:
@@ -245,13 +246,9 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
                 reason = REFUSALS[payment.status].format(owner=payment.claim_owner)
                 raise CommandError(f"refusing to retry {payment_hash}: {reason}", EXIT_PARTIAL)
             await cold.reset_failed_legs(payment_hash, "tipsplit payments retry")
-            policy = SettlePolicy(
-                claim_lease_seconds=opened.settings.claim_lease_seconds,
-                max_leg_attempts=opened.settings.max_leg_attempts,
-                retry_base_seconds=opened.settings.leg_retry_base_seconds,
-            )
-            async with BlinkClient(settings.blink_api_url, settings.blinkpos_api_key) as pos:
-                settler = Settler(opened.store, pos, settings.blinkpos_btc_wallet_id, policy)
+            accounts, pos = open_pos_accounts(settings, opened.store.hot)
+            async with pos:
+                settler = Settler(opened.store, accounts, SettlePolicy.from_settings(opened.settings))
                 result = await settler.settle(payment_hash, allow_failed=True)
             after = await cold.get_payment(payment_hash)
     except CommandError as exc:

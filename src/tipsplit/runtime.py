@@ -19,6 +19,7 @@ from tipsplit.crypto import KeyRing
 from tipsplit.embedded import embedded_stack_for, resolve_urls
 from tipsplit.invoicing import InvoiceService, LookupCache
 from tipsplit.observability import SETTLEMENTS
+from tipsplit.pos_accounts import PosAccounts, open_pos_accounts
 from tipsplit.sandbox import Sandbox, start_sandbox
 from tipsplit.settle import SettlePolicy, Settler
 from tipsplit.store.hybrid import HybridTipStore
@@ -34,6 +35,7 @@ class Runtime:
     settings: Settings
     store: HybridTipStore
     pos: BlinkClient
+    accounts: PosAccounts
     settler: Settler
     invoices: InvoiceService
     watchers: Watchers
@@ -85,35 +87,27 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
             )
             log.warning("sandbox.mode", sim_url=sandbox.url, note="payments are simulated; no real sats move")
 
-        assert settings.database_url and settings.blink_api_url and settings.blinkpos_api_key
-        assert settings.blinkpos_btc_wallet_id
+        assert settings.database_url and settings.blink_api_url
         store = HybridTipStore(settings, keyring)
         await store.initialize()
         stack.push_async_callback(store.close)
 
-        pos = BlinkClient(settings.blink_api_url, settings.blinkpos_api_key)
+        accounts, pos = open_pos_accounts(settings, store.hot)
         stack.push_async_callback(pos.aclose)
-        policy = SettlePolicy(
-            claim_lease_seconds=settings.claim_lease_seconds,
-            max_leg_attempts=settings.max_leg_attempts,
-            retry_base_seconds=settings.leg_retry_base_seconds,
-        )
         settler = Settler(
-            store, pos, settings.blinkpos_btc_wallet_id, policy,
+            store, accounts, SettlePolicy.from_settings(settings),
             on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
         )
         invoices = InvoiceService(
-            store, pos, settings.blinkpos_btc_wallet_id, settings.invoice_expiry_minutes,
-            LookupCache(settings.owner_check_ttl_seconds),
+            store, pos, accounts, settings.invoice_expiry_minutes, LookupCache(settings.owner_check_ttl_seconds)
         )
-        updates = MyUpdates(settings.blink_api_url, settings.blinkpos_api_key)
+        updates = [MyUpdates(settings.blink_api_url, api_key) for api_key, _ in settings.pos_accounts]
         watchers = Watchers(
-            settler, store.cold, settings.blinkpos_btc_wallet_id,
-            settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates,
+            settler, store.cold, accounts, settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates
         )
         watchers.start()
         stack.push_async_callback(watchers.stop)
-        return Runtime(settings, store, pos, settler, invoices, watchers, webhook_secret, sandbox, stack)
+        return Runtime(settings, store, pos, accounts, settler, invoices, watchers, webhook_secret, sandbox, stack)
     except BaseException:
         await stack.aclose()
         raise

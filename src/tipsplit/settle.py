@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 
-from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import (
     BlinkDuplicateExternalId,
     BlinkError,
@@ -26,9 +25,11 @@ from tipsplit.blink.errors import (
     BlinkUnavailable,
 )
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
+from tipsplit.config import Settings
 from tipsplit.domain.external_ids import leg_external_id
 from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus
 from tipsplit.observability import LEGS_RETRIED
+from tipsplit.pos_accounts import NoInvoiceBudget, PosAccount, PosAccounts
 from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.records import LegRecord, PaymentRecord
 
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 
 LEG_INVOICE_EXPIRY_MINUTES = 24 * 60
 UNRESOLVED_RECHECK_SECONDS = 5.0
+WAITING_FOR_BUDGET = "destination invoice budget"
 
 
 class Outcome(StrEnum):
@@ -67,26 +69,35 @@ class SettlePolicy:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SettlePolicy":
+        return cls(
+            claim_lease_seconds=settings.claim_lease_seconds,
+            max_leg_attempts=settings.max_leg_attempts,
+            retry_base_seconds=settings.leg_retry_base_seconds,
+        )
+
     def retry_delay(self, attempts: int) -> float:
         """Exponential backoff for a failed leg, capped."""
         return min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(0, attempts - 1))
 
 
 class Settler:
-    """Runs settlements for one POS wallet; one instance per service process."""
+    """Runs settlements of the payments received by this instance's POS accounts; one per service process.
+
+    Each payment's legs are paid from the POS account that received it.
+    """
 
     def __init__(
         self,
         store: HybridTipStore,
-        pos: BlinkClient,
-        pos_wallet_id: str,
+        accounts: PosAccounts,
         policy: SettlePolicy = SettlePolicy(),
         on_outcome: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._cold = store.cold
-        self._pos = pos
-        self._pos_wallet_id = pos_wallet_id
+        self._accounts = accounts
         self._policy = policy
         self._owner = f"settler-{uuid.uuid4().hex[:12]}"
         self._on_outcome = on_outcome or (lambda _outcome: None)
@@ -114,6 +125,9 @@ class Settler:
         seen = await self._cold.get_payment(payment_hash, with_legs=False)
         if seen is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
+        if self._accounts.for_payment(seen.pos_wallet_id) is None:
+            log.warning("settlement.other_pos_account", payment_hash=payment_hash)
+            return SettleResult(Outcome.IN_PROGRESS, str(seen.status))
         blink_says: InvoiceStatus | None = None
         if seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
             # Asked before claiming, so that polling an unpaid invoice writes nothing.
@@ -152,7 +166,7 @@ class Settler:
     async def _pos_invoice_status(self, payment: PaymentRecord) -> InvoiceStatus:
         """Blink's word on the POS invoice; one Blink no longer knows counts as expired once its time is up."""
         try:
-            return await self._pos.invoice_status_by_hash(payment.payment_hash)
+            return await self._pos_of(payment).client.invoice_status_by_hash(payment.payment_hash)
         except BlinkNotFound:
             return InvoiceStatus.EXPIRED if payment.expires_at <= datetime.now(UTC) else InvoiceStatus.PENDING
 
@@ -182,18 +196,25 @@ class Settler:
     async def _release(self, payment: PaymentRecord, to: PaymentStatus, event: str, data: dict[str, Any]) -> None:
         await self._cold.release_claim(payment.payment_hash, self._owner, to, event, data)
 
+    def _pos_of(self, payment: PaymentRecord) -> PosAccount:
+        pos = self._accounts.for_payment(payment.pos_wallet_id)
+        if pos is None:
+            raise LookupError(f"payment {payment.payment_hash} belongs to a POS account this instance does not have")
+        return pos
+
     async def _forward(self, payment: PaymentRecord, lock_token: str | None) -> SettleResult:
         ph = payment.payment_hash
+        pos = self._pos_of(payment)
         for leg in payment.legs:
             if leg.status in FINAL_LEG_STATUSES:
                 continue
             if not await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds):
                 log.warning("settlement.claim_lost", payment_hash=ph)
                 return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
-            await self._drive_leg(payment, leg)
+            await self._drive_leg(payment, leg, pos)
         return await self._conclude(ph, lock_token)
 
-    async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord) -> None:
+    async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord, pos: PosAccount) -> None:
         """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink.
 
         Only a send that Blink could act on counts as an attempt: checking on
@@ -202,7 +223,7 @@ class Settler:
         ph = payment.payment_hash
         try:
             if leg.status == LegStatus.PAYING:
-                leg = await self._resolve_unknown(ph, leg)
+                leg = await self._resolve_unknown(ph, leg, pos)
             elif leg.status == LegStatus.FAILED:
                 if leg.attempts >= self._policy.max_leg_attempts or not _due(leg):
                     return
@@ -211,21 +232,27 @@ class Settler:
                     await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
                     leg = replace(leg, status=LegStatus.PENDING)
                 else:
-                    leg = await self._resolve_unknown(ph, leg)
+                    leg = await self._resolve_unknown(ph, leg, pos)
+            elif leg.status == LegStatus.PENDING and not _due(leg):
+                return
         except BlinkError as exc:
             log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(exc))
             return
         try:
             if leg.status == LegStatus.PENDING:
-                leg = await self._invoice_leg(ph, leg)
+                leg = await self._invoice_leg(ph, leg, pos)
             if leg.status == LegStatus.INVOICED:
-                await self._pay_leg(ph, leg)
+                await self._pay_leg(ph, leg, pos)
+        except NoInvoiceBudget as exc:
+            log.info("settlement.leg_waiting", payment_hash=ph, leg=leg.leg, seconds=exc.retry_after)
+            until = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
+            await self._cold.wait_leg(ph, leg.leg, until, WAITING_FOR_BUDGET)
         except BlinkUnavailable as exc:
             log.warning("settlement.leg_deferred", payment_hash=ph, leg=leg.leg, error=str(exc))
         except BlinkError as exc:
             await self._leg_failed(ph, leg, {leg.status, LegStatus.PENDING}, str(exc), counted=True)
 
-    async def _invoice_leg(self, ph: str, leg: LegRecord) -> LegRecord:
+    async def _invoice_leg(self, ph: str, leg: LegRecord, pos: PosAccount) -> LegRecord:
         """Create the destination invoice and store its hash before anything is paid.
 
         The invoice carries the leg's deterministic externalId. If Blink already
@@ -236,13 +263,13 @@ class Settler:
         if wallet_id is None:
             if leg.destination_username is None:
                 raise ValueError(f"leg {leg.leg} of {ph} has neither wallet nor username")
-            wallet_id = await self._pos.account_default_wallet(leg.destination_username)
+            wallet_id = await pos.client.account_default_wallet(leg.destination_username)
             await self._cold.set_leg_wallet(ph, leg.leg, wallet_id)
         for generation in (leg.invoice_generation, leg.invoice_generation + 1):
             external_id = leg_external_id(ph, leg.leg, generation)
             try:
-                invoice = await self._pos.create_invoice_on_behalf_of_recipient(
-                    wallet_id, leg.amount, leg.memo, LEG_INVOICE_EXPIRY_MINUTES, external_id=external_id
+                invoice = await self._accounts.create_leg_invoice(
+                    pos, wallet_id, leg.amount, leg.memo, LEG_INVOICE_EXPIRY_MINUTES, external_id
                 )
             except BlinkDuplicateExternalId:
                 log.warning("settlement.leg_invoice_unrecorded", payment_hash=ph, leg=leg.leg, external_id=external_id)
@@ -252,7 +279,7 @@ class Settler:
             return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
         raise BlinkUnavailable("lnInvoiceCreateOnBehalfOfRecipient", "the leg's invoice is being replaced elsewhere")
 
-    async def _pay_leg(self, ph: str, leg: LegRecord) -> None:
+    async def _pay_leg(self, ph: str, leg: LegRecord, pos: PosAccount) -> None:
         moved = await self._cold.transition_leg(
             ph, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True,
             event_type="leg_payment_sent", event_data={"leg": leg.leg, "amount": leg.amount},
@@ -260,13 +287,13 @@ class Settler:
         if not moved:
             return
         try:
-            result = await self._pos.pay_invoice(self._pos_wallet_id, leg.dest_payment_request or "", leg.memo)
+            result = await pos.client.pay_invoice(pos.wallet_id, leg.dest_payment_request or "", leg.memo)
         except BlinkOutcomeUnknown as exc:
             log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
             await self._cold.add_event(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
             paying = replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
             try:
-                await self._resolve_unknown(ph, paying)
+                await self._resolve_unknown(ph, paying, pos)
             except BlinkError as unresolved:
                 log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(unresolved))
             return
@@ -282,7 +309,7 @@ class Settler:
             log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
             await self._cold.add_event(ph, "leg_payment_pending", {"leg": leg.leg})
 
-    async def _resolve_unknown(self, ph: str, leg: LegRecord) -> LegRecord:
+    async def _resolve_unknown(self, ph: str, leg: LegRecord, pos: PosAccount) -> LegRecord:
         """Learn from Blink what became of this leg's invoice; return the leg as it now stands.
 
         The POS wallet's own sends for the invoice decide, never the invoice's
@@ -296,10 +323,10 @@ class Settler:
         if leg.dest_payment_hash is None:
             return leg
         try:
-            status = await self._pos.invoice_status_by_hash(leg.dest_payment_hash)
+            status = await pos.client.invoice_status_by_hash(leg.dest_payment_hash)
         except BlinkNotFound:
             status = InvoiceStatus.PENDING
-        sends = await self._pos.wallet_sends(self._pos_wallet_id, leg.dest_payment_hash)
+        sends = await pos.client.wallet_sends(pos.wallet_id, leg.dest_payment_hash)
         if status is InvoiceStatus.PAID or sends.succeeded:
             await self._leg_succeeded(ph, leg, "PAID")
             return replace(leg, status=LegStatus.SUCCEEDED)
@@ -377,7 +404,11 @@ class Settler:
             attempts = max(leg.attempts for leg in unsettled)
             return max(1, int(min(UNRESOLVED_RECHECK_SECONDS, self._policy.retry_delay(attempts))))
         now = datetime.now(UTC)
-        retry_times = [leg.next_attempt_at for leg in legs if leg.status == LegStatus.FAILED and leg.next_attempt_at]
+        retry_times = [
+            leg.next_attempt_at
+            for leg in legs
+            if leg.status in (LegStatus.FAILED, LegStatus.PENDING) and leg.next_attempt_at
+        ]
         if not retry_times:
             return int(UNRESOLVED_RECHECK_SECONDS)
         return max(1, int((min(retry_times) - now).total_seconds() + 0.999))

@@ -1,7 +1,7 @@
 """The server-side detection paths: nothing waits on a browser.
 
 A payment reaches `settle` from the webhook, from the `myUpdates`
-subscription of the POS account, from a poller over pending invoices (the
+subscription of each POS account, from a poller over pending invoices (the
 backstop when both miss an event), and from the reconciler, which takes up
 claims whose lease ran out: crashed instances, unresolved sends, failed legs
 due for a retry. Every path may fire for the same payment: settle is idempotent.
@@ -9,13 +9,14 @@ due for a retry. Every path may fire for the same payment: settle is idempotent.
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
 from tipsplit.blink.types import InvoiceStatus
 from tipsplit.blink.updates import MyUpdates
 from tipsplit.observability import RECONCILER_BACKLOG
+from tipsplit.pos_accounts import PosAccounts
 from tipsplit.settle import Settler
 from tipsplit.store.cold import ColdStore
 
@@ -32,17 +33,18 @@ class Watchers:
         self,
         settler: Settler,
         cold: ColdStore,
-        pos_wallet_id: str,
+        accounts: PosAccounts,
         poll_interval: float,
         reconcile_interval: float,
-        updates: MyUpdates,
+        updates: Sequence[MyUpdates],
     ) -> None:
         self._settler = settler
         self._cold = cold
-        self._pos_wallet_id = pos_wallet_id
+        self._scope = accounts.scope
+        self._pos_wallet_ids = frozenset(account.wallet_id for account in accounts.all)
         self._poll_interval = poll_interval
         self._reconcile_interval = reconcile_interval
-        self._updates = updates
+        self._updates = tuple(updates)
         self._running: set[str] = set()
         self._poll_cursor: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -67,10 +69,12 @@ class Watchers:
     def start(self) -> None:
         self._spawn(self._every(self._poll_interval, self.poll_once))
         self._spawn(self._every(self._reconcile_interval, self.reconcile_once))
-        self._spawn(self._listen(self._updates))
+        for updates in self._updates:
+            self._spawn(self._listen(updates))
 
     async def stop(self) -> None:
-        await self._updates.aclose()
+        for updates in self._updates:
+            await updates.aclose()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -79,14 +83,14 @@ class Watchers:
 
     async def poll_once(self) -> int:
         """Ask Blink about the next page of pending invoices; every one is reached in turn."""
-        hashes = await self._cold.pending_payments(BATCH, after=self._poll_cursor)
+        hashes = await self._cold.pending_payments(BATCH, after=self._poll_cursor, accounts=self._scope)
         self._poll_cursor = hashes[-1] if len(hashes) == BATCH else None
         await self._run_all(hashes)
         return len(hashes)
 
     async def reconcile_once(self) -> int:
         """Resume payments whose claim lease ran out."""
-        hashes = await self._cold.stale_claims(BATCH)
+        hashes = await self._cold.stale_claims(BATCH, accounts=self._scope)
         RECONCILER_BACKLOG.set(len(hashes))
         await self._run_all(hashes)
         return len(hashes)
@@ -98,7 +102,7 @@ class Watchers:
 
     async def _listen(self, updates: MyUpdates) -> None:
         async for update in updates:
-            if update.wallet_id == self._pos_wallet_id and update.status is InvoiceStatus.PAID:
+            if update.wallet_id in self._pos_wallet_ids and update.status is InvoiceStatus.PAID:
                 self.trigger(update.payment_hash)
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[int]]) -> None:

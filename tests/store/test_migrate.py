@@ -17,7 +17,7 @@ TABLES = {
 }
 
 
-MIGRATIONS = ["0001_initial", "0002_leg_invoice_generation"]
+MIGRATIONS = ["0001_initial", "0002_pos_accounts_and_leg_invoices"]
 
 
 def query(url: str, sql: str) -> list[tuple]:

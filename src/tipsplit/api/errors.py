@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 
 from tipsplit.blink.errors import BlinkError, BlinkOutcomeUnknown, BlinkUnavailable
 from tipsplit.invoicing import InvoiceRequestError
+from tipsplit.pos_accounts import NoInvoiceBudget
 from tipsplit.store.errors import StorageUnavailable
 
 
@@ -36,6 +37,15 @@ async def _invoice_request(_request: Request, exc: InvoiceRequestError) -> JSONR
     return JSONResponse(status_code=exc.status, content=error_body(str(exc), field=exc.field))
 
 
+async def _no_budget(_request: Request, exc: NoInvoiceBudget) -> JSONResponse:
+    """A sale Blink would refuse now is refused at once, saying when to try again, rather than tripping a block."""
+    return JSONResponse(
+        status_code=503,
+        content=error_body(f"{exc}; try again in {exc.retry_after} s", retryAfter=exc.retry_after),
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 async def _storage(_request: Request, exc: StorageUnavailable) -> JSONResponse:
     return JSONResponse(status_code=503, content=error_body(str(exc)), headers={"Retry-After": "5"})
 
@@ -57,5 +67,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(InvoiceRequestError, _invoice_request)  # type: ignore[arg-type]
     app.add_exception_handler(StorageUnavailable, _storage)  # type: ignore[arg-type]
+    app.add_exception_handler(NoInvoiceBudget, _no_budget)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(BlinkError, _blink)  # type: ignore[arg-type]

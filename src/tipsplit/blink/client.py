@@ -21,6 +21,7 @@ from tipsplit.blink.documents import document
 from tipsplit.blink.errors import (
     AUTH_CODES,
     DUPLICATE_EXTERNAL_ID_MESSAGE,
+    RATE_LIMITED_CODE,
     NOT_FOUND_CODES,
     BlinkApiError,
     BlinkAuthError,
@@ -29,6 +30,7 @@ from tipsplit.blink.errors import (
     BlinkGraphQLError,
     BlinkNotFound,
     BlinkOutcomeUnknown,
+    BlinkRateLimited,
     BlinkUnavailable,
 )
 from tipsplit.blink.types import (
@@ -295,6 +297,8 @@ def _graphql_error(operation: str, errors: list[Mapping[str, Any]], *, moves_mon
         return BlinkAuthError(operation, error.detail)
     if codes & NOT_FOUND_CODES:
         return BlinkNotFound(operation, error.detail)
+    if RATE_LIMITED_CODE in codes:
+        return BlinkRateLimited(operation, error.detail)
     if moves_money and not (codes and codes <= REJECTED_BEFORE_EXECUTION):
         # A resolver failed mid-payment: the money may have moved.
         return BlinkOutcomeUnknown(operation, error.detail)
@@ -321,6 +325,8 @@ def _invoice_from_payload(operation: str, data: Mapping[str, Any]) -> Invoice:
         invoice = payload.get("invoice")
         if any(e.message == DUPLICATE_EXTERNAL_ID_MESSAGE for e in errors):
             raise BlinkDuplicateExternalId(operation, errors)
+        if any(e.code == RATE_LIMITED_CODE for e in errors):
+            raise BlinkRateLimited(operation, "; ".join(str(e) for e in errors))
         if errors or invoice is None:
             raise BlinkApiError(operation, errors)
         return Invoice(

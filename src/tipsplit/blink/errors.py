@@ -17,6 +17,8 @@ AUTH_CODES = frozenset(
     {"UNAUTHENTICATED", "NOT_AUTHENTICATED", "UNAUTHORIZED", "NOT_AUTHORIZED", "FORBIDDEN", "INVALID_AUTHORIZATION"}
 )
 NOT_FOUND_CODES = frozenset({"NOT_FOUND"})
+# Blink's code for a refused invoice creation once an account's invoice budget is spent (or it is blocked).
+RATE_LIMITED_CODE = "TOO_MANY_REQUEST"
 # Blink's message for a repeated invoice externalId (graphql/error-map.ts: DuplicateLedgerExternalIdError).
 DUPLICATE_EXTERNAL_ID_MESSAGE = "External id for invoice or transaction already exists"
 
@@ -52,6 +54,13 @@ class BlinkDuplicateExternalId(BlinkApiError):
     Blink keeps externalIds unique per account, so an invoice creation whose
     answer was lost cannot be repeated into a second invoice: the caller learns
     that the first one exists, although not its payment request.
+    """
+
+
+class BlinkRateLimited(BlinkError):
+    """Blink refused an invoice creation: the account behind it spent its invoice budget and is blocked a while.
+
+    Nothing was created. Not retried by the client: retrying only meets the same block.
     """
 
 

@@ -69,6 +69,7 @@ class TipData(BaseModel):
     tip_amount_display: Decimal | None = Field(default=None, alias="tipAmountDisplay")
     memo: str | None = Field(default=None, max_length=MAX_MEMO)
     payment_request: str | None = Field(default=None, alias="paymentRequest", max_length=4000)
+    pos_wallet_id: str | None = Field(default=None, alias="posWalletId", max_length=100)
     created_at: datetime | None = Field(default=None, alias="createdAt")
     expires_at: datetime | None = Field(default=None, alias="expiresAt")
 

@@ -58,14 +58,16 @@ PAYMENT_COLUMNS = (
     " tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display, tip_recipient,"
     " memo, invoice_satoshis, payment_request, created_at, expires_at, paid_at, processed_at,"
     " user_payment_hash, tip_payment_hash, error_message, claim_owner, claim_expires_at, settle_attempts,"
-    " next_attempt_at, updated_at"
+    " next_attempt_at, updated_at, pos_wallet_id"
 )
 LEG_COLUMNS = (
     "payment_hash, leg, amount, status, destination_username, destination_wallet_id, share, memo,"
     " dest_payment_hash, dest_payment_request, attempts, last_error, next_attempt_at, created_at,"
-    " updated_at, completed_at, invoice_generation"
+    " updated_at, completed_at, invoice_generation, waiting_for"
 )
 LEG_ORDER = "(leg <> 'base'), NULLIF(substring(leg from 5), '')::int"
+# The POS accounts a caller settles for: their wallet ids, and the one that stands for payments stored without one.
+PosScope = tuple[list[str], str | None]
 RELEASE_TARGETS = frozenset({PaymentStatus.PENDING, PaymentStatus.EXPIRED, PaymentStatus.FAILED})
 SECRET_MARKERS = ("apikey", "api_key", "secret", "password")
 MAX_RETRY_DELAY_SECONDS = 3600.0
@@ -292,9 +294,10 @@ class ColdStore:
                     INSERT INTO payment_splits (
                         payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount,
                         tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display,
-                        tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at
+                        tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at,
+                        pos_wallet_id
                     ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $5, $14, $15,
-                              COALESCE($16, now()))
+                              COALESCE($16, now()), $28)
                     ON CONFLICT (payment_hash) DO NOTHING
                     RETURNING payment_hash, created_at
                 ), recipients AS (
@@ -350,6 +353,7 @@ class ColdStore:
                         "expiresAt": expires_at,
                     }
                 ),
+                tip.pos_wallet_id,
             )
         if created is None:
             return False
@@ -773,7 +777,8 @@ class ColdStore:
             row = await conn.fetchrow(
                 f"""
                 UPDATE payment_legs
-                SET status = 'invoiced', dest_payment_hash = $3, dest_payment_request = $4, updated_at = now()
+                SET status = 'invoiced', dest_payment_hash = $3, dest_payment_request = $4, waiting_for = NULL,
+                    next_attempt_at = NULL, updated_at = now()
                 WHERE payment_hash = $1 AND leg = $2 AND status = 'pending' AND dest_payment_hash IS NULL
                 RETURNING {LEG_COLUMNS}
                 """,
@@ -846,6 +851,34 @@ class ColdStore:
             )
         return True
 
+    async def wait_leg(self, payment_hash: str, leg: str, until: datetime, reason: str) -> bool:
+        """Hold a leg that has no invoice yet until `until`: not an attempt, not a failure, just not now.
+
+        The first wait for a reason is written to the trail; the looks after it only move the time.
+        """
+        async with self._transaction() as conn:
+            previous = await conn.fetchrow(
+                """
+                WITH target AS (
+                    SELECT id, waiting_for FROM payment_legs
+                    WHERE payment_hash = $1 AND leg = $2 AND status = 'pending' AND dest_payment_hash IS NULL
+                    FOR UPDATE
+                )
+                UPDATE payment_legs l SET next_attempt_at = $3, waiting_for = $4, updated_at = now()
+                FROM target WHERE l.id = target.id
+                RETURNING target.waiting_for
+                """,
+                payment_hash,
+                leg,
+                until,
+                reason,
+            )
+            if previous is None:
+                return False
+            if previous["waiting_for"] != reason:
+                await self._event(conn, payment_hash, "leg_waiting", {"leg": leg, "for": reason, "until": until})
+        return True
+
     async def transition_leg(
         self,
         payment_hash: str,
@@ -911,25 +944,38 @@ class ColdStore:
 
     # -- work queues for the poller and reconciler ---------------------------
 
-    async def pending_payments(self, limit: int = 100, after: str | None = None) -> list[str]:
-        """Hashes of pending payments in hash order after `after`, so a poller can page through all of them."""
+    async def pending_payments(
+        self, limit: int = 100, after: str | None = None, accounts: PosScope | None = None
+    ) -> list[str]:
+        """Hashes of pending payments in hash order after `after`, so a poller can page through all of them.
+
+        With `accounts`, only the payments received by those POS accounts: each is settled from its own account.
+        """
+        wallets, default = accounts or (None, None)
         rows = await self._read(
             lambda conn: conn.fetch(
                 "SELECT payment_hash FROM payment_splits WHERE status = 'pending' AND payment_hash > $2"
+                " AND ($3::text[] IS NULL OR COALESCE(pos_wallet_id, $4) = ANY($3::text[]))"
                 " ORDER BY payment_hash LIMIT $1",
                 limit,
                 after or "",
+                wallets,
+                default,
             )
         )
         return [r["payment_hash"] for r in rows]
 
-    async def stale_claims(self, limit: int = 100) -> list[str]:
-        """Hashes of payments whose settler stopped renewing its lease (crashed or stuck)."""
+    async def stale_claims(self, limit: int = 100, accounts: PosScope | None = None) -> list[str]:
+        """Hashes of payments whose settler stopped renewing its lease (crashed, stuck, or waiting to look again)."""
+        wallets, default = accounts or (None, None)
         rows = await self._read(
             lambda conn: conn.fetch(
                 "SELECT payment_hash FROM payment_splits WHERE status = 'processing' AND claim_expires_at < now()"
+                " AND ($2::text[] IS NULL OR COALESCE(pos_wallet_id, $3) = ANY($2::text[]))"
                 " ORDER BY claim_expires_at LIMIT $1",
                 limit,
+                wallets,
+                default,
             )
         )
         return [r["payment_hash"] for r in rows]

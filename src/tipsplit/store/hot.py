@@ -54,9 +54,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 # Sliding window: drop hits older than the window, count, admit or say when the oldest hit leaves.
+# With a second key, a block recorded there (its remaining TTL) refuses first.
 SLIDING_WINDOW = """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+if #KEYS > 1 then
+  local blocked = redis.call('PTTL', KEYS[2])
+  if blocked > 0 then return {0, 0, blocked} end
+end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -245,6 +250,32 @@ class HotStore:
         allowed, remaining, retry_ms = await self._script(SLIDING_WINDOW, [key], [limit, window_seconds * 1000, member])
         retry_after = max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0
         return RateLimitResult(bool(allowed), int(remaining), retry_after)
+
+    # -- Blink invoice budgets ----------------------------------------------
+
+    def _budget_keys(self, bucket: str) -> list[str]:
+        """The window and block keys of a budget, hash-tagged into one Redis Cluster slot."""
+        return [self.key("{budget:" + bucket + "}", "window"), self.key("{budget:" + bucket + "}", "blocked")]
+
+    async def take_budget(self, bucket: str, points: int, window_seconds: float) -> RateLimitResult:
+        """Spend one point of a shared budget unless it is used up or blocked; otherwise say when it returns."""
+        member = f"{time.time_ns()}-{secrets.token_hex(4)}"
+        allowed, remaining, retry_ms = await self._script(
+            SLIDING_WINDOW, self._budget_keys(bucket), [points, int(window_seconds * 1000), member]
+        )
+        return RateLimitResult(bool(allowed), int(remaining), 0 if allowed else max(1, math.ceil(int(retry_ms) / 1000)))
+
+    async def block_budget(self, bucket: str, seconds: float) -> None:
+        """Refuse the budget for `seconds`: Blink blocked the account behind it."""
+        await self._command("SET", self._budget_keys(bucket)[1], "1", "PX", max(1, int(seconds * 1000)))
+
+    async def budget_state(self, bucket: str, window_seconds: float) -> tuple[int, int]:
+        """Points spent in the current window, and milliseconds of block left (0 when not blocked)."""
+        window_key, block_key = self._budget_keys(bucket)
+        now_ms = int(time.time() * 1000)
+        used = await self._command("ZCOUNT", window_key, now_ms - int(window_seconds * 1000), "+inf")
+        blocked = await self._command("PTTL", block_key)
+        return int(used), max(0, int(blocked))
 
     # -- stats cache --------------------------------------------------------
 

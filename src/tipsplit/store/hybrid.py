@@ -78,6 +78,7 @@ def tip_view(payment_hash: str, tip: TipData, *, api_key: str, status: PaymentSt
         "tipAmountDisplay": _number(tip.tip_amount_display),
         "memo": tip.memo,
         "paymentRequest": tip.payment_request,
+        "posWalletId": tip.pos_wallet_id,
         "status": status.value,
         "createdAt": _millis(tip.created_at),
         "expiresAt": _millis(tip.expires_at),
@@ -101,6 +102,7 @@ def _tip_from_record(payment: PaymentRecord) -> TipData:
             "tipAmountDisplay": payment.tip_amount_display,
             "memo": payment.memo,
             "paymentRequest": payment.payment_request,
+            "posWalletId": payment.pos_wallet_id,
             "createdAt": payment.created_at,
             "expiresAt": payment.expires_at,
         }

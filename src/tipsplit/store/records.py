@@ -38,6 +38,7 @@ class LegRecord:
     updated_at: datetime
     completed_at: datetime | None
     invoice_generation: int = 0
+    waiting_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class PaymentRecord:
     settle_attempts: int
     next_attempt_at: datetime | None
     updated_at: datetime
+    pos_wallet_id: str | None = None
     tip_recipients: list[TipRecipientRecord] = field(default_factory=list)
     legs: list[LegRecord] = field(default_factory=list)
 
