@@ -164,7 +164,14 @@ class Invoice:
     payment_id: str | None = None
 
     def status(self, now: float) -> InvoiceStatus:
-        """PAID once settled; EXPIRED when past expiry and still unpaid; else PENDING."""
+        """PAID once settled; EXPIRED when past expiry and still unpaid; else PENDING.
+
+        This is Blink's rule (PaymentStatusChecker and WalletInvoiceStatusChecker in
+        core/api): PAID means the payment is recorded in the ledger, else the
+        invoice's expiry decides. A payment held in flight records nothing yet, so
+        past expiry Blink already answers EXPIRED while the invoice still cannot be
+        paid by anyone else, and answers PAID once the held payment settles.
+        """
         if self.paid_at is not None:
             return InvoiceStatus.PAID
         if now >= self.expires_at:

@@ -15,7 +15,7 @@ from graphql import GraphQLError, GraphQLResolveInfo, default_field_resolver
 from tipsplit.sim.events import EventStream
 from tipsplit.sim.faults import FaultPlan, Target
 from tipsplit.sim.ledger import (
-    Account, ApiKey, Direction, InvoiceStatus, Ledger, LedgerError, LedgerEvent, NoRoute, NotFound, Scope,
+    Account, ApiKey, Direction, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent, NoRoute, NotFound, Scope,
     SendResult,
 )
 from tipsplit.sim.prices import UnknownCurrency
@@ -391,23 +391,34 @@ def _per_sat(sim: SimState, code: str) -> float:
 
 @subscribes("lnInvoicePaymentStatusByHash", "lnInvoicePaymentStatusByPaymentRequest", "lnInvoicePaymentStatus")
 def payment_status_updates(_: Any, info: GraphQLResolveInfo, input: dict[str, str]) -> AsyncIterator[Any]:
-    """The invoice's status now and, if it is still unpaid, once more when it is paid."""
+    """The invoice's status now, EXPIRED a second after expiry if still unpaid, and PAID when paid.
+
+    As on Blink, the stream stays open until the client completes it, and a
+    payment held past expiry still delivers PAID after EXPIRED.
+    """
     invoice = _invoice_by(info, input.get("paymentHash"), input.get("paymentRequest"))
     sim = ctx(info).sim
     stream = sim.broker.stream(
         lambda e: e.invoice.payment_hash == invoice.payment_hash and e.transaction.direction is Direction.RECEIVE,
-        first=[invoice],
+        wake_on_clock=True,
     )
-    return _until_settled(stream, sim.ledger)
+    return _status_updates(stream, sim.ledger, invoice)
 
 
-async def _until_settled(stream: EventStream, ledger: Ledger) -> AsyncIterator[Any]:
+async def _status_updates(stream: EventStream, ledger: Ledger, invoice: Invoice) -> AsyncIterator[Invoice]:
     try:
-        async for item in stream:
-            invoice = item.invoice if isinstance(item, LedgerEvent) else item
-            yield invoice
-            if ledger.invoice_status(invoice) is not InvoiceStatus.PENDING:
-                return
+        yield invoice
+        expired_told = ledger.invoice_status(invoice) is not InvoiceStatus.PENDING
+        while invoice.paid_at is None:
+            timeout = None if expired_told else max(invoice.expires_at + 1 - ledger.now(), 0.0)
+            item = await stream.next(timeout)
+            if isinstance(item, LedgerEvent):
+                yield invoice
+            elif not expired_told and ledger.now() >= invoice.expires_at + 1:
+                expired_told = True
+                yield invoice
+        await stream.aclose()
+        await asyncio.Event().wait()
     finally:
         await stream.aclose()
 
