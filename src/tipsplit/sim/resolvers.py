@@ -15,7 +15,7 @@ from graphql import GraphQLError, GraphQLResolveInfo, default_field_resolver
 from tipsplit.sim.events import EventStream
 from tipsplit.sim.faults import FaultPlan, Target
 from tipsplit.sim.ledger import (
-    Account, ApiKey, Direction, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent, NoRoute, NotFound, Scope,
+    Account, ApiKey, Direction, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent, NotFound, Scope,
     SendResult,
 )
 from tipsplit.sim.prices import UnknownCurrency
@@ -324,11 +324,9 @@ async def ln_invoice_payment_send(_: Any, info: GraphQLResolveInfo, input: dict[
         owned_wallet(info, key, input["walletId"])
     except LedgerError as exc:
         return {"errors": [views.error_view(exc)], "status": SendResult.FAILURE.value, "transaction": None}
-    if plan.failure:
-        refusal = NoRoute("Payment failed: no route to the destination (injected fault).")
-        return {"errors": [views.error_view(refusal)], "status": SendResult.FAILURE.value, "transaction": None}
-    outcome = sim.ledger.send_payment(input["walletId"], input["paymentRequest"], input.get("memo"), hold=plan.pending)
-    if outcome.result is SendResult.PENDING and outcome.transaction is not None and outcome.payment is not None:
+    outcome = sim.ledger.send_payment(
+        input["walletId"], input["paymentRequest"], input.get("memo"), hold=plan.pending, fail=plan.failure)
+    if outcome.held and outcome.payment is not None:
         sim.spawn(_settle_later(ctx(info), outcome.payment.id, plan.resolve_after_ms))
     return {
         "errors": [views.error_view(outcome.error)] if outcome.error else [],
