@@ -33,7 +33,7 @@ LN_INVOICE_CREATE_ON_BEHALF = """
 mutation LnInvoiceCreateOnBehalfOfRecipient($input: LnInvoiceCreateOnBehalfOfRecipientInput!) {
   lnInvoiceCreateOnBehalfOfRecipient(input: $input) {
     errors { message code }
-    invoice { paymentRequest paymentHash satoshis paymentStatus }
+    invoice { paymentRequest paymentHash satoshis paymentStatus externalId }
   }
 }
 """
@@ -93,6 +93,21 @@ query WalletTransactions($walletId: WalletId!, $hash: PaymentHash!) {
 }
 """
 
+TRANSACTIONS_BY_HASH = """
+query TransactionsByHash($walletId: WalletId!, $hash: PaymentHash!) {
+  me {
+    defaultAccount {
+      walletById(walletId: $walletId) {
+        transactionsByPaymentHash(paymentHash: $hash) {
+          id direction status settlementAmount externalId
+          initiationVia { ... on InitiationViaLn { paymentHash } }
+        }
+      }
+    }
+  }
+}
+"""
+
 MY_UPDATES = """
 subscription MyUpdates {
   myUpdates {
@@ -116,5 +131,5 @@ subscription PaymentStatus($input: LnInvoicePaymentStatusByHashInput!) {
 
 ALL = [
     ME, ACCOUNT_DEFAULT_WALLET, LN_INVOICE_CREATE, LN_INVOICE_CREATE_ON_BEHALF, LN_INVOICE_PAYMENT_SEND,
-    STATUS_BY_HASH, STATUS_BY_REQUEST, REALTIME_PRICE, WALLET_TRANSACTIONS, MY_UPDATES, STATUS_SUBSCRIPTION,
+    STATUS_BY_HASH, STATUS_BY_REQUEST, REALTIME_PRICE, WALLET_TRANSACTIONS, TRANSACTIONS_BY_HASH, MY_UPDATES, STATUS_SUBSCRIPTION,
 ]

@@ -89,6 +89,28 @@ async def test_pending_answers_pending_until_the_payment_resolves(sim: Sim) -> N
     assert (await sim.send(pos, invoice["paymentRequest"]))["status"] == "ALREADY_PAID"
 
 
+async def test_a_payment_held_past_expiry_reads_expired_blocks_others_and_ends_paid(sim: Sim) -> None:
+    pos, other, staff = await sim.account(balance=1_000), await sim.account(balance=1_000), await sim.account()
+    invoice = await sim.invoice(staff.btc_wallet_id, 300, expires_in=1)
+    await add_fault(sim, operation="lnInvoicePaymentSend", pending=True, resolveAfterMs=800, count=1)
+    assert (await sim.send(pos, invoice["paymentRequest"]))["status"] == "PENDING"
+    await sim.http.post("/sim/clock", json={"advanceSeconds": 61})
+    status = (await sim.data(doc.STATUS_BY_HASH, {"input": {"paymentHash": invoice["paymentHash"]}}))
+    assert status["lnInvoicePaymentStatusByHash"] == {
+        "paymentHash": invoice["paymentHash"], "paymentRequest": invoice["paymentRequest"],
+        "paymentPreimage": None, "status": "EXPIRED",
+    }
+    assert (await sim.send(other, invoice["paymentRequest"]))["status"] == "PENDING"
+    refused = await sim.http.post("/sim/pay", json={"paymentRequest": invoice["paymentRequest"]})
+    assert refused.status_code == 409 and refused.json()["code"] == "PAYMENT_IN_TRANSITION"
+    await asyncio.sleep(1.0)
+    status = (await sim.data(doc.STATUS_BY_HASH, {"input": {"paymentHash": invoice["paymentHash"]}}))
+    assert status["lnInvoicePaymentStatusByHash"]["status"] == "PAID"
+    assert status["lnInvoicePaymentStatusByHash"]["paymentPreimage"]
+    balances = [await sim.balance(a.btc_wallet_id) for a in (pos, other, staff)]
+    assert balances == [700, 1_000, 300]
+
+
 async def test_one_recipient_fails_once_then_recovers(sim: Sim) -> None:
     pos = await sim.account(balance=10_000)
     alice, bob = await sim.account(prefix="alice"), await sim.account(prefix="bob")

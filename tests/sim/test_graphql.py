@@ -121,7 +121,11 @@ async def test_payment_send_success_then_already_paid(sim: Sim) -> None:
     assert tx["initiationVia"]["paymentHash"] == invoice["paymentHash"]
     assert tx["settlementVia"]["counterPartyUsername"] == staff.username
     second = await sim.send(pos, invoice["paymentRequest"])
-    assert (second["status"], second["errors"], second["transaction"]) == ("ALREADY_PAID", [], None)
+    assert (second["status"], second["errors"]) == ("ALREADY_PAID", [])
+    assert second["transaction"]["id"] == tx["id"], "Blink answers ALREADY_PAID with the wallet's earlier send"
+    outsider = await sim.account(balance=5_000)
+    third = await sim.send(outsider, invoice["paymentRequest"])
+    assert (third["status"], third["transaction"]) == ("ALREADY_PAID", None)
     assert (await sim.balance(pos.btc_wallet_id), await sim.balance(staff.btc_wallet_id)) == (7_000, 3_000)
 
 

@@ -9,7 +9,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from tipsplit.sim.clock import SimClock
 from tipsplit.sim.ledger import (
-    InvoiceAlreadyPaid, InvoiceExpired, InvoiceStatus, Ledger, LedgerError, LedgerEvent, SendResult,
+    InvoiceAlreadyPaid, InvoiceExpired, InvoiceStatus, Ledger, LedgerError, LedgerEvent, PaymentInFlight, SendResult,
 )
 
 
@@ -46,7 +46,7 @@ def test_a_payment_moves_money_once_and_then_answers_already_paid(ledger: Ledger
     first = ledger.send_payment(payer.btc_wallet_id, invoice.payment_request)
     again = ledger.send_payment(payer.btc_wallet_id, invoice.payment_request)
     assert (first.result, again.result) == (SendResult.SUCCESS, SendResult.ALREADY_PAID)
-    assert again.transaction is None and again.error is None
+    assert again.transaction is first.transaction and again.error is None
     assert ledger.wallet(payer.btc_wallet_id).balance == 3_500
     assert ledger.wallet(payee.btc_wallet_id).balance == 1_500
     assert ledger.invoice_status(invoice) is InvoiceStatus.PAID
@@ -112,6 +112,26 @@ def test_a_held_payment_debits_now_credits_on_settlement_and_cannot_be_doubled(l
     ledger.settle_payment(held.payment.id)
     assert ledger.invoice_status(invoice) is InvoiceStatus.PAID
     assert (ledger.wallet(payer.btc_wallet_id).balance, ledger.wallet(payee.btc_wallet_id).balance) == (600, 400)
+    assert ledger.audit() == []
+
+
+def test_a_payment_held_past_expiry_keeps_the_invoice_and_ends_paid(ledger: Ledger, clock: FakeClock) -> None:
+    """Blink answers EXPIRED past expiry until a held payment is recorded, then PAID; no one else can pay it."""
+    payer, _ = ledger.create_account("payer", balance=1_000)
+    other, _ = ledger.create_account("other", balance=1_000)
+    payee, _ = ledger.create_account("payee")
+    invoice = ledger.create_invoice(payee.btc_wallet_id, 400, expires_in_minutes=1)
+    held = ledger.send_payment(payer.btc_wallet_id, invoice.payment_request, hold=True)
+    assert held.result is SendResult.PENDING and held.payment is not None
+    clock.t += 120
+    assert ledger.invoice_status(invoice) is InvoiceStatus.EXPIRED and ledger.in_flight(invoice)
+    assert ledger.send_payment(other.btc_wallet_id, invoice.payment_request).result is SendResult.PENDING
+    with pytest.raises(PaymentInFlight):
+        ledger.pay_from_outside(invoice.payment_request)
+    ledger.settle_payment(held.payment.id)
+    assert ledger.invoice_status(invoice) is InvoiceStatus.PAID
+    balances = [ledger.wallet(w).balance for w in (payer.btc_wallet_id, other.btc_wallet_id, payee.btc_wallet_id)]
+    assert balances == [600, 1_000, 400]
     assert ledger.audit() == []
 
 
@@ -185,7 +205,7 @@ class Books(RuleBasedStateMachine):
             self.expected[sender_id] -= invoice.amount
             self.expected[invoice.wallet_id] += invoice.amount
             self.paid.add(invoice.payment_hash)
-        elif outcome.result is SendResult.PENDING and outcome.transaction is not None:
+        elif outcome.held:
             assert outcome.payment is not None
             self.expected[sender_id] -= invoice.amount
             self.held.append(outcome.payment.id)

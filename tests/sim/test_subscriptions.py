@@ -118,7 +118,7 @@ async def test_complete_stops_one_stream_and_a_duplicate_id_closes_4409(sim: Sim
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
 
 
-async def test_payment_status_subscription_ends_when_paid(sim: Sim) -> None:
+async def test_payment_status_subscription_tells_paid_and_stays_open(sim: Sim) -> None:
     staff = await sim.account()
     invoice = await sim.invoice(staff.btc_wallet_id, 21)
     async with session(sim) as ws:
@@ -129,7 +129,24 @@ async def test_payment_status_subscription_ends_when_paid(sim: Sim) -> None:
         paid = await receive(ws)
         assert paid["payload"]["data"]["lnInvoicePaymentStatusByHash"]["status"] == "PAID"
         assert paid["payload"]["data"]["lnInvoicePaymentStatusByHash"]["paymentPreimage"]
-        assert await receive(ws) == {"type": "complete", "id": "s"}
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.3)
+
+
+async def test_payment_status_subscription_tells_expired_then_paid_for_a_payment_held_past_expiry(sim: Sim) -> None:
+    pos, staff = await sim.account(balance=1_000), await sim.account()
+    invoice = await sim.invoice(staff.btc_wallet_id, 21, expires_in=1)
+    await sim.http.post("/sim/faults", json={
+        "operation": "lnInvoicePaymentSend", "pending": True, "resolveAfterMs": 1_500, "count": 1})
+    async with session(sim) as ws:
+        await subscribe(ws, "s", doc.STATUS_SUBSCRIPTION, {"input": {"paymentHash": invoice["paymentHash"]}})
+        assert (await receive(ws))["payload"]["data"]["lnInvoicePaymentStatusByHash"]["status"] == "PENDING"
+        assert (await sim.send(pos, invoice["paymentRequest"]))["status"] == "PENDING"
+        await sim.http.post("/sim/clock", json={"advanceSeconds": 61})
+        expired = (await receive(ws))["payload"]["data"]["lnInvoicePaymentStatusByHash"]
+        assert (expired["status"], expired["paymentPreimage"]) == ("EXPIRED", None)
+        paid = (await receive(ws))["payload"]["data"]["lnInvoicePaymentStatusByHash"]
+        assert paid["status"] == "PAID" and paid["paymentPreimage"]
 
 
 async def test_queries_run_over_the_socket_too(sim: Sim) -> None:

@@ -244,7 +244,10 @@ async def set_price(request: Request) -> JSONResponse:
 
 async def advance_clock(request: Request) -> JSONResponse:
     body: ClockIn = await _read(request, ClockIn)
-    return JSONResponse({"now": _sim(request).clock.advance(body.advanceSeconds)})
+    sim = _sim(request)
+    now = sim.clock.advance(body.advanceSeconds)
+    sim.broker.clock_moved()
+    return JSONResponse({"now": now})
 
 
 async def drop_subscriptions(request: Request) -> JSONResponse:

@@ -25,6 +25,8 @@ from tipsplit.sim.bolt11 import PaymentRequestError, decode_payment_request, enc
 DEFAULT_EXPIRY_MINUTES = 24 * 60
 MAX_MEMO_LENGTH = 1024
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{3,50}$")
+EXTERNAL_ID_PATTERN = re.compile(r"^[a-z0-9_-]{1,100}$")
+"""Blink's checkedToLedgerExternalId (domain/ledger/validation.ts): lower case, digits, '_' and '-'."""
 API_KEY_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -58,6 +60,7 @@ class SendResult(StrEnum):
 class TxStatus(StrEnum):
     SUCCESS = "SUCCESS"
     PENDING = "PENDING"
+    FAILURE = "FAILURE"
 
 
 class Direction(StrEnum):
@@ -90,6 +93,23 @@ class Conflict(LedgerError):
     """The request is well-formed but the ledger's state forbids it (taken username, paid invoice)."""
 
     code = "CONFLICT"
+
+
+class InvalidExternalId(LedgerError):
+    """Blink's InvalidLedgerExternalId, as error-map.ts words it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Invalid external id string passed. ID should be either alphanumeric or contain the characters "
+            "'_' or '-'. It should not be more than 100 characters long as well."
+        )
+
+
+class DuplicateExternalId(LedgerError):
+    """Blink's DuplicateLedgerExternalIdError: the account already has an invoice with this externalId."""
+
+    def __init__(self) -> None:
+        super().__init__("External id for invoice or transaction already exists")
 
 
 class InsufficientBalance(LedgerError):
@@ -164,7 +184,14 @@ class Invoice:
     payment_id: str | None = None
 
     def status(self, now: float) -> InvoiceStatus:
-        """PAID once settled; EXPIRED when past expiry and still unpaid; else PENDING."""
+        """PAID once settled; EXPIRED when past expiry and still unpaid; else PENDING.
+
+        This is Blink's rule (PaymentStatusChecker and WalletInvoiceStatusChecker in
+        core/api): PAID means the payment is recorded in the ledger, else the
+        invoice's expiry decides. A payment held in flight records nothing yet, so
+        past expiry Blink already answers EXPIRED while the invoice still cannot be
+        paid by anyone else, and answers PAID once the held payment settles.
+        """
         if self.paid_at is not None:
             return InvoiceStatus.PAID
         if now >= self.expires_at:
@@ -230,6 +257,7 @@ class SendOutcome:
     transaction: Transaction | None = None
     payment: Payment | None = None
     error: LedgerError | None = None
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,6 +292,7 @@ class Ledger:
         self._keys: dict[str, ApiKey] = {}
         self._invoices: dict[str, Invoice] = {}
         self._invoices_by_request: dict[str, str] = {}
+        self._external_ids: set[tuple[str, str]] = set()
         self._payments: dict[str, Payment] = {}
         self._transactions: dict[str, list[Transaction]] = {}
         self._attempts: list[SendAttempt] = []
@@ -371,6 +400,8 @@ class Ledger:
         minutes = DEFAULT_EXPIRY_MINUTES if expires_in_minutes is None else expires_in_minutes
         if not isinstance(minutes, int) or minutes <= 0:
             raise LedgerError("expiresIn must be a positive number of minutes")
+        if external_id is not None and not EXTERNAL_ID_PATTERN.match(external_id):
+            raise InvalidExternalId()
         preimage = self._rng.randbytes(32)
         payment_hash = hashlib.sha256(preimage).digest()
         secret = self._rng.randbytes(32)
@@ -383,9 +414,13 @@ class Ledger:
         invoice = Invoice(
             payment_hash=payment_hash.hex(), payment_request=request, payment_secret=secret.hex(),
             preimage=preimage.hex(), wallet_id=wallet_id, amount=amount, memo=memo,
-            external_id=external_id or self._object_id(), created_at=created,
+            external_id=external_id or payment_hash.hex(), created_at=created,
             expires_at=created + minutes * 60,
         )
+        key = (wallet.account_id, invoice.external_id)
+        if key in self._external_ids:
+            raise DuplicateExternalId()
+        self._external_ids.add(key)
         self._invoices[invoice.payment_hash] = invoice
         self._invoices_by_request[request] = invoice.payment_hash
         return invoice
@@ -420,15 +455,17 @@ class Ledger:
     # ---- payments ----------------------------------------------------------
 
     def send_payment(
-        self, sender_wallet_id: str, payment_request: str, memo: str | None = None, hold: bool = False
+        self, sender_wallet_id: str, payment_request: str, memo: str | None = None, hold: bool = False,
+        fail: bool = False,
     ) -> SendOutcome:
         """Pay a Blink invoice from a BTC wallet, settling intraledger.
 
         Answers like Blink: ALREADY_PAID moves nothing; FAILURE carries the reason
         and moves nothing; `hold` debits the sender now, answers PENDING, and
-        leaves the credit to `settle_payment`.
+        leaves the credit to `settle_payment`; `fail` makes the payment fail in the
+        network after the debit, which Blink reverts (see `_fail`).
         """
-        outcome = self._send(sender_wallet_id, payment_request, memo, hold)
+        outcome = self._send(sender_wallet_id, payment_request, memo, hold, fail)
         payment_hash = outcome.payment.payment_hash if outcome.payment else _hash_of(payment_request)
         self._attempts.append(SendAttempt(
             payment_request=payment_request, payment_hash=payment_hash,
@@ -437,28 +474,34 @@ class Ledger:
         ))
         return outcome
 
-    def _send(self, sender_wallet_id: str, payment_request: str, memo: str | None, hold: bool) -> SendOutcome:
+    def _send(
+        self, sender_wallet_id: str, payment_request: str, memo: str | None, hold: bool, fail: bool
+    ) -> SendOutcome:
         try:
             sender = self.wallet(sender_wallet_id)
             if sender.currency is not WalletCurrency.BTC:
                 raise LedgerError("The simulator pays invoices from BTC wallets only")
-            try:
-                invoice = self.invoice_by_request(payment_request)
-            except NotFound:
-                raise NoRoute("Unable to find a route for payment.") from None
+            decoded = decode_payment_request(payment_request)
+        except PaymentRequestError as exc:
+            return SendOutcome(SendResult.FAILURE, error=LedgerError(f"Invalid paymentRequest: {exc}"))
         except LedgerError as exc:
             return SendOutcome(SendResult.FAILURE, error=exc)
+        invoice = self._invoices.get(decoded.payment_hash)
+        if invoice is None:
+            return self._unroutable(sender, decoded.payment_hash, payment_request, decoded.amount_sats, memo)
         if invoice.paid_at is not None:
-            return SendOutcome(SendResult.ALREADY_PAID)
+            return SendOutcome(SendResult.ALREADY_PAID, transaction=self._sent_for(sender.id, invoice.payment_hash))
         if self.in_flight(invoice):
-            return SendOutcome(SendResult.PENDING, payment=self._payments[invoice.payment_id or ""])
+            return SendOutcome(SendResult.PENDING, transaction=self._sent_for(sender.id, invoice.payment_hash),
+                               payment=self._payments[invoice.payment_id or ""])
         if invoice.wallet_id == sender.id:
             return SendOutcome(SendResult.FAILURE, error=SelfPayment("User tried to pay themselves"))
         if self.invoice_status(invoice) is InvoiceStatus.EXPIRED:
             return SendOutcome(SendResult.FAILURE, error=InvoiceExpired("Invoice is expired."))
         if sender.balance < invoice.amount:
-            return SendOutcome(SendResult.FAILURE, error=InsufficientBalance(
-                f"Payment amount '{invoice.amount}' sats exceeds balance '{sender.balance}'"))
+            return SendOutcome(SendResult.FAILURE, error=_insufficient(invoice.amount, sender.balance))
+        if fail:
+            return self._fail(sender, invoice.payment_hash, invoice.payment_request, invoice.amount, memo or invoice.memo)
         recipient_account = self.account(self.wallet(invoice.wallet_id).account_id)
         sender_account = self.account(sender.account_id)
         now = self.now()
@@ -471,8 +514,8 @@ class Ledger:
             id=self._object_id(), wallet_id=sender.id, direction=Direction.SEND, amount=invoice.amount,
             status=TxStatus.PENDING, created_at=now, memo=memo if memo is not None else invoice.memo,
             payment_hash=invoice.payment_hash, payment_request=invoice.payment_request,
-            settlement=Settlement.INTRALEDGER, counterparty_wallet_id=invoice.wallet_id,
-            counterparty_username=recipient_account.username,
+            settlement=Settlement.INTRALEDGER, external_id=invoice.external_id,
+            counterparty_wallet_id=invoice.wallet_id, counterparty_username=recipient_account.username,
         )
         sender.balance -= invoice.amount
         payment.send_tx_id = send_tx.id
@@ -481,9 +524,37 @@ class Ledger:
         self._transactions[sender.id].append(send_tx)
         if hold:
             self._emit(send_tx, invoice, sender_account.id)
-            return SendOutcome(SendResult.PENDING, transaction=send_tx, payment=payment)
+            return SendOutcome(SendResult.PENDING, transaction=send_tx, payment=payment, held=True)
         self._settle(payment, sender_account.username)
         return SendOutcome(SendResult.SUCCESS, transaction=send_tx, payment=payment)
+
+    def _sent_for(self, wallet_id: str, payment_hash: str) -> Transaction | None:
+        """What Blink returns beside ALREADY_PAID / PENDING: the wallet's send for the hash, else its first match."""
+        matches = [t for t in self.transactions(wallet_id) if t.payment_hash == payment_hash]
+        return next((t for t in matches if t.direction is Direction.SEND), matches[0] if matches else None)
+
+    def _unroutable(
+        self, sender: Wallet, payment_hash: str, payment_request: str, amount: int | None, memo: str | None
+    ) -> SendOutcome:
+        """An invoice no Blink wallet issued goes out over Lightning, where the simulator has no route."""
+        if not amount:
+            return SendOutcome(SendResult.FAILURE, error=LedgerError("Invoice does not have a valid amount to pay"))
+        if sender.balance < amount:
+            return SendOutcome(SendResult.FAILURE, error=_insufficient(amount, sender.balance))
+        return self._fail(sender, payment_hash, payment_request.strip(), amount, memo)
+
+    def _fail(self, sender: Wallet, payment_hash: str, payment_request: str, amount: int, memo: str | None) -> SendOutcome:
+        """A Lightning send that fails after Blink recorded it: Blink voids the debit with a reversal entry
+        and marks both FAILURE (recordLnSendRevert, updateLnPaymentState), so the wallet lists both."""
+        now = self.now()
+        common: dict[str, Any] = {
+            "wallet_id": sender.id, "amount": amount, "status": TxStatus.FAILURE, "created_at": now, "memo": memo,
+            "payment_hash": payment_hash, "payment_request": payment_request, "settlement": Settlement.LIGHTNING,
+        }
+        debit = Transaction(id=self._object_id(), direction=Direction.SEND, **common)
+        reversal = Transaction(id=self._object_id(), direction=Direction.RECEIVE, **common)
+        self._transactions[sender.id] += [debit, reversal]
+        return SendOutcome(SendResult.FAILURE, error=NoRoute("Unable to find a route for payment."))
 
     def settle_payment(self, payment_id: str) -> Payment:
         """Complete a held payment: the invoice becomes PAID and the recipient is credited."""
@@ -628,6 +699,10 @@ class Ledger:
             },
             "violations": self.audit(),
         }
+
+
+def _insufficient(amount: int, balance: int) -> InsufficientBalance:
+    return InsufficientBalance(f"Payment amount '{amount}' sats exceeds balance '{balance}'")
 
 
 def _hash_of(payment_request: str) -> str | None:

@@ -15,7 +15,7 @@ from graphql import GraphQLError, GraphQLResolveInfo, default_field_resolver
 from tipsplit.sim.events import EventStream
 from tipsplit.sim.faults import FaultPlan, Target
 from tipsplit.sim.ledger import (
-    Account, ApiKey, Direction, InvoiceStatus, Ledger, LedgerError, LedgerEvent, NoRoute, NotFound, Scope,
+    Account, ApiKey, Direction, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent, NotFound, Scope,
     SendResult,
 )
 from tipsplit.sim.prices import UnknownCurrency
@@ -324,11 +324,9 @@ async def ln_invoice_payment_send(_: Any, info: GraphQLResolveInfo, input: dict[
         owned_wallet(info, key, input["walletId"])
     except LedgerError as exc:
         return {"errors": [views.error_view(exc)], "status": SendResult.FAILURE.value, "transaction": None}
-    if plan.failure:
-        refusal = NoRoute("Payment failed: no route to the destination (injected fault).")
-        return {"errors": [views.error_view(refusal)], "status": SendResult.FAILURE.value, "transaction": None}
-    outcome = sim.ledger.send_payment(input["walletId"], input["paymentRequest"], input.get("memo"), hold=plan.pending)
-    if outcome.result is SendResult.PENDING and outcome.transaction is not None and outcome.payment is not None:
+    outcome = sim.ledger.send_payment(
+        input["walletId"], input["paymentRequest"], input.get("memo"), hold=plan.pending, fail=plan.failure)
+    if outcome.held and outcome.payment is not None:
         sim.spawn(_settle_later(ctx(info), outcome.payment.id, plan.resolve_after_ms))
     return {
         "errors": [views.error_view(outcome.error)] if outcome.error else [],
@@ -391,23 +389,34 @@ def _per_sat(sim: SimState, code: str) -> float:
 
 @subscribes("lnInvoicePaymentStatusByHash", "lnInvoicePaymentStatusByPaymentRequest", "lnInvoicePaymentStatus")
 def payment_status_updates(_: Any, info: GraphQLResolveInfo, input: dict[str, str]) -> AsyncIterator[Any]:
-    """The invoice's status now and, if it is still unpaid, once more when it is paid."""
+    """The invoice's status now, EXPIRED a second after expiry if still unpaid, and PAID when paid.
+
+    As on Blink, the stream stays open until the client completes it, and a
+    payment held past expiry still delivers PAID after EXPIRED.
+    """
     invoice = _invoice_by(info, input.get("paymentHash"), input.get("paymentRequest"))
     sim = ctx(info).sim
     stream = sim.broker.stream(
         lambda e: e.invoice.payment_hash == invoice.payment_hash and e.transaction.direction is Direction.RECEIVE,
-        first=[invoice],
+        wake_on_clock=True,
     )
-    return _until_settled(stream, sim.ledger)
+    return _status_updates(stream, sim.ledger, invoice)
 
 
-async def _until_settled(stream: EventStream, ledger: Ledger) -> AsyncIterator[Any]:
+async def _status_updates(stream: EventStream, ledger: Ledger, invoice: Invoice) -> AsyncIterator[Invoice]:
     try:
-        async for item in stream:
-            invoice = item.invoice if isinstance(item, LedgerEvent) else item
-            yield invoice
-            if ledger.invoice_status(invoice) is not InvoiceStatus.PENDING:
-                return
+        yield invoice
+        expired_told = ledger.invoice_status(invoice) is not InvoiceStatus.PENDING
+        while invoice.paid_at is None:
+            timeout = None if expired_told else max(invoice.expires_at + 1 - ledger.now(), 0.0)
+            item = await stream.next(timeout)
+            if isinstance(item, LedgerEvent):
+                yield invoice
+            elif not expired_told and ledger.now() >= invoice.expires_at + 1:
+                expired_told = True
+                yield invoice
+        await stream.aclose()
+        await asyncio.Event().wait()
     finally:
         await stream.aclose()
 
