@@ -19,6 +19,7 @@ from tipsplit.sim.ledger import (
     SendResult,
 )
 from tipsplit.sim.prices import UnknownCurrency
+from tipsplit.sim.scalars import Refused
 from tipsplit.sim.state import RequestContext, SimState
 from tipsplit.sim import views
 
@@ -50,10 +51,21 @@ def subscribes(*field_names: str) -> Callable[[Resolver], Resolver]:
 
 
 def resolve_field(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
-    """The execution's field_resolver: our resolver if one is registered, else the parent's value."""
+    """The execution's field_resolver: our resolver if one is registered, else the parent's value.
+
+    An argument a Blink scalar refused reaches Blink's resolver as an error value, and
+    the resolver answers it before doing anything: mutations in their payload's
+    `errors` (message only), everything else as a GraphQL error.
+    """
     resolver = RESOLVERS.get((info.parent_type.name, info.field_name))
     if resolver is None:
         return default_field_resolver(source, info, **args)
+    refusal = first_refusal(args, INPUT_ORDER.get(info.field_name, ()))
+    if refusal is not None:
+        if info.parent_type.name == "Mutation":
+            return {"errors": [{"__typename": "GraphQLApplicationError", "message": refusal.message,
+                                "code": None, "path": None}]}
+        raise GraphQLError(refusal.message, extensions={"code": refusal.code})
     return resolver(source, info, **args)
 
 
@@ -63,7 +75,38 @@ def resolve_subscription(source: Any, info: GraphQLResolveInfo, **args: Any) -> 
     if subscriber is None:
         raise GraphQLError(f"The simulator does not serve subscription {info.field_name}",
                            extensions={"code": "NOT_IMPLEMENTED"})
+    refusal = first_refusal(args)
+    if refusal is not None:
+        raise GraphQLError(refusal.message, extensions={"code": refusal.code})
     return subscriber(source, info, **args)
+
+
+_INVOICE_FOR_RECIPIENT = ("recipientWalletId", "amount", "memo", "descriptionHash", "expiresIn", "externalId",
+                          "webhookUrl")
+INPUT_ORDER: dict[str, tuple[str, ...]] = {
+    "lnInvoiceCreate": ("walletId", "amount", "memo", "expiresIn", "externalId"),
+    "lnUsdInvoiceCreate": ("walletId", "amount", "memo", "expiresIn", "externalId"),
+    "lnInvoiceCreateOnBehalfOfRecipient": _INVOICE_FOR_RECIPIENT,
+    "lnUsdInvoiceCreateOnBehalfOfRecipient": _INVOICE_FOR_RECIPIENT,
+    "lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient": _INVOICE_FOR_RECIPIENT,
+    "lnInvoicePaymentSend": ("walletId", "paymentRequest", "memo"),
+    "intraLedgerPaymentSend": ("walletId", "recipientWalletId", "amount", "memo"),
+}
+"""The order in which Blink's resolvers look at their inputs, where it is not the schema's (alphabetical) one."""
+
+
+def first_refusal(value: Any, order: tuple[str, ...] = ()) -> Refused | None:
+    """The first value a scalar refused, looking through lists and input objects (a mutation's `input` in `order`)."""
+    if isinstance(value, Refused):
+        return value
+    items: list[Any] = []
+    if isinstance(value, dict):
+        if set(value) == {"input"} and isinstance(value["input"], dict):
+            return first_refusal(value["input"], order)
+        items = [value[k] for k in order if k in value] + [v for k, v in value.items() if k not in order]
+    elif isinstance(value, list):
+        items = value
+    return next((found for item in items if (found := first_refusal(item)) is not None), None)
 
 
 # ---- helpers -------------------------------------------------------------------
