@@ -55,6 +55,52 @@ mutation LnInvoicePaymentSend($input: LnInvoicePaymentInput!) {
 }
 """
 
+LN_USD_INVOICE_CREATE = """
+mutation LnUsdInvoiceCreate($input: LnUsdInvoiceCreateInput!) {
+  lnUsdInvoiceCreate(input: $input) {
+    errors { message code }
+    invoice { paymentRequest paymentHash satoshis paymentStatus externalId }
+  }
+}
+"""
+
+LN_USD_INVOICE_CREATE_ON_BEHALF = """
+mutation LnUsdInvoiceCreateOnBehalfOfRecipient($input: LnUsdInvoiceCreateOnBehalfOfRecipientInput!) {
+  lnUsdInvoiceCreateOnBehalfOfRecipient(input: $input) {
+    errors { message code }
+    invoice { paymentRequest paymentHash satoshis paymentStatus externalId }
+  }
+}
+"""
+
+LN_USD_INVOICE_BTC_DENOMINATED_ON_BEHALF = """
+mutation LnUsdInvoiceBtcDenominated($input: LnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipientInput!) {
+  lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient(input: $input) {
+    errors { message code }
+    invoice { paymentRequest paymentHash satoshis paymentStatus externalId }
+  }
+}
+"""
+
+INTRALEDGER_PAYMENT_SEND = """
+mutation IntraLedgerPaymentSend($input: IntraLedgerPaymentSendInput!) {
+  intraLedgerPaymentSend(input: $input) {
+    status
+    errors { message code }
+    transaction {
+      id direction status settlementAmount settlementCurrency memo
+      initiationVia { __typename ... on InitiationViaIntraLedger { counterPartyWalletId counterPartyUsername } }
+    }
+  }
+}
+"""
+
+CSV_TRANSACTIONS = """
+query CsvTransactions($walletIds: [WalletId!]!) {
+  me { defaultAccount { csvTransactions(walletIds: $walletIds) } }
+}
+"""
+
 STATUS_BY_HASH = """
 query LnInvoicePaymentStatusByHash($input: LnInvoicePaymentStatusByHashInput!) {
   lnInvoicePaymentStatusByHash(input: $input) { paymentHash paymentRequest paymentPreimage status }
@@ -131,5 +177,7 @@ subscription PaymentStatus($input: LnInvoicePaymentStatusByHashInput!) {
 
 ALL = [
     ME, ACCOUNT_DEFAULT_WALLET, LN_INVOICE_CREATE, LN_INVOICE_CREATE_ON_BEHALF, LN_INVOICE_PAYMENT_SEND,
+    LN_USD_INVOICE_CREATE, LN_USD_INVOICE_CREATE_ON_BEHALF, LN_USD_INVOICE_BTC_DENOMINATED_ON_BEHALF,
+    INTRALEDGER_PAYMENT_SEND, CSV_TRANSACTIONS,
     STATUS_BY_HASH, STATUS_BY_REQUEST, REALTIME_PRICE, WALLET_TRANSACTIONS, TRANSACTIONS_BY_HASH, MY_UPDATES, STATUS_SUBSCRIPTION,
 ]

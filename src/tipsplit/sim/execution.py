@@ -10,7 +10,7 @@ from graphql import (
     subscribe, validate,
 )
 
-from tipsplit.blink.schema import blink_schema
+from tipsplit.sim.schema import sim_schema
 from tipsplit.sim.resolvers import resolve_field, resolve_subscription
 from tipsplit.sim.state import RequestContext
 
@@ -66,7 +66,7 @@ def _valid_document(query: str) -> DocumentNode:
         document = parse(query)
     except GraphQLError as exc:
         raise RequestRejected([exc], "GRAPHQL_PARSE_FAILED") from None
-    errors = validate(blink_schema(), document)
+    errors = validate(sim_schema(), document)
     if errors:
         raise RequestRejected(list(errors), "GRAPHQL_VALIDATION_FAILED")
     return document
@@ -86,7 +86,7 @@ def prepare(request: Request) -> tuple[DocumentNode, OperationType]:
 async def run(document: DocumentNode, request: Request, context: RequestContext) -> ExecutionResult:
     """Execute a query or mutation."""
     result = execute(
-        blink_schema(), document, context_value=context, variable_values=request.variables,
+        sim_schema(), document, context_value=context, variable_values=request.variables,
         operation_name=request.operation_name, field_resolver=resolve_field,
     )
     if isinstance(result, ExecutionResult):
@@ -99,7 +99,7 @@ async def run_subscription(
 ) -> AsyncIterator[ExecutionResult] | ExecutionResult:
     """Start a subscription: a stream of results, or one result holding the errors that stopped it."""
     result = subscribe(
-        blink_schema(), document, context_value=context, variable_values=request.variables,
+        sim_schema(), document, context_value=context, variable_values=request.variables,
         operation_name=request.operation_name, field_resolver=resolve_field,
         subscribe_field_resolver=resolve_subscription,
     )

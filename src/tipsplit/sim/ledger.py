@@ -22,7 +22,6 @@ from typing import Any
 
 from tipsplit.sim.bolt11 import PaymentRequestError, decode_payment_request, encode_payment_request
 
-DEFAULT_EXPIRY_MINUTES = 24 * 60
 MAX_MEMO_LENGTH = 1024
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{3,50}$")
 EXTERNAL_ID_PATTERN = re.compile(r"^[a-z0-9_-]{1,100}$")
@@ -75,6 +74,31 @@ class Settlement(StrEnum):
     LIGHTNING = "lightning"
 
 
+@dataclass(frozen=True)
+class ExpiryRule:
+    """Blink's INVOICE_EXPIRATIONS (domain/bitcoin/lightning/invoice-expiration.ts), in seconds."""
+
+    minimum: int
+    maximum: int
+    default: int
+
+
+INVOICE_EXPIRY = {
+    "BTC": ExpiryRule(minimum=60, maximum=24 * 3600, default=4 * 3600),
+    "USD": ExpiryRule(minimum=60, maximum=5 * 60, default=5 * 60),
+}
+
+
+def invoice_expiry_seconds(currency: str, minutes: int | None) -> int:
+    """`expiresIn || default`, and any delay outside [minimum, maximum] replaced by the default, as Blink does."""
+    rule = INVOICE_EXPIRY[currency]
+    seconds = minutes * 60 if minutes else rule.default
+    return seconds if rule.minimum <= seconds <= rule.maximum else rule.default
+
+
+UNEXPECTED_ERROR = "Unexpected error occurred, please try again or contact support if it persists (code: {})"
+
+
 class LedgerError(Exception):
     """A refused operation; `code` is the Blink error code a GraphQL client sees."""
 
@@ -87,6 +111,62 @@ class LedgerError(Exception):
 
 class NotFound(LedgerError):
     code = "NOT_FOUND"
+
+
+class BlinkUnexpected(LedgerError):
+    """An error Blink's error map does not name, answered as its `UnexpectedClientError` words it."""
+
+    code = "UNEXPECTED_CLIENT_ERROR"
+
+    def __init__(self, error_name: str, detail: str = "Unknown error") -> None:
+        super().__init__(UNEXPECTED_ERROR.format(f"{error_name}: {detail}"))
+
+
+def unknown_wallet() -> BlinkUnexpected:
+    """Blink's CouldNotFindWalletFromIdError, which its error map leaves unnamed."""
+    return BlinkUnexpected("CouldNotFindWalletFromIdError")
+
+
+class MismatchedCurrency(LedgerError):
+    def __init__(self) -> None:
+        super().__init__("Unsupported operation for wallet's currency.")
+
+
+class InvalidAmount(LedgerError):
+    def __init__(self, currency: "WalletCurrency") -> None:
+        super().__init__("A valid satoshi amount is required" if currency == "BTC" else "A valid usd amount is required")
+
+
+class SubOneCent(LedgerError):
+    def __init__(self) -> None:
+        super().__init__("Amount sent was too low for recipient's usd wallet.")
+
+
+class InvoiceDecodeFailed(LedgerError):
+    code = "INVOICE_DECODE_ERROR"
+
+
+class ExpiredInvoicePayment(LedgerError):
+    """What a payer sees when the destination refuses an expired invoice (InvoiceExpiredOrBadPaymentHashError)."""
+
+    code = "LIGHTNING_PAYMENT_ERROR"
+
+    def __init__(self) -> None:
+        super().__init__("Invoice already expired, or has bad payment hash")
+
+
+class UsdSenderUnsupported(LedgerError):
+    """Blink pays invoices from USD wallets through its dealer; the simulator does not model that."""
+
+    code = "NOT_IMPLEMENTED"
+
+    def __init__(self) -> None:
+        super().__init__("The simulator does not support paying from a USD wallet")
+
+
+class NoAmount(LedgerError):
+    def __init__(self) -> None:
+        super().__init__("Invoice does not have a valid amount to pay")
 
 
 class Conflict(LedgerError):
@@ -182,6 +262,8 @@ class Invoice:
     expires_at: float
     paid_at: float | None = None
     payment_id: str | None = None
+    usd_cents: int | None = None
+    """For an invoice of a USD wallet: the cents it credits, fixed at creation as Blink's dealer quote is."""
 
     def status(self, now: float) -> InvoiceStatus:
         """PAID once settled; EXPIRED when past expiry and still unpaid; else PENDING.
@@ -208,9 +290,11 @@ class Transaction:
     status: TxStatus
     created_at: float
     memo: str | None
-    payment_hash: str
-    payment_request: str
+    payment_hash: str | None
+    payment_request: str | None
     settlement: Settlement
+    currency: WalletCurrency = WalletCurrency.BTC
+    """The unit of `amount`: sats on a BTC wallet, cents on a USD wallet."""
     external_id: str | None = None
     preimage: str | None = None
     counterparty_wallet_id: str | None = None
@@ -267,7 +351,8 @@ class LedgerEvent:
     wallet_id: str
     account_id: str
     transaction: Transaction
-    invoice: Invoice
+    invoice: Invoice | None
+    """None for a payment to a wallet id (intraLedgerPaymentSend), which settles no invoice."""
 
 
 Listener = Callable[[LedgerEvent], None]
@@ -278,6 +363,10 @@ class _Totals:
     minted: int = 0
     external_in: int = 0
     external_out: int = 0
+    dealer_sats: int = 0
+    """Sats that bought USD: paid into USD wallets, whose owners hold cents instead."""
+    usd_issued: int = 0
+    """Cents credited to USD wallets."""
 
 
 class Ledger:
@@ -388,34 +477,39 @@ class Ledger:
         memo: str | None = None,
         expires_in_minutes: int | None = None,
         external_id: str | None = None,
+        usd_cents: int | None = None,
     ) -> Invoice:
-        """Issue a BTC invoice with a fresh random preimage; its hash is SHA-256 of the preimage."""
+        """Issue an invoice of `amount` sats with a fresh random preimage; its hash is SHA-256 of the preimage.
+
+        An invoice of a USD wallet also says the cents it credits (`usd_cents`);
+        its expiry follows Blink's USD rules (at most five minutes).
+        """
         wallet = self.wallet(wallet_id)
-        if wallet.currency is not WalletCurrency.BTC:
-            raise LedgerError("Invoices in sats can only be created on a BTC wallet")
+        if (wallet.currency is WalletCurrency.USD) != (usd_cents is not None):
+            raise MismatchedCurrency()
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-            raise LedgerError("amount must be a positive integer of sats")
+            raise InvalidAmount(WalletCurrency.BTC)
+        if usd_cents is not None and usd_cents <= 0:
+            raise SubOneCent()
         if memo is not None and len(memo) > MAX_MEMO_LENGTH:
             raise LedgerError(f"memo is longer than {MAX_MEMO_LENGTH} characters")
-        minutes = DEFAULT_EXPIRY_MINUTES if expires_in_minutes is None else expires_in_minutes
-        if not isinstance(minutes, int) or minutes <= 0:
-            raise LedgerError("expiresIn must be a positive number of minutes")
         if external_id is not None and not EXTERNAL_ID_PATTERN.match(external_id):
             raise InvalidExternalId()
+        expiry = invoice_expiry_seconds(wallet.currency.value, expires_in_minutes)
         preimage = self._rng.randbytes(32)
         payment_hash = hashlib.sha256(preimage).digest()
         secret = self._rng.randbytes(32)
         created = self.now()
         request = encode_payment_request(
             amount_sats=amount, payment_hash=payment_hash, payment_secret=secret,
-            timestamp=int(created), expiry_seconds=minutes * 60,
+            timestamp=int(created), expiry_seconds=expiry,
             signature=self._rng.randbytes(64) + bytes([self._rng.randrange(4)]), description=memo,
         )
         invoice = Invoice(
             payment_hash=payment_hash.hex(), payment_request=request, payment_secret=secret.hex(),
             preimage=preimage.hex(), wallet_id=wallet_id, amount=amount, memo=memo,
             external_id=external_id or payment_hash.hex(), created_at=created,
-            expires_at=created + minutes * 60,
+            expires_at=created + expiry, usd_cents=usd_cents,
         )
         key = (wallet.account_id, invoice.external_id)
         if key in self._external_ids:
@@ -438,7 +532,7 @@ class Ledger:
             try:
                 payment_hash = decode_payment_request(payment_request).payment_hash
             except PaymentRequestError as exc:
-                raise LedgerError(f"Invalid paymentRequest: {exc}") from None
+                raise _decode_failure(exc) from None
         return self.invoice_by_hash(payment_hash)
 
     def invoices(self) -> list[Invoice]:
@@ -478,14 +572,17 @@ class Ledger:
         self, sender_wallet_id: str, payment_request: str, memo: str | None, hold: bool, fail: bool
     ) -> SendOutcome:
         try:
-            sender = self.wallet(sender_wallet_id)
-            if sender.currency is not WalletCurrency.BTC:
-                raise LedgerError("The simulator pays invoices from BTC wallets only")
             decoded = decode_payment_request(payment_request)
         except PaymentRequestError as exc:
-            return SendOutcome(SendResult.FAILURE, error=LedgerError(f"Invalid paymentRequest: {exc}"))
-        except LedgerError as exc:
-            return SendOutcome(SendResult.FAILURE, error=exc)
+            return SendOutcome(SendResult.FAILURE, error=_decode_failure(exc))
+        try:
+            sender = self.wallet(sender_wallet_id)
+        except NotFound:
+            return SendOutcome(SendResult.FAILURE, error=unknown_wallet())
+        if sender.currency is not WalletCurrency.BTC:
+            raise UsdSenderUnsupported()
+        if not decoded.amount_sats:
+            return SendOutcome(SendResult.FAILURE, error=NoAmount())
         invoice = self._invoices.get(decoded.payment_hash)
         if invoice is None:
             return self._unroutable(sender, decoded.payment_hash, payment_request, decoded.amount_sats, memo)
@@ -497,7 +594,7 @@ class Ledger:
         if invoice.wallet_id == sender.id:
             return SendOutcome(SendResult.FAILURE, error=SelfPayment("User tried to pay themselves"))
         if self.invoice_status(invoice) is InvoiceStatus.EXPIRED:
-            return SendOutcome(SendResult.FAILURE, error=InvoiceExpired("Invoice is expired."))
+            return SendOutcome(SendResult.FAILURE, error=ExpiredInvoicePayment())
         if sender.balance < invoice.amount:
             return SendOutcome(SendResult.FAILURE, error=_insufficient(invoice.amount, sender.balance))
         if fail:
@@ -534,11 +631,9 @@ class Ledger:
         return next((t for t in matches if t.direction is Direction.SEND), matches[0] if matches else None)
 
     def _unroutable(
-        self, sender: Wallet, payment_hash: str, payment_request: str, amount: int | None, memo: str | None
+        self, sender: Wallet, payment_hash: str, payment_request: str, amount: int, memo: str | None
     ) -> SendOutcome:
         """An invoice no Blink wallet issued goes out over Lightning, where the simulator has no route."""
-        if not amount:
-            return SendOutcome(SendResult.FAILURE, error=LedgerError("Invoice does not have a valid amount to pay"))
         if sender.balance < amount:
             return SendOutcome(SendResult.FAILURE, error=_insufficient(amount, sender.balance))
         return self._fail(sender, payment_hash, payment_request.strip(), amount, memo)
@@ -594,15 +689,15 @@ class Ledger:
         recipient = self.wallet(payment.recipient_wallet_id)
         now = self.now()
         internal = payment.sender_wallet_id is not None
+        credit = self._credit(recipient, payment.amount, invoice.usd_cents)
         receive_tx = Transaction(
             id=self._object_id(), wallet_id=recipient.id, direction=Direction.RECEIVE,
-            amount=payment.amount, status=TxStatus.SUCCESS, created_at=now, memo=invoice.memo,
+            amount=credit, status=TxStatus.SUCCESS, created_at=now, memo=invoice.memo,
             payment_hash=invoice.payment_hash, payment_request=invoice.payment_request,
-            settlement=Settlement.INTRALEDGER if internal else Settlement.LIGHTNING,
+            settlement=Settlement.INTRALEDGER if internal else Settlement.LIGHTNING, currency=recipient.currency,
             external_id=invoice.external_id, preimage=invoice.preimage,
             counterparty_wallet_id=payment.sender_wallet_id, counterparty_username=sender_username,
         )
-        recipient.balance += payment.amount
         payment.status = TxStatus.SUCCESS
         payment.settled_at = now
         invoice.paid_at = now
@@ -618,7 +713,66 @@ class Ledger:
         if send_tx is not None:
             self._emit(send_tx, invoice, self.wallet(send_tx.wallet_id).account_id)
 
-    def _emit(self, transaction: Transaction, invoice: Invoice, account_id: str) -> None:
+    def _credit(self, recipient: Wallet, sats: int, usd_cents: int | None) -> int:
+        """Credit a wallet in its own unit; sats paid into a USD wallet go to the dealer, who issues the cents."""
+        if recipient.currency is WalletCurrency.USD:
+            cents = usd_cents or 0
+            self._totals.dealer_sats += sats
+            self._totals.usd_issued += cents
+            recipient.balance += cents
+            return cents
+        recipient.balance += sats
+        return sats
+
+    def transfer(
+        self, sender_wallet_id: str, recipient_wallet_id: str, sats: int, memo: str | None = None,
+        usd_cents: int | None = None,
+    ) -> Transaction:
+        """intraLedgerPaymentSend: move sats from a BTC wallet to any wallet id, no invoice involved.
+
+        A USD recipient is credited `usd_cents` (the caller's conversion at the current price).
+        Refusals follow Blink: unknown recipient, paying one's own wallet, a non-positive
+        amount, a sub-cent credit, or too small a balance.
+        """
+        try:
+            sender, recipient = self.wallet(sender_wallet_id), self.wallet(recipient_wallet_id)
+        except NotFound:
+            raise unknown_wallet() from None
+        if sender.currency is not WalletCurrency.BTC:
+            raise MismatchedCurrency()
+        if not isinstance(sats, int) or isinstance(sats, bool) or sats <= 0:
+            raise InvalidAmount(WalletCurrency.BTC)
+        if recipient.id == sender.id:
+            raise SelfPayment("User tried to pay themselves")
+        if recipient.currency is WalletCurrency.USD and not usd_cents:
+            raise SubOneCent()
+        if sender.balance < sats:
+            raise _insufficient(sats, sender.balance)
+        sender_account = self.account(sender.account_id)
+        recipient_account = self.account(recipient.account_id)
+        now = self.now()
+        sender.balance -= sats
+        credit = self._credit(recipient, sats, usd_cents)
+        common: dict[str, Any] = {
+            "status": TxStatus.SUCCESS, "created_at": now, "memo": memo, "payment_hash": None,
+            "payment_request": None, "settlement": Settlement.INTRALEDGER,
+        }
+        send_tx = Transaction(
+            id=self._object_id(), wallet_id=sender.id, direction=Direction.SEND, amount=sats,
+            counterparty_wallet_id=recipient.id, counterparty_username=recipient_account.username, **common,
+        )
+        receive_tx = Transaction(
+            id=self._object_id(), wallet_id=recipient.id, direction=Direction.RECEIVE, amount=credit,
+            currency=recipient.currency, counterparty_wallet_id=sender.id,
+            counterparty_username=sender_account.username, **common,
+        )
+        self._transactions[sender.id].append(send_tx)
+        self._transactions[recipient.id].append(receive_tx)
+        self._emit(receive_tx, None, recipient_account.id)
+        self._emit(send_tx, None, sender_account.id)
+        return send_tx
+
+    def _emit(self, transaction: Transaction, invoice: Invoice | None, account_id: str) -> None:
         """Tell listeners, only after every change of the operation is made.
 
         The event carries a copy: a held payment's transaction changes when it
@@ -637,10 +791,13 @@ class Ledger:
         """Every broken invariant, in words; an empty list means the books balance."""
         problems: list[str] = []
         btc = [w for w in self._wallets.values() if w.currency is WalletCurrency.BTC]
-        held = sum(w.balance for w in btc) + self.in_flight_total()
+        held = sum(w.balance for w in btc) + self.in_flight_total() + self._totals.dealer_sats
         expected = self._totals.minted + self._totals.external_in - self._totals.external_out
         if held != expected:
-            problems.append(f"balances plus in-flight {held} != minted + inflow - outflow {expected}")
+            problems.append(f"balances plus in-flight plus dealer {held} != minted + inflow - outflow {expected}")
+        cents = sum(w.balance for w in self._wallets.values() if w.currency is WalletCurrency.USD)
+        if cents != self._totals.usd_issued:
+            problems.append(f"USD balances {cents} != cents issued {self._totals.usd_issued}")
         for wallet in self._wallets.values():
             if wallet.balance < 0:
                 problems.append(f"wallet {wallet.id} is negative: {wallet.balance}")
@@ -674,7 +831,7 @@ class Ledger:
             ],
             "invoices": [
                 {"paymentHash": i.payment_hash, "paymentRequest": i.payment_request, "walletId": i.wallet_id,
-                 "amount": i.amount, "memo": i.memo, "externalId": i.external_id,
+                 "amount": i.amount, "usdCents": i.usd_cents, "memo": i.memo, "externalId": i.external_id,
                  "status": i.status(now).value, "inFlight": self.in_flight(i), "createdAt": i.created_at,
                  "expiresAt": i.expires_at, "paidAt": i.paid_at, "paymentId": i.payment_id}
                 for i in self._invoices.values()
@@ -695,10 +852,22 @@ class Ledger:
                 "externalIn": self._totals.external_in,
                 "externalOut": self._totals.external_out,
                 "inFlight": self.in_flight_total(),
+                "dealerSats": self._totals.dealer_sats,
+                "usdIssued": self._totals.usd_issued,
                 "btcBalances": sum(w.balance for w in self._wallets.values() if w.currency is WalletCurrency.BTC),
             },
             "violations": self.audit(),
         }
+
+
+def _decode_failure(exc: PaymentRequestError) -> InvoiceDecodeFailed:
+    """Blink's decode errors, by what the decoder tripped on."""
+    reason = str(exc)
+    if "checksum" in reason:
+        return InvoiceDecodeFailed("Invoice has an invalid checksum, please check again")
+    if "character" in reason:
+        return InvoiceDecodeFailed("Invoice has an unknown character, couldn't decode.")
+    return InvoiceDecodeFailed("Invalid lightning request, couldn't decode.")
 
 
 def _insufficient(amount: int, balance: int) -> InsufficientBalance:

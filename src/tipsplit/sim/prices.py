@@ -5,6 +5,7 @@ so a currency's fraction digits matter (USD cents vs. whole yen). Prices are
 exact fractions: tests can compute expected conversions without rounding drift.
 """
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -106,3 +107,27 @@ class PriceBook:
         currency = self.currency(code)
         major = Fraction(sats) * self.btc_price(code) / SATS_PER_BTC
         return f"{float(major):.{currency.fraction_digits}f}"
+
+    def cents_per_sat(self) -> Fraction:
+        """US cents one sat buys at the USD price `realtimePrice` serves."""
+        return self.btc_price("USD") * 100 / SATS_PER_BTC
+
+    def sats_for_cents(self, cents: int) -> int:
+        """Sats a USD invoice of `cents` asks for: enough to buy every cent (rounded up)."""
+        return math.ceil(cents / self.cents_per_sat())
+
+    def cents_for_sats(self, sats: int) -> int:
+        """Cents `sats` buy for a USD wallet (rounded down; 0 means less than a cent)."""
+        return math.floor(sats * self.cents_per_sat())
+
+    def cents_to_display(self, cents: int, code: str) -> str:
+        """A cent amount in major units of the currency, as Blink's display-amount strings."""
+        currency = self.currency(code)
+        major = Fraction(cents, 100) * self.btc_price(code) / self.btc_price("USD")
+        return f"{float(major):.{currency.fraction_digits}f}"
+
+    def to_display(self, amount: int, wallet_currency: str, code: str) -> str:
+        """A wallet amount (sats of a BTC wallet, cents of a USD wallet) in major units of `code`."""
+        if wallet_currency == "USD":
+            return self.cents_to_display(amount, code)
+        return self.sats_to_display(amount, code)

@@ -15,10 +15,12 @@ from graphql import GraphQLError, GraphQLResolveInfo, default_field_resolver
 from tipsplit.sim.events import EventStream
 from tipsplit.sim.faults import FaultPlan, Target
 from tipsplit.sim.ledger import (
-    Account, ApiKey, Direction, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent, NotFound, Scope,
-    SendResult,
+    Account, ApiKey, Direction, InvalidAmount, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent,
+    MismatchedCurrency, NotFound, Scope, SendResult, SubOneCent, UsdSenderUnsupported, Wallet, WalletCurrency,
+    unknown_wallet,
 )
 from tipsplit.sim.prices import UnknownCurrency
+from tipsplit.sim.scalars import Refused
 from tipsplit.sim.state import RequestContext, SimState
 from tipsplit.sim import views
 
@@ -50,20 +52,76 @@ def subscribes(*field_names: str) -> Callable[[Resolver], Resolver]:
 
 
 def resolve_field(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
-    """The execution's field_resolver: our resolver if one is registered, else the parent's value."""
+    """The execution's field_resolver: our resolver if one is registered, else the parent's value.
+
+    An argument a Blink scalar refused reaches Blink's resolver as an error value, and
+    the resolver answers it before doing anything: mutations in their payload's
+    `errors` (message only), everything else as a GraphQL error.
+    """
     resolver = RESOLVERS.get((info.parent_type.name, info.field_name))
     if resolver is None:
+        if isinstance(source, dict) and info.field_name not in source and not _is_payload(info):
+            raise unsupported(info)
+        if source is None:
+            raise unsupported(info)
         return default_field_resolver(source, info, **args)
+    refusal = first_refusal(args, INPUT_ORDER.get(info.field_name, ()))
+    if refusal is not None:
+        if info.parent_type.name == "Mutation":
+            return {"errors": [{"__typename": "GraphQLApplicationError", "message": refusal.message,
+                                "code": None, "path": None}]}
+        raise GraphQLError(refusal.message, extensions={"code": refusal.code})
     return resolver(source, info, **args)
+
+
+def _is_payload(info: GraphQLResolveInfo) -> bool:
+    """Blink's mutation payloads leave unset fields undefined, which GraphQL answers as null."""
+    return info.parent_type.name.endswith("Payload")
+
+
+def unsupported(info: GraphQLResolveInfo) -> GraphQLError:
+    """The answer for a field of Blink's schema the simulator does not model: an error, never a silent null."""
+    return GraphQLError(f"The simulator does not support {info.parent_type.name}.{info.field_name}",
+                        extensions={"code": "NOT_IMPLEMENTED"})
 
 
 def resolve_subscription(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
     """The execution's subscribe_field_resolver: returns the event stream for a Subscription field."""
     subscriber = SUBSCRIBERS.get(info.field_name)
     if subscriber is None:
-        raise GraphQLError(f"The simulator does not serve subscription {info.field_name}",
-                           extensions={"code": "NOT_IMPLEMENTED"})
+        raise unsupported(info)
+    refusal = first_refusal(args)
+    if refusal is not None:
+        raise GraphQLError(refusal.message, extensions={"code": refusal.code})
     return subscriber(source, info, **args)
+
+
+_INVOICE_FOR_RECIPIENT = ("recipientWalletId", "amount", "memo", "descriptionHash", "expiresIn", "externalId",
+                          "webhookUrl")
+INPUT_ORDER: dict[str, tuple[str, ...]] = {
+    "lnInvoiceCreate": ("walletId", "amount", "memo", "expiresIn", "externalId"),
+    "lnUsdInvoiceCreate": ("walletId", "amount", "memo", "expiresIn", "externalId"),
+    "lnInvoiceCreateOnBehalfOfRecipient": _INVOICE_FOR_RECIPIENT,
+    "lnUsdInvoiceCreateOnBehalfOfRecipient": _INVOICE_FOR_RECIPIENT,
+    "lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient": _INVOICE_FOR_RECIPIENT,
+    "lnInvoicePaymentSend": ("walletId", "paymentRequest", "memo"),
+    "intraLedgerPaymentSend": ("walletId", "recipientWalletId", "amount", "memo"),
+}
+"""The order in which Blink's resolvers look at their inputs, where it is not the schema's (alphabetical) one."""
+
+
+def first_refusal(value: Any, order: tuple[str, ...] = ()) -> Refused | None:
+    """The first value a scalar refused, looking through lists and input objects (a mutation's `input` in `order`)."""
+    if isinstance(value, Refused):
+        return value
+    items: list[Any] = []
+    if isinstance(value, dict):
+        if set(value) == {"input"} and isinstance(value["input"], dict):
+            return first_refusal(value["input"], order)
+        items = [value[k] for k in order if k in value] + [v for k, v in value.items() if k not in order]
+    elif isinstance(value, list):
+        items = value
+    return next((found for item in items if (found := first_refusal(item)) is not None), None)
 
 
 # ---- helpers -------------------------------------------------------------------
@@ -234,31 +292,65 @@ def _display_currency(info: GraphQLResolveInfo, wallet_id: str) -> str:
 
 @resolves("ConsumerAccount", "transactions")
 def account_transactions(
-    account: views.View, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
-    walletIds: list[str] | None = None, **_: Any,
+    account: views.View, info: GraphQLResolveInfo, walletIds: list[str] | None = None, **page: Any,
 ) -> views.View:
     owned = ctx(info).sim.ledger.account(account["id"]).wallet_ids
     wallet_ids = [w for w in (walletIds or owned) if w in owned]
-    return views.connection_view(_tx_views(info, wallet_ids), first, after)
+    return views.connection_view(_tx_views(info, wallet_ids), **page)
 
 
 @resolves(WALLET_TYPES, "transactions")
-def wallet_transactions(
-    wallet: views.View, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None, **_: Any
+def wallet_transactions(wallet: views.View, info: GraphQLResolveInfo, **page: Any) -> views.View:
+    return views.connection_view(_tx_views(info, [wallet["id"]]), **page)
+
+
+@resolves(WALLET_TYPES, "transactionsByAddress")
+def wallet_transactions_by_address(wallet: views.View, info: GraphQLResolveInfo, address: str, **page: Any) -> views.View:
+    """The simulator has no on-chain side: no wallet has transactions to any address."""
+    return views.connection_view([], **page)
+
+
+def _invoice_views(info: GraphQLResolveInfo, wallet_ids: list[str]) -> list[views.View]:
+    ledger = ctx(info).sim.ledger
+    found = [i for i in ledger.invoices() if i.wallet_id in wallet_ids]
+    found.sort(key=lambda i: i.created_at, reverse=True)
+    return [views.invoice_view(i, ledger) for i in found]
+
+
+@resolves("ConsumerAccount", "invoices")
+def account_invoices(
+    account: views.View, info: GraphQLResolveInfo, walletIds: list[str] | None = None, **page: Any,
 ) -> views.View:
-    return views.connection_view(_tx_views(info, [wallet["id"]]), first, after)
+    owned = ctx(info).sim.ledger.account(account["id"]).wallet_ids
+    wallet_ids = [w for w in (walletIds or owned) if w in owned]
+    return views.connection_view(_invoice_views(info, wallet_ids), key="paymentHash", **page)
+
+
+@resolves(WALLET_TYPES, "invoices")
+def wallet_invoices(wallet: views.View, info: GraphQLResolveInfo, **page: Any) -> views.View:
+    return views.connection_view(_invoice_views(info, [wallet["id"]]), key="paymentHash", **page)
+
+
+@resolves("ConsumerAccount", "csvTransactions")
+def account_csv_transactions(account: views.View, info: GraphQLResolveInfo, walletIds: list[str]) -> str:
+    """Like Blink's, every wallet of the account, whatever `walletIds` says."""
+    sim = ctx(info).sim
+    found = sim.ledger.account(account["id"])
+    rows = [(tx, found.username) for w in found.wallet_ids for tx in reversed(sim.ledger.transactions(w))]
+    return views.csv_transactions(rows, sim.prices, found.display_currency)
 
 
 @resolves(WALLET_TYPES, "transactionsByPaymentHash")
 def wallet_transactions_by_hash(wallet: views.View, info: GraphQLResolveInfo, paymentHash: str) -> list[views.View]:
-    return [t for t in _tx_views(info, [wallet["id"]]) if t["initiationVia"]["paymentHash"] == paymentHash.lower()]
+    wanted = paymentHash.lower()
+    return [t for t in _tx_views(info, [wallet["id"]]) if t["initiationVia"].get("paymentHash") == wanted]
 
 
 @resolves(WALLET_TYPES, "transactionsByPaymentRequest")
 def wallet_transactions_by_request(
     wallet: views.View, info: GraphQLResolveInfo, paymentRequest: str
 ) -> list[views.View]:
-    return [t for t in _tx_views(info, [wallet["id"]]) if t["initiationVia"]["paymentRequest"] == paymentRequest]
+    return [t for t in _tx_views(info, [wallet["id"]]) if t["initiationVia"].get("paymentRequest") == paymentRequest]
 
 
 @resolves(WALLET_TYPES, "transactionById")
@@ -280,31 +372,102 @@ def wallet_invoice_by_hash(wallet: views.View, info: GraphQLResolveInfo, payment
 # ---- Mutation ------------------------------------------------------------------
 
 
+async def _add_invoice(
+    info: GraphQLResolveInfo, wallet_id: str, currency: WalletCurrency, amount: int, denomination: WalletCurrency,
+    fields: dict[str, Any],
+) -> views.View:
+    """addInvoice* of Blink's add-invoice-for-wallet.ts, its checks in its order.
+
+    The wallet must exist and hold `currency`, the amount (sats or cents, by
+    `denomination`) must be positive; a USD wallet's invoice is priced in sats at
+    the price `realtimePrice` serves and credits the cents fixed now.
+    """
+    await gate(info, wallet_target(info, wallet_id))
+    sim = ctx(info).sim
+    try:
+        wallet = _blink_wallet(sim.ledger, wallet_id)
+        if wallet.currency is not currency:
+            raise MismatchedCurrency()
+        if amount <= 0:
+            raise InvalidAmount(denomination)
+        sats, cents = amount, None
+        if currency is WalletCurrency.USD:
+            if denomination is WalletCurrency.USD:
+                sats, cents = sim.prices.sats_for_cents(amount), amount
+            else:
+                cents = sim.prices.cents_for_sats(amount)
+                if cents == 0:
+                    raise SubOneCent()
+        invoice = sim.ledger.create_invoice(
+            wallet_id, sats, fields.get("memo"), fields.get("expiresIn"), fields.get("externalId"), usd_cents=cents)
+    except LedgerError as exc:
+        return {"errors": [views.error_view(exc)], "invoice": None}
+    return {"errors": [], "invoice": views.invoice_view(invoice, sim.ledger)}
+
+
+def _blink_wallet(ledger: Ledger, wallet_id: str) -> Wallet:
+    try:
+        return ledger.wallet(wallet_id)
+    except NotFound:
+        raise unknown_wallet() from None
+
+
 @resolves("Mutation", "lnInvoiceCreate")
 async def ln_invoice_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
     key = require(info, Scope.RECEIVE)
-    await gate(info, wallet_target(info, input["walletId"]))
-    ledger = ctx(info).sim.ledger
     try:
         owned_wallet(info, key, input["walletId"])
-        invoice = ledger.create_invoice(
-            input["walletId"], input["amount"], input.get("memo"), input.get("expiresIn"), input.get("externalId"))
     except LedgerError as exc:
         return {"errors": [views.error_view(exc)], "invoice": None}
-    return {"errors": [], "invoice": views.invoice_view(invoice, ledger)}
+    return await _add_invoice(info, input["walletId"], WalletCurrency.BTC, input["amount"], WalletCurrency.BTC, input)
+
+
+@resolves("Mutation", "lnUsdInvoiceCreate")
+async def ln_usd_invoice_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
+    key = require(info, Scope.RECEIVE)
+    try:
+        owned_wallet(info, key, input["walletId"])
+    except LedgerError as exc:
+        return {"errors": [views.error_view(exc)], "invoice": None}
+    return await _add_invoice(info, input["walletId"], WalletCurrency.USD, input["amount"], WalletCurrency.USD, input)
 
 
 @resolves("Mutation", "lnInvoiceCreateOnBehalfOfRecipient")
 async def ln_invoice_create_on_behalf(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
+    return await _add_invoice(
+        info, input["recipientWalletId"], WalletCurrency.BTC, input["amount"], WalletCurrency.BTC, input)
+
+
+@resolves("Mutation", "lnUsdInvoiceCreateOnBehalfOfRecipient")
+async def ln_usd_invoice_create_on_behalf(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
+    return await _add_invoice(
+        info, input["recipientWalletId"], WalletCurrency.USD, input["amount"], WalletCurrency.USD, input)
+
+
+@resolves("Mutation", "lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient")
+async def ln_usd_invoice_btc_denominated_on_behalf(
+    _: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> views.View:
+    return await _add_invoice(
+        info, input["recipientWalletId"], WalletCurrency.USD, input["amount"], WalletCurrency.BTC, input)
+
+
+@resolves("Mutation", "intraLedgerPaymentSend")
+async def intraledger_payment_send(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
+    """Pay sats from the caller's BTC wallet to any wallet id; a USD wallet is credited at the served price."""
+    key = require(info, Scope.WRITE)
     await gate(info, wallet_target(info, input["recipientWalletId"]))
-    ledger = ctx(info).sim.ledger
+    sim = ctx(info).sim
     try:
-        invoice = ledger.create_invoice(
-            input["recipientWalletId"], input["amount"], input.get("memo"), input.get("expiresIn"),
-            input.get("externalId"))
+        owned_wallet(info, key, input["walletId"])
+        recipient = _blink_wallet(sim.ledger, input["recipientWalletId"])
+        cents = sim.prices.cents_for_sats(input["amount"]) if recipient.currency is WalletCurrency.USD else None
+        sent = sim.ledger.transfer(input["walletId"], recipient.id, input["amount"], input.get("memo"), cents)
     except LedgerError as exc:
-        return {"errors": [views.error_view(exc)], "invoice": None}
-    return {"errors": [], "invoice": views.invoice_view(invoice, ledger)}
+        return {"errors": [views.error_view(exc)], "status": SendResult.FAILURE.value, "transaction": None}
+    display = _display_currency(info, input["walletId"])
+    return {"errors": [], "status": SendResult.SUCCESS.value,
+            "transaction": views.transaction_view(sent, sim.prices, display)}
 
 
 def _recipient_target(info: GraphQLResolveInfo, payment_request: str) -> Target:
@@ -324,8 +487,11 @@ async def ln_invoice_payment_send(_: Any, info: GraphQLResolveInfo, input: dict[
         owned_wallet(info, key, input["walletId"])
     except LedgerError as exc:
         return {"errors": [views.error_view(exc)], "status": SendResult.FAILURE.value, "transaction": None}
-    outcome = sim.ledger.send_payment(
-        input["walletId"], input["paymentRequest"], input.get("memo"), hold=plan.pending, fail=plan.failure)
+    try:
+        outcome = sim.ledger.send_payment(
+            input["walletId"], input["paymentRequest"], input.get("memo"), hold=plan.pending, fail=plan.failure)
+    except UsdSenderUnsupported as exc:
+        raise gql_error(exc) from None
     if outcome.held and outcome.payment is not None:
         sim.spawn(_settle_later(ctx(info), outcome.payment.id, plan.resolve_after_ms))
     return {
@@ -367,7 +533,7 @@ def my_updates_payload(item: Any, info: GraphQLResolveInfo) -> views.View:
         return {"errors": [], "me": views.user_view(account), "update": item}
     tx = views.transaction_view(item.transaction, sim.prices, account.display_currency)
     update: dict[str, object]
-    if item.transaction.direction is Direction.RECEIVE:
+    if item.transaction.direction is Direction.RECEIVE and item.invoice is not None:
         update = {
             "__typename": "LnUpdate", "paymentHash": item.invoice.payment_hash, "walletId": item.wallet_id,
             "status": InvoiceStatus.PAID.value, "transaction": tx,
@@ -397,7 +563,7 @@ def payment_status_updates(_: Any, info: GraphQLResolveInfo, input: dict[str, st
     invoice = _invoice_by(info, input.get("paymentHash"), input.get("paymentRequest"))
     sim = ctx(info).sim
     stream = sim.broker.stream(
-        lambda e: e.invoice.payment_hash == invoice.payment_hash and e.transaction.direction is Direction.RECEIVE,
+        lambda e: e.invoice is invoice and e.transaction.direction is Direction.RECEIVE,
         wake_on_clock=True,
     )
     return _status_updates(stream, sim.ledger, invoice)

@@ -5,11 +5,16 @@ Invoice, InitiationVia, SettlementVia, UserUpdate, Error) carry `__typename`,
 which graphql-core's default type resolver reads.
 """
 
+import base64
+import csv
+import io
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from tipsplit.sim.ledger import (
-    Account, Invoice, InvoiceStatus, Ledger, LedgerError, Settlement, Transaction, Wallet, WalletCurrency,
+    Account, Direction, Invoice, InvoiceStatus, Ledger, LedgerError, Settlement, Transaction, TxStatus, Wallet,
+    WalletCurrency,
 )
 from tipsplit.sim.prices import PriceBook
 
@@ -39,6 +44,7 @@ def account_view(account: Account) -> View:
         "defaultWallet": public_wallet_view(account.btc_wallet_id, WalletCurrency.BTC),
         "displayCurrency": account.display_currency, "level": "ONE", "callbackEndpoints": [],
         "callbackPortalUrl": "", "pendingIncomingTransactions": [], "quiz": [],
+        "notificationSettings": {"push": {"enabled": True, "disabledCategories": []}},
     }
 
 
@@ -51,6 +57,7 @@ def wallet_view(wallet: Wallet) -> View:
         "__typename": "BTCWallet" if wallet.currency is WalletCurrency.BTC else "UsdWallet",
         "id": wallet.id, "accountId": wallet.account_id, "walletCurrency": wallet.currency.value,
         "balance": wallet.balance, "pendingIncomingBalance": 0, "pendingIncomingTransactions": [],
+        "pendingIncomingTransactionsByAddress": [],
     }
 
 
@@ -98,8 +105,9 @@ def realtime_price_view(code: str, prices: PriceBook, now: float) -> View:
 
 
 def transaction_view(tx: Transaction, prices: PriceBook, display_currency: str) -> View:
-    sat = prices.sat_price(display_currency)
-    display = prices.sats_to_display(tx.amount, display_currency)
+    unit = tx.currency.value
+    quote = prices.sat_price(display_currency) if unit == "BTC" else prices.usd_cent_price(display_currency)
+    display = prices.to_display(tx.amount, unit, display_currency)
     if tx.settlement is Settlement.INTRALEDGER:
         settlement_via: View = {
             "__typename": "SettlementViaIntraLedger", "counterPartyWalletId": tx.counterparty_wallet_id,
@@ -107,32 +115,85 @@ def transaction_view(tx: Transaction, prices: PriceBook, display_currency: str) 
         }
     else:
         settlement_via = {"__typename": "SettlementViaLn", "preImage": tx.preimage, "paymentSecret": None}
+    if tx.payment_hash is not None:
+        initiation_via: View = {
+            "__typename": "InitiationViaLn", "paymentHash": tx.payment_hash, "paymentRequest": tx.payment_request,
+        }
+    else:
+        initiation_via = {
+            "__typename": "InitiationViaIntraLedger", "counterPartyWalletId": tx.counterparty_wallet_id,
+            "counterPartyUsername": tx.counterparty_username,
+        }
     return {
         "id": tx.id, "createdAt": int(tx.created_at), "direction": tx.direction.value, "memo": tx.memo,
         "externalId": tx.external_id, "status": tx.status.value,
-        "settlementAmount": tx.signed_amount, "settlementCurrency": "BTC", "settlementFee": 0,
+        "settlementAmount": tx.signed_amount, "settlementCurrency": unit, "settlementFee": 0,
         "settlementDisplayAmount": ("-" if tx.signed_amount < 0 else "") + display,
-        "settlementDisplayCurrency": display_currency, "settlementDisplayFee": prices.sats_to_display(0, display_currency),
-        "settlementPrice": price_view(sat.base, sat.offset, prices.sats_to_display(1, display_currency)),
-        "initiationVia": {
-            "__typename": "InitiationViaLn", "paymentHash": tx.payment_hash, "paymentRequest": tx.payment_request,
-        },
+        "settlementDisplayCurrency": display_currency,
+        "settlementDisplayFee": prices.to_display(0, unit, display_currency),
+        "settlementPrice": price_view(quote.base, quote.offset, prices.to_display(1, unit, display_currency)),
+        "initiationVia": initiation_via,
         "settlementVia": settlement_via,
     }
 
 
-def connection_view(nodes: list[View], first: int | None, after: str | None) -> View:
-    """A Relay connection over nodes with an `id`; the cursor is the node id."""
-    start = 0
-    if after is not None:
-        ids = [n["id"] for n in nodes]
-        start = ids.index(after) + 1 if after in ids else len(nodes)
-    end = len(nodes) if first is None else min(len(nodes), start + max(first, 0))
+def connection_view(
+    nodes: list[View], first: int | None = None, after: str | None = None, last: int | None = None,
+    before: str | None = None, key: str = "id",
+) -> View:
+    """A Relay connection (first/after, last/before) over nodes; a node's cursor is its `key`."""
+    cursors = [n[key] for n in nodes]
+    start = cursors.index(after) + 1 if after in cursors else (len(nodes) if after is not None else 0)
+    end = cursors.index(before) if before in cursors else len(nodes)
+    end = max(start, end)
+    if first is not None:
+        end = min(end, start + max(first, 0))
+    if last is not None:
+        start = max(start, end - max(last, 0))
     page = nodes[start:end]
     return {
-        "edges": [{"cursor": n["id"], "node": n} for n in page],
+        "edges": [{"cursor": n[key], "node": n} for n in page],
         "pageInfo": {
             "hasNextPage": end < len(nodes), "hasPreviousPage": start > 0,
-            "startCursor": page[0]["id"] if page else None, "endCursor": page[-1]["id"] if page else None,
+            "startCursor": page[0][key] if page else None, "endCursor": page[-1][key] if page else None,
         },
     }
+
+
+def csv_transactions(rows: list[tuple[Transaction, str]], prices: PriceBook, display_currency: str) -> str:
+    """Blink's csvTransactions: its CsvWalletsExport columns, base64 of the UTF-8 CSV text."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for tx, account_username in rows:
+        credit = tx.amount if tx.direction is Direction.RECEIVE else 0
+        debit = tx.amount if tx.direction is Direction.SEND else 0
+        via_invoice = tx.payment_hash is not None
+        kind = ("ln_on_us" if via_invoice else "on_us") if tx.settlement is Settlement.INTRALEDGER else (
+            "invoice" if tx.direction is Direction.RECEIVE else "payment")
+        row = {
+            "id": tx.id, "walletId": tx.wallet_id, "type": kind, "credit": credit, "debit": debit, "fee": 0,
+            "currency": tx.currency.value, "timestamp": js_date(tx.created_at),
+            "pendingConfirmation": "true" if tx.status is TxStatus.PENDING else "false",
+            "lnMemo": tx.memo if via_invoice else "", "recipientWalletId": tx.counterparty_wallet_id or "",
+            "username": tx.counterparty_username or "", "memoFromPayer": "" if via_invoice else (tx.memo or ""),
+            "paymentHash": tx.payment_hash or "",
+            "displayAmount": prices.to_display(tx.amount, tx.currency.value, display_currency),
+            "displayFee": prices.to_display(0, tx.currency.value, display_currency),
+            "displayCurrency": display_currency,
+        }
+        writer.writerow([row.get(column, "") for column in CSV_COLUMNS])
+    return base64.b64encode(out.getvalue().encode("utf-8")).decode("ascii")
+
+
+CSV_COLUMNS = (
+    "id", "walletId", "type", "credit", "debit", "fee", "currency", "timestamp", "pendingConfirmation", "journalId",
+    "lnMemo", "usd", "feeUsd", "recipientWalletId", "username", "memoFromPayer", "paymentHash", "pubkey",
+    "feeKnownInAdvance", "address", "txHash", "displayAmount", "displayFee", "displayCurrency",
+)
+
+
+def js_date(timestamp: float) -> str:
+    """A JavaScript Date as `String(date)` writes it in UTC."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)")

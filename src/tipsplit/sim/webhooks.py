@@ -98,7 +98,7 @@ class WebhookDispatcher:
 
     def on_event(self, event: LedgerEvent) -> None:
         """Ledger listener: queue a delivery per matching endpoint for each completed receive."""
-        if event.transaction.direction is not Direction.RECEIVE:
+        if event.transaction.direction is not Direction.RECEIVE or event.invoice is None:
             return
         body = json.dumps(self.payload(event), separators=(",", ":")).encode()
         for endpoint in self._endpoints.values():
@@ -117,7 +117,8 @@ class WebhookDispatcher:
         tx = event.transaction
         account = self._ledger.account(event.account_id)
         display = account.display_currency
-        price = self._prices.sat_price(display)
+        unit = tx.currency.value
+        price = self._prices.sat_price(display) if unit == "BTC" else self._prices.usd_cent_price(display)
         return {
             "accountId": event.account_id,
             "eventType": "receive.lightning",
@@ -128,12 +129,12 @@ class WebhookDispatcher:
                 "initiationVia": {"paymentHash": tx.payment_hash, "pubkey": self._node_pubkey, "type": "lightning"},
                 "memo": tx.memo,
                 "settlementAmount": tx.signed_amount,
-                "settlementCurrency": "BTC",
-                "settlementDisplayAmount": self._prices.sats_to_display(tx.amount, display),
-                "settlementDisplayFee": self._prices.sats_to_display(0, display),
+                "settlementCurrency": unit,
+                "settlementDisplayAmount": self._prices.to_display(tx.amount, unit, display),
+                "settlementDisplayFee": self._prices.to_display(0, unit, display),
                 "settlementDisplayPrice": {
                     "base": str(price.base), "displayCurrency": display,
-                    "offset": str(price.offset), "walletCurrency": "BTC",
+                    "offset": str(price.offset), "walletCurrency": unit,
                 },
                 "settlementFee": 0,
                 "settlementVia": {"type": "intraledger" if tx.settlement is Settlement.INTRALEDGER else "lightning"},
