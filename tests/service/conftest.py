@@ -59,6 +59,15 @@ class World:
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
+    async def operations(self) -> dict[str, int]:
+        """How often each GraphQL root field reached the simulator since the last `clear_operations`."""
+        response = await self.sim_http.get("/sim/operations")
+        response.raise_for_status()
+        return response.json()["operations"]  # type: ignore[no-any-return]
+
+    async def clear_operations(self) -> None:
+        (await self.sim_http.delete("/sim/operations")).raise_for_status()
+
     async def fault(self, **rule: Any) -> None:
         response = await self.sim_http.post("/sim/faults", json=rule)
         assert response.status_code < 300, response.text

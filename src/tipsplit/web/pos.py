@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tipsplit.api.deps import client_ip, runtime
 from tipsplit.blink.errors import BlinkAuthError, BlinkError
-from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, Username
+from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, PlainText, Username
 from tipsplit.invoicing import SAT_CURRENCIES, InvoiceOrder, InvoiceRequestError
 from tipsplit.runtime import Runtime
 from tipsplit.web.qr import invoice_qr_svg
@@ -50,7 +50,7 @@ class PosInvoiceBody(BaseModel):
     amount: Decimal = Field(gt=0, le=Decimal("1e15"))
     tipPercent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     recipients: list[PosRecipient] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
-    memo: str | None = Field(default=None, max_length=MAX_MEMO)
+    memo: PlainText | None = Field(default=None, max_length=MAX_MEMO)
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
