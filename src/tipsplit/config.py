@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     claim_lease_seconds: int = Field(default=60, ge=5)
     stats_ttl_seconds: int = Field(default=3600, ge=1)
     owner_check_ttl_seconds: int = Field(default=60, ge=0)
+    allow_write_merchant_keys: bool = False
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
     rate_limit_per_wallet: int = Field(default=600, ge=1)
     rate_limit_per_ip: int = Field(default=1200, ge=1)

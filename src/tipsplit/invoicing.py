@@ -21,6 +21,7 @@ from tipsplit.blink.types import RealtimePrice
 from tipsplit.domain.memos import invoice_memo
 from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
 from tipsplit.domain.split import equal_shares, tip_from_percent
+from tipsplit.key_scopes import MerchantKeyPolicy, MerchantKeyRefused
 from tipsplit.store.hybrid import HybridTipStore
 
 SAT_CURRENCIES = frozenset({"BTC", "SAT", "SATS"})
@@ -131,18 +132,20 @@ class InvoiceService:
         pos_wallet_id: str,
         expiry_minutes: int,
         lookups: LookupCache,
+        merchant_keys: MerchantKeyPolicy,
     ) -> None:
         self._store = store
         self._pos = pos
         self._pos_wallet_id = pos_wallet_id
         self._expiry_minutes = expiry_minutes
         self._lookups = lookups
+        self._merchant_keys = merchant_keys
 
     async def create(self, order: InvoiceOrder) -> CreatedInvoice:
         base, tip = await self._amounts(order)
         recipients = _recipients(order, tip)
         tip_data = _tip_data(order, base, tip, recipients)
-        await self._check_owner(order.api_key, order.user_wallet_id)
+        await self._check_merchant(order.api_key, order.user_wallet_id)
         wallets = await self._recipient_wallets([r.username for r in recipients])
         memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
         invoice = await self._pos.create_invoice(self._pos_wallet_id, base + tip, memo, self._expiry_minutes)
@@ -195,14 +198,30 @@ class InvoiceService:
         except (BlinkNotFound, BlinkGraphQLError, BlinkApiError):
             raise InvoiceRequestError("displayCurrency", f"Blink has no price for {currency!r}") from None
 
-    async def _check_owner(self, api_key: str, wallet_id: str) -> None:
+    async def _check_merchant(self, api_key: str, wallet_id: str) -> None:
+        """The key's account owns the wallet, the wallet holds sats, and the key cannot spend (unless allowed)."""
+
         async def ask_blink() -> str:
+            merchant = self._pos.with_api_key(api_key)
             try:
-                me = await self._pos.with_api_key(api_key).me()
+                me, scopes = await asyncio.gather(merchant.me(), merchant.scopes())
             except BlinkAuthError:
-                raise InvoiceRequestError("apiKey", "Blink refused this API key", status=401) from None
-            if not me.owns_wallet(wallet_id):
+                raise InvoiceRequestError(
+                    "apiKey", "Blink refused this API key (it must be a valid key with the READ scope)", status=401
+                ) from None
+            wallet = me.wallet(wallet_id)
+            if wallet is None:
                 raise InvoiceRequestError("userWalletId", "this wallet does not belong to the API key's account", 403)
+            if wallet.currency != "BTC":
+                raise InvoiceRequestError(
+                    "userWalletId",
+                    f"this is a {wallet.currency} wallet; only BTC wallets are supported as destinations for now:"
+                    " give the account's BTC wallet",
+                )
+            try:
+                self._merchant_keys.check(scopes, me.username)
+            except MerchantKeyRefused as exc:
+                raise InvoiceRequestError("apiKey", str(exc)) from None
             return "yes"
 
         await self._lookups.get_or_fetch(ask_blink, "owner", api_key, wallet_id)

@@ -18,6 +18,7 @@ from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
 from tipsplit.embedded import embedded_stack_for, resolve_urls
 from tipsplit.invoicing import InvoiceService, LookupCache
+from tipsplit.key_scopes import MerchantKeyPolicy, check_pos_key
 from tipsplit.observability import SETTLEMENTS
 from tipsplit.sandbox import Sandbox, start_sandbox
 from tipsplit.settle import SettlePolicy, Settler
@@ -36,6 +37,7 @@ class Runtime:
     pos: BlinkClient
     settler: Settler
     invoices: InvoiceService
+    merchant_keys: MerchantKeyPolicy
     watchers: Watchers
     webhook_secret: str | None
     sandbox: Sandbox | None
@@ -93,6 +95,11 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
 
         pos = BlinkClient(settings.blink_api_url, settings.blinkpos_api_key)
         stack.push_async_callback(pos.aclose)
+        await check_pos_key(pos)
+        merchant_keys = MerchantKeyPolicy(allow_write=settings.allow_write_merchant_keys)
+        if merchant_keys.allow_write:
+            log.warning("merchant_keys.write_allowed", setting="ALLOW_WRITE_MERCHANT_KEYS",
+                        note="merchant keys that can spend are accepted; a stolen key could spend merchants' funds")
         policy = SettlePolicy(
             claim_lease_seconds=settings.claim_lease_seconds,
             max_leg_attempts=settings.max_leg_attempts,
@@ -104,7 +111,7 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         )
         invoices = InvoiceService(
             store, pos, settings.blinkpos_btc_wallet_id, settings.invoice_expiry_minutes,
-            LookupCache(settings.owner_check_ttl_seconds),
+            LookupCache(settings.owner_check_ttl_seconds), merchant_keys,
         )
         updates = MyUpdates(settings.blink_api_url, settings.blinkpos_api_key)
         watchers = Watchers(
@@ -113,7 +120,9 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         )
         watchers.start()
         stack.push_async_callback(watchers.stop)
-        return Runtime(settings, store, pos, settler, invoices, watchers, webhook_secret, sandbox, stack)
+        return Runtime(
+            settings, store, pos, settler, invoices, merchant_keys, watchers, webhook_secret, sandbox, stack
+        )
     except BaseException:
         await stack.aclose()
         raise

@@ -12,6 +12,9 @@ from tipsplit.config import Settings
 from tipsplit.sim.server import SimServer
 
 RECIPIENTS = ("alice_tips", "bob_tips")
+# The POS key settles (checks, creates and pays invoices); everyone else's key only reads, as tipsplit asks of merchants.
+POS_SCOPES = ["READ", "RECEIVE", "WRITE"]
+MERCHANT_SCOPES = ["READ"]
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class Sandbox:
         await self.server.stop()
 
 
-async def _account(http: httpx.AsyncClient, username: str, balance: int) -> SandboxAccount:
-    response = await http.post("/sim/accounts", json={"username": username, "balance": balance})
+async def _account(http: httpx.AsyncClient, username: str, balance: int, scopes: list[str]) -> SandboxAccount:
+    response = await http.post("/sim/accounts", json={"username": username, "balance": balance, "scopes": scopes})
     response.raise_for_status()
     body = response.json()
     return SandboxAccount(body["username"], body["apiKey"], body["btcWalletId"])
@@ -67,9 +70,9 @@ async def start_sandbox(settings: Settings, webhook_secret: str, public_url: str
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            pos = await _account(http, "blinkpos", 0)
-            merchant = await _account(http, "merchant", 0)
-            recipients = [await _account(http, name, 0) for name in RECIPIENTS]
+            pos = await _account(http, "blinkpos", 0, POS_SCOPES)
+            merchant = await _account(http, "merchant", 0, MERCHANT_SCOPES)
+            recipients = [await _account(http, name, 0, MERCHANT_SCOPES) for name in RECIPIENTS]
             if public_url:
                 response = await http.post(
                     "/sim/webhooks", json={"url": f"{public_url}/api/blink/webhook", "secret": webhook_secret}

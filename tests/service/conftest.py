@@ -18,6 +18,9 @@ from tipsplit.sim.server import SimServer
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"tipsplit-test-webhook-secret-32b").decode()
 ENCRYPTION_KEYS = "t1:" + base64.b64encode(bytes(range(32))).decode()
+ALL_SCOPES = ("READ", "RECEIVE", "WRITE")
+# tipsplit refuses merchant keys that can spend; a merchant signs in with a READ-only key.
+MERCHANT_SCOPES = ("READ",)
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,8 @@ async def eventually(
     return value
 
 
-async def _account(http: httpx.AsyncClient, username: str) -> Account:
-    response = await http.post("/sim/accounts", json={"username": username, "balance": 0})
+async def _account(http: httpx.AsyncClient, username: str, scopes: tuple[str, ...] = ALL_SCOPES) -> Account:
+    response = await http.post("/sim/accounts", json={"username": username, "balance": 0, "scopes": list(scopes)})
     response.raise_for_status()
     body = response.json()
     return Account(body["username"], body["apiKey"], body["btcWalletId"])
@@ -151,7 +154,7 @@ async def world(
     async with SimServer(seed=int.from_bytes(os.urandom(2), "big")) as sim:
         async with httpx.AsyncClient(base_url=sim.url, timeout=30) as sim_http:
             pos = await _account(sim_http, "blinkpos")
-            merchant = await _account(sim_http, "merchant")
+            merchant = await _account(sim_http, "merchant", MERCHANT_SCOPES)
             recipients = {name: await _account(sim_http, name) for name in ("alice", "bob", "carol")}
             settings = service_settings(sim, pos, fresh_database_url, redis_url, key_prefix, tmp_path, **overrides)
             world = World(sim, sim_http, pos, merchant, recipients, settings)
