@@ -22,6 +22,7 @@ from tipsplit.domain.memos import invoice_memo
 from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
 from tipsplit.domain.split import equal_shares, tip_from_percent
 from tipsplit.key_scopes import MerchantKeyPolicy, MerchantKeyRefused
+from tipsplit.store.errors import PaymentConflict
 from tipsplit.store.hybrid import HybridTipStore
 
 SAT_CURRENCIES = frozenset({"BTC", "SAT", "SATS"})
@@ -34,6 +35,18 @@ class InvoiceRequestError(ValueError):
         self.field = field
         self.status = status
         super().__init__(message)
+
+
+class PaymentHashTaken(InvoiceRequestError):
+    """Blink answered with the payment hash of a sale already stored: the new sale must not become the old one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "paymentHash",
+            "Blink answered with the payment hash of an earlier sale; this sale was not created and nothing was"
+            " charged: try again",
+            status=409,
+        )
 
 
 @dataclass(frozen=True)
@@ -155,9 +168,14 @@ class InvoiceService:
             update={"payment_request": invoice.payment_request, "created_at": now, "expires_at": expires_at,
                     "memo": memo}
         )
-        await self._store.store_tip_data(
-            invoice.payment_hash, stored, recipient_wallets=wallets, expires_at=expires_at
-        )
+        try:
+            fresh = await self._store.store_tip_data(
+                invoice.payment_hash, stored, recipient_wallets=wallets, expires_at=expires_at
+            )
+        except PaymentConflict:
+            raise PaymentHashTaken() from None
+        if not fresh:
+            raise PaymentHashTaken()
         return CreatedInvoice(
             invoice.payment_request, invoice.payment_hash, invoice.satoshis, expires_at, stored, plan_legs(stored)
         )

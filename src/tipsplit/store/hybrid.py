@@ -190,8 +190,13 @@ class HybridTipStore:
         *,
         recipient_wallets: Mapping[str, str] | None = None,
         expires_at: datetime | None = None,
-    ) -> None:
-        """Remember a new invoice's split; returns once it is durable (PostgreSQL, or the fsynced journal)."""
+    ) -> bool:
+        """Remember a new invoice's split; returns once it is durable (PostgreSQL, or the fsynced journal).
+
+        True when this call stored it; False when the same split was already
+        stored under this hash (a repeat). Another split under the hash raises
+        PaymentConflict. A caller making a *new* sale must treat False as a conflict too.
+        """
         payment_hash = self._check_hash(payment_hash)
         tip = self._validate(tip_data, expires_at)
         assert tip.expires_at is not None
@@ -210,7 +215,7 @@ class HybridTipStore:
                 ) from exc
             await self._journal_store(payment_hash, tip, encrypted, wallets)
             await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
-            return
+            return True
         if not inserted:
             existing = await self.cold.get_payment(payment_hash, with_legs=False)
             if existing is None:
@@ -218,8 +223,9 @@ class HybridTipStore:
             self._check_same(existing, tip, api_key)
             if existing.status in ACTIVE_STATUSES:
                 await self._cache(payment_hash, self._view_of(existing))
-            return
+            return False
         await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
+        return True
 
     async def get_tip_data(self, payment_hash: str) -> dict[str, Any] | None:
         """The active payment's split in the seed's camelCase shape with the API key in clear, or None."""
