@@ -90,7 +90,6 @@ class Settings(BaseSettings):
     blinkpos_btc_wallet_id: str | None = None
     blink_webhook_secret: str | None = None
     sim_port: int = Field(default=8100, ge=0, le=65535)
-    sim_seed: int = 0
 
     operator_token: str | None = None
     session_secret: str | None = None
