@@ -49,8 +49,8 @@ class MerchantKeyPolicy:
                     account or "without a username")
 
 
-async def check_pos_key(pos: BlinkClient) -> None:
-    """Stop start-up when Blink says the POS key lacks a scope; Blink being unreachable only warns."""
+async def require_settling_key(pos: BlinkClient) -> None:
+    """PosKeyError when Blink refuses the POS key or it lacks a scope settlement needs; BlinkError if Blink is away."""
     try:
         scopes = await pos.scopes()
     except BlinkAuthError as exc:
@@ -58,12 +58,17 @@ async def check_pos_key(pos: BlinkClient) -> None:
             f"Blink refused BLINKPOS_API_KEY ({exc.detail}); it must be a valid key with the scopes "
             f"{', '.join(sorted(SETTLEMENT_SCOPES))}"
         ) from None
-    except BlinkError as exc:
-        log.warning("could not ask Blink for BLINKPOS_API_KEY's scopes; starting unchecked: %s", exc)
-        return
     missing = sorted(SETTLEMENT_SCOPES - scopes)
     if missing:
         raise PosKeyError(
             f"BLINKPOS_API_KEY lacks the Blink scope(s) {', '.join(missing)} that settlement needs (READ to check "
             "invoices, RECEIVE to create them, WRITE to pay the base and tips): create a key with all three"
         )
+
+
+async def check_pos_key(pos: BlinkClient) -> None:
+    """At start-up: a POS key that cannot settle stops the service; Blink being unreachable only warns."""
+    try:
+        await require_settling_key(pos)
+    except BlinkError as exc:
+        log.warning("could not ask Blink for BLINKPOS_API_KEY's scopes; starting unchecked: %s", exc)

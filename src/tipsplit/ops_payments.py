@@ -15,10 +15,13 @@ import typer
 from rich.table import Table
 
 from tipsplit.blink.client import BlinkClient
+from tipsplit.blink.errors import BlinkError
 from tipsplit.config import Settings
 from tipsplit.domain.models import check_payment_hash
 from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.key_scopes import PosKeyError, require_settling_key
 from tipsplit.ops_cli import EXIT_OK, EXIT_PARTIAL, CommandError, connected, err, fail, out
+from tipsplit.sandbox import PosAccess, SandboxNotRunning, running_sandbox
 from tipsplit.settle import Outcome, SettlePolicy, Settler
 from tipsplit.store.records import EventRecord, LegRecord, PaymentRecord
 
@@ -221,6 +224,32 @@ async def show_payment(settings: Settings, payment_hash: str, as_json: bool) -> 
     return EXIT_OK
 
 
+def blink_of(settings: Settings) -> PosAccess:
+    """Blink as configured, or in sandbox mode the simulator of the sandbox running on this data directory."""
+    if settings.sandbox:
+        try:
+            return running_sandbox(settings.data_dir)
+        except SandboxNotRunning as exc:
+            raise CommandError(str(exc)) from None
+    if not (settings.blink_api_url and settings.blinkpos_api_key and settings.blinkpos_btc_wallet_id):
+        raise CommandError(
+            "payments retry talks to Blink: set BLINK_API_URL, BLINKPOS_API_KEY and BLINKPOS_BTC_WALLET_ID"
+        )
+    return PosAccess(settings.blink_api_url, settings.blinkpos_api_key, settings.blinkpos_btc_wallet_id)
+
+
+async def _check_pos_key(pos: BlinkClient, settings: Settings) -> None:
+    """Before touching any leg: Blink answers, and the POS key can settle."""
+    try:
+        await require_settling_key(pos)
+    except PosKeyError as exc:
+        raise CommandError(str(exc)) from None
+    except BlinkError as exc:
+        hint = (" Is the sandbox service (`tipsplit serve`) still running with this data directory?"
+                if settings.sandbox else "")
+        raise CommandError(f"Blink at {pos.url} cannot be asked ({exc.detail}); nothing was retried.{hint}") from None
+
+
 async def retry_payment(settings: Settings, payment_hash: str) -> int:
     """Give a failed payment's failed legs fresh attempts and settle it now; refuse every other state.
 
@@ -231,12 +260,8 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
     """
     try:
         payment_hash = parse_hash(payment_hash)
-        if not (settings.blink_api_url and settings.blinkpos_api_key and settings.blinkpos_btc_wallet_id):
-            raise CommandError(
-                "payments retry talks to Blink: set BLINK_API_URL, BLINKPOS_API_KEY and BLINKPOS_BTC_WALLET_ID"
-                " (in sandbox mode, retry through the running service instead)"
-            )
-        async with connected(settings) as opened:
+        blink = blink_of(settings)
+        async with connected(settings) as opened, BlinkClient(blink.graphql_url, blink.pos_api_key) as pos:
             cold = opened.store.cold
             payment = await cold.get_payment(payment_hash)
             if payment is None:
@@ -244,15 +269,15 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
             if payment.status is not PaymentStatus.FAILED:
                 reason = REFUSALS[payment.status].format(owner=payment.claim_owner)
                 raise CommandError(f"refusing to retry {payment_hash}: {reason}", EXIT_PARTIAL)
+            await _check_pos_key(pos, settings)
             await cold.reset_failed_legs(payment_hash, "tipsplit payments retry")
             policy = SettlePolicy(
                 claim_lease_seconds=opened.settings.claim_lease_seconds,
                 max_leg_attempts=opened.settings.max_leg_attempts,
                 retry_base_seconds=opened.settings.leg_retry_base_seconds,
             )
-            async with BlinkClient(settings.blink_api_url, settings.blinkpos_api_key) as pos:
-                settler = Settler(opened.store, pos, settings.blinkpos_btc_wallet_id, policy)
-                result = await settler.settle(payment_hash, allow_failed=True)
+            settler = Settler(opened.store, pos, blink.pos_wallet_id, policy)
+            result = await settler.settle(payment_hash, allow_failed=True)
             after = await cold.get_payment(payment_hash)
     except CommandError as exc:
         return fail(exc)

@@ -74,8 +74,8 @@ class SandboxAccounts:
 
 
 @dataclass(frozen=True)
-class RunningSandbox:
-    """What an operator command needs to speak to the running sandbox's simulator as the POS account."""
+class PosAccess:
+    """Where Blink answers, and the POS account's key and wallet there: what an operator command needs to settle."""
 
     graphql_url: str
     pos_api_key: str
@@ -193,18 +193,18 @@ def _restored_accounts(server: SimServer, data_dir: Path) -> SandboxAccounts | N
 
 
 def _write_running(sandbox: Sandbox) -> None:
-    running = RunningSandbox(sandbox.graphql_url, sandbox.pos.api_key, sandbox.pos.wallet_id)
+    running = PosAccess(sandbox.graphql_url, sandbox.pos.api_key, sandbox.pos.wallet_id)
     path = sandbox.data_dir / RUNNING_FILE
     with open(path, "w", opener=lambda name, flags: os.open(name, flags, 0o600)) as out:
         json.dump({**asdict(running), "pid": os.getpid()}, out)
 
 
-def running_sandbox(data_dir: Path) -> RunningSandbox:
+def running_sandbox(data_dir: Path) -> PosAccess:
     """Where the sandbox service of this data directory runs its simulator, for operator commands."""
     path = data_dir / RUNNING_FILE
     try:
         data = json.loads(path.read_text())
-        return RunningSandbox(data["graphql_url"], data["pos_api_key"], data["pos_wallet_id"])
+        return PosAccess(data["graphql_url"], data["pos_api_key"], data["pos_wallet_id"])
     except FileNotFoundError:
         raise SandboxNotRunning(
             f"no sandbox is running with the data directory {data_dir} (no {RUNNING_FILE}): start `tipsplit serve`"
