@@ -8,7 +8,6 @@ invoice is handed out, so that whatever the customer pays can be forwarded.
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkGraphQLError, BlinkNotFound
 from tipsplit.blink.types import RealtimePrice
+from tipsplit.coalesce import SingleFlight
 from tipsplit.domain.memos import invoice_memo
 from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
 from tipsplit.domain.split import equal_shares, tip_from_percent
@@ -103,10 +103,7 @@ class LookupCache:
     """
 
     def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._entries: dict[str, tuple[float, str]] = {}
-        self._in_flight: dict[str, asyncio.Future[str]] = {}
+        self._answers: SingleFlight[str] = SingleFlight(ttl_seconds, max_entries=max_entries)
 
     @staticmethod
     def _key(*parts: str) -> str:
@@ -114,25 +111,7 @@ class LookupCache:
 
     async def get_or_fetch(self, fetch: Callable[[], Awaitable[str]], *parts: str) -> str:
         """The remembered answer, or the answer of one `fetch` shared by every caller asking meanwhile."""
-        key = self._key(*parts)
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > time.monotonic():
-            return entry[1]
-        pending = self._in_flight.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(fetch())
-            self._in_flight[key] = pending
-            pending.add_done_callback(lambda done: self._fetched(key, done))
-        return await asyncio.shield(pending)
-
-    def _fetched(self, key: str, done: asyncio.Future[str]) -> None:
-        del self._in_flight[key]
-        if done.cancelled() or done.exception() is not None:
-            return
-        now = time.monotonic()
-        if len(self._entries) >= self._max:
-            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-        self._entries[key] = (now + self._ttl, done.result())
+        return await self._answers.run(self._key(*parts), fetch)
 
 
 class InvoiceService:

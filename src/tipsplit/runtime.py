@@ -9,6 +9,7 @@ import base64
 import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -16,7 +17,9 @@ from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.updates import MyUpdates
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
+from tipsplit.coalesce import SingleFlight
 from tipsplit.embedded import embedded_stack_for, resolve_urls
+from tipsplit.forwarding import ForwardRequests
 from tipsplit.invoicing import InvoiceService, LookupCache
 from tipsplit.key_scopes import MerchantKeyPolicy, check_pos_key
 from tipsplit.observability import SETTLEMENTS
@@ -27,6 +30,9 @@ from tipsplit.watch import Watchers
 
 log = structlog.get_logger(__name__)
 
+# `/api/health` asks Blink at most this often per instance, however often it is called.
+HEALTH_PROBE_REUSE_SECONDS = 5.0
+
 
 @dataclass
 class Runtime:
@@ -36,12 +42,16 @@ class Runtime:
     store: HybridTipStore
     pos: BlinkClient
     settler: Settler
+    forwards: ForwardRequests
     invoices: InvoiceService
     merchant_keys: MerchantKeyPolicy
     watchers: Watchers
     webhook_secret: str | None
     sandbox: Sandbox | None
     stack: AsyncExitStack = field(repr=False)
+    blink_probe: SingleFlight[dict[str, Any]] = field(
+        default_factory=lambda: SingleFlight(HEALTH_PROBE_REUSE_SECONDS), repr=False
+    )
 
     async def close(self) -> None:
         await self.stack.aclose()
@@ -120,8 +130,9 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         )
         watchers.start()
         stack.push_async_callback(watchers.stop)
+        forwards = ForwardRequests(settler, store, settings.forward_answer_reuse_seconds)
         return Runtime(
-            settings, store, pos, settler, invoices, merchant_keys, watchers, webhook_secret, sandbox, stack
+            settings, store, pos, settler, forwards, invoices, merchant_keys, watchers, webhook_secret, sandbox, stack
         )
     except BaseException:
         await stack.aclose()

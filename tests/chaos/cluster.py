@@ -266,7 +266,7 @@ async def _account(http: httpx.AsyncClient, username: str, scopes: tuple[str, ..
 def base_env(**overrides: Any) -> dict[str, str]:
     """The environment every instance shares; scenario overrides by setting name (upper-cased)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DATABASE_", "REDIS_", "BLINK", "RATE_LIMIT", "INVOICE_", "TIPSPLIT_"))}
+           if not k.startswith(("DATABASE_", "REDIS_", "BLINK", "RATE_LIMIT", "FORWARD_", "INVOICE_", "TIPSPLIT_"))}
     env.update(
         ENCRYPTION_KEYS=ENCRYPTION_KEYS,
         BLINK_WEBHOOK_SECRET=WEBHOOK_SECRET,
@@ -277,6 +277,7 @@ def base_env(**overrides: Any) -> dict[str, str]:
         MAX_LEG_ATTEMPTS="6",
         RATE_LIMIT_PER_WALLET="100000",
         RATE_LIMIT_PER_IP="100000",
+        FORWARD_RATE_LIMIT_PER_IP="100000",
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
     )

@@ -132,6 +132,7 @@ def service_settings(world_sim: SimServer, pos: Account, database_url: str, redi
         max_leg_attempts=4,
         rate_limit_per_wallet=10_000,
         rate_limit_per_ip=10_000,
+        forward_rate_limit_per_ip=10_000,
         tip_store_file=data_dir / "tip-store.json",
     )
     values.update(overrides)

@@ -379,6 +379,21 @@ class HybridTipStore:
             counted.append(result)
         return min(counted, key=lambda r: r.remaining, default=RateLimitResult(True, -1, 0))
 
+    async def check_forward_rate_limit(self, ip: str) -> RateLimitResult:
+        """Count one settle-now request (forward-with-tips) per client IP; allowed when Redis is down (fail open)."""
+        count_hit = partial(
+            HotStore.hit_rate_limit, scope="ip", identity=ip, limit=self.settings.forward_rate_limit_per_ip,
+            window_seconds=self.settings.forward_rate_limit_window_seconds, action="forward",
+        )
+        return await self._hot_call(count_hit) or RateLimitResult(True, -1, 0)
+
+    async def recent_settle_answer(self, payment_hash: str) -> str | None:
+        """What settling this payment answered moments ago on any instance, if it is worth reusing."""
+        return await self._hot_call(lambda hot: hot.recent_answer(payment_hash))
+
+    async def remember_settle_answer(self, payment_hash: str, answer: str, ttl_seconds: float) -> None:
+        await self._hot_call(lambda hot: hot.remember_answer(payment_hash, answer, max(1, int(ttl_seconds * 1000))))
+
     async def replay_journal(self) -> int:
         """Move journaled writes into PostgreSQL; safe to repeat (inserts are idempotent)."""
         if self.journal is None:
