@@ -147,14 +147,17 @@ class Sandbox:
     def start_saving(self) -> None:
         self._saver = asyncio.get_running_loop().create_task(self._save_changes(), name="sandbox-snapshot")
 
+    def _save_or_warn(self) -> None:
+        try:
+            self.save()
+        except OSError as exc:
+            log.warning("sandbox.snapshot_failed", error=f"{type(exc).__name__}: {exc}")
+
     async def _save_changes(self) -> None:
         while True:
             await self.changed.wait()
             self.changed.clear()
-            try:
-                self.save()
-            except OSError as exc:
-                log.warning("sandbox.snapshot_failed", error=f"{type(exc).__name__}: {exc}")
+            self._save_or_warn()
             await asyncio.sleep(SAVE_INTERVAL_SECONDS)
 
     async def stop(self) -> None:
@@ -163,7 +166,7 @@ class Sandbox:
             self._saver.cancel()
             await asyncio.gather(self._saver, return_exceptions=True)
         await self.server.stop()
-        self.save()
+        self._save_or_warn()
         (self.data_dir / RUNNING_FILE).unlink(missing_ok=True)
 
 

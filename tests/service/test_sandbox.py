@@ -1,5 +1,6 @@
 """Sandbox mode: no Blink URL given, so the service runs the simulator itself and serves its credentials."""
 
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,11 @@ import httpx
 from tests.service.conftest import eventually
 from tipsplit.api.app import create_app
 from tipsplit.config import Settings
+from tipsplit.sandbox import SNAPSHOT_FILE
 from tipsplit.serving import BackgroundServer
+from tipsplit.sim import persist
+from tipsplit.sim.ledger import LedgerError
+from tipsplit.sim.state import SimState
 
 
 def free_port() -> int:
@@ -61,6 +66,18 @@ async def test_sandbox_serves_credentials_and_settles_a_sale(
         await server.stop()
 
 
+async def saved_status(data_dir: Path, payment_hash: str) -> str | None:
+    """The invoice's status in the simulator ledger saved on disk (read into a scratch simulator)."""
+    scratch = SimState.create()
+    shutil.copy(data_dir / SNAPSHOT_FILE, data_dir / "scratch.pickle")
+    if persist.load(scratch, data_dir / "scratch.pickle") is None:
+        return None
+    try:
+        return scratch.ledger.invoice_status(scratch.ledger.invoice_by_hash(payment_hash)).value
+    except LedgerError:
+        return None
+
+
 def sandbox_settings(database_url: str, redis_url: str, prefix: str, data_dir: Path) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=database_url, redis_url=redis_url, redis_key_prefix=prefix,
@@ -106,6 +123,9 @@ async def test_a_restarted_sandbox_keeps_its_ledger_and_credentials_and_never_re
     settings = sandbox_settings(fresh_database_url, redis_url, key_prefix, tmp_path)
     async with running_sandbox(settings) as (client, creds):
         first = await sell_and_settle(client, creds)
+        # Saved while running, not only at shutdown: a crash would lose at most the last second.
+        await eventually(lambda: saved_status(tmp_path, first["paymentHash"]), lambda status: status == "PAID",
+                         timeout=10)
     async with running_sandbox(settings) as (client, again):
         assert {k: v for k, v in again.items() if k != "simUrl"} == {k: v for k, v in creds.items() if k != "simUrl"}
         second = await sell_and_settle(client, again)
