@@ -135,7 +135,10 @@ async def stack(servers: Servers, database_url: str, data_dir: Path) -> AsyncIte
         async with httpx.AsyncClient(base_url=sim.url, timeout=30) as client:
             accounts = {}
             for username in ("blinkpos", "merchant", "alice", "bob"):
-                response = await client.post("/sim/accounts", json={"username": username, "balance": 0})
+                # tipsplit refuses merchant keys that can spend: the merchant's key is READ-only.
+                scopes = ["READ"] if username == "merchant" else ["READ", "RECEIVE", "WRITE"]
+                response = await client.post("/sim/accounts",
+                                             json={"username": username, "balance": 0, "scopes": scopes})
                 response.raise_for_status()
                 accounts[username] = response.json()
         service = await start_service(sim, accounts["blinkpos"], database_url, servers.redis_url, servers.prefix,

@@ -88,9 +88,13 @@ class Settings(BaseSettings):
     claim_lease_seconds: int = Field(default=60, ge=5)
     stats_ttl_seconds: int = Field(default=3600, ge=1)
     owner_check_ttl_seconds: int = Field(default=60, ge=0)
+    allow_write_merchant_keys: bool = False
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
     rate_limit_per_wallet: int = Field(default=600, ge=1)
     rate_limit_per_ip: int = Field(default=1200, ge=1)
+    forward_rate_limit_per_ip: int = Field(default=120, ge=1)
+    forward_rate_limit_window_seconds: int = Field(default=60, ge=1)
+    forward_answer_reuse_seconds: float = Field(default=2.0, ge=0, le=60)
     max_leg_attempts: int = Field(default=6, ge=1, le=100)
     leg_retry_base_seconds: float = Field(default=2.0, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
@@ -107,7 +111,6 @@ class Settings(BaseSettings):
     blink_invoice_limit_block_seconds: float = Field(default=300, ge=0)
     blink_invoice_limit_margin: int = Field(default=3, ge=0)
     sim_port: int = Field(default=8100, ge=0, le=65535)
-    sim_seed: int = 0
 
     operator_token: str | None = None
     session_secret: str | None = None

@@ -8,7 +8,6 @@ invoice is handed out, so that whatever the customer pays can be forwarded.
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,9 +17,12 @@ from typing import Any
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkGraphQLError, BlinkNotFound
 from tipsplit.blink.types import RealtimePrice
+from tipsplit.coalesce import SingleFlight
 from tipsplit.domain.memos import invoice_memo
 from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
 from tipsplit.domain.split import equal_shares, tip_from_percent
+from tipsplit.key_scopes import MerchantKeyPolicy, MerchantKeyRefused
+from tipsplit.store.errors import PaymentConflict
 from tipsplit.pos_accounts import PosAccounts
 from tipsplit.store.hybrid import HybridTipStore
 
@@ -34,6 +36,18 @@ class InvoiceRequestError(ValueError):
         self.field = field
         self.status = status
         super().__init__(message)
+
+
+class PaymentHashTaken(InvoiceRequestError):
+    """Blink answered with the payment hash of a sale already stored: the new sale must not become the old one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "paymentHash",
+            "Blink answered with the payment hash of an earlier sale; this sale was not created and nothing was"
+            " charged: try again",
+            status=409,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,10 +104,7 @@ class LookupCache:
     """
 
     def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._entries: dict[str, tuple[float, str]] = {}
-        self._in_flight: dict[str, asyncio.Future[str]] = {}
+        self._answers: SingleFlight[str] = SingleFlight(ttl_seconds, max_entries=max_entries)
 
     @staticmethod
     def _key(*parts: str) -> str:
@@ -101,25 +112,7 @@ class LookupCache:
 
     async def get_or_fetch(self, fetch: Callable[[], Awaitable[str]], *parts: str) -> str:
         """The remembered answer, or the answer of one `fetch` shared by every caller asking meanwhile."""
-        key = self._key(*parts)
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > time.monotonic():
-            return entry[1]
-        pending = self._in_flight.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(fetch())
-            self._in_flight[key] = pending
-            pending.add_done_callback(lambda done: self._fetched(key, done))
-        return await asyncio.shield(pending)
-
-    def _fetched(self, key: str, done: asyncio.Future[str]) -> None:
-        del self._in_flight[key]
-        if done.cancelled() or done.exception() is not None:
-            return
-        now = time.monotonic()
-        if len(self._entries) >= self._max:
-            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-        self._entries[key] = (now + self._ttl, done.result())
+        return await self._answers.run(self._key(*parts), fetch)
 
 
 class InvoiceService:
@@ -132,18 +125,20 @@ class InvoiceService:
         accounts: PosAccounts,
         expiry_minutes: int,
         lookups: LookupCache,
+        merchant_keys: MerchantKeyPolicy,
     ) -> None:
         self._store = store
         self._pos = pos
         self._accounts = accounts
         self._expiry_minutes = expiry_minutes
         self._lookups = lookups
+        self._merchant_keys = merchant_keys
 
     async def create(self, order: InvoiceOrder) -> CreatedInvoice:
         base, tip = await self._amounts(order)
         recipients = _recipients(order, tip)
         tip_data = _tip_data(order, base, tip, recipients)
-        await self._check_owner(order.api_key, order.user_wallet_id)
+        await self._check_merchant(order.api_key, order.user_wallet_id)
         wallets = await self._recipient_wallets([r.username for r in recipients])
         memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
         account, invoice = await self._accounts.create_sale_invoice(base + tip, memo, self._expiry_minutes)
@@ -153,9 +148,14 @@ class InvoiceService:
             update={"payment_request": invoice.payment_request, "created_at": now, "expires_at": expires_at,
                     "memo": memo, "pos_wallet_id": account.wallet_id}
         )
-        await self._store.store_tip_data(
-            invoice.payment_hash, stored, recipient_wallets=wallets, expires_at=expires_at
-        )
+        try:
+            fresh = await self._store.store_tip_data(
+                invoice.payment_hash, stored, recipient_wallets=wallets, expires_at=expires_at
+            )
+        except PaymentConflict:
+            raise PaymentHashTaken() from None
+        if not fresh:
+            raise PaymentHashTaken()
         return CreatedInvoice(
             invoice.payment_request, invoice.payment_hash, invoice.satoshis, expires_at, stored, plan_legs(stored)
         )
@@ -196,14 +196,30 @@ class InvoiceService:
         except (BlinkNotFound, BlinkGraphQLError, BlinkApiError):
             raise InvoiceRequestError("displayCurrency", f"Blink has no price for {currency!r}") from None
 
-    async def _check_owner(self, api_key: str, wallet_id: str) -> None:
+    async def _check_merchant(self, api_key: str, wallet_id: str) -> None:
+        """The key's account owns the wallet, the wallet holds sats, and the key cannot spend (unless allowed)."""
+
         async def ask_blink() -> str:
+            merchant = self._pos.with_api_key(api_key)
             try:
-                me = await self._pos.with_api_key(api_key).me()
+                me, scopes = await asyncio.gather(merchant.me(), merchant.scopes())
             except BlinkAuthError:
-                raise InvoiceRequestError("apiKey", "Blink refused this API key", status=401) from None
-            if not me.owns_wallet(wallet_id):
+                raise InvoiceRequestError(
+                    "apiKey", "Blink refused this API key (it must be a valid key with the READ scope)", status=401
+                ) from None
+            wallet = me.wallet(wallet_id)
+            if wallet is None:
                 raise InvoiceRequestError("userWalletId", "this wallet does not belong to the API key's account", 403)
+            if wallet.currency != "BTC":
+                raise InvoiceRequestError(
+                    "userWalletId",
+                    f"this is a {wallet.currency} wallet; only BTC wallets are supported as destinations for now:"
+                    " give the account's BTC wallet",
+                )
+            try:
+                self._merchant_keys.check(scopes, me.username)
+            except MerchantKeyRefused as exc:
+                raise InvoiceRequestError("apiKey", str(exc)) from None
             return "yes"
 
         await self._lookups.get_or_fetch(ask_blink, "owner", api_key, wallet_id)

@@ -14,11 +14,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from tipsplit.blink.client import BlinkClient
+from tipsplit.blink.errors import BlinkError
 from tipsplit.config import Settings
 from tipsplit.domain.models import check_payment_hash
 from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.key_scopes import PosKeyError, require_settling_key
 from tipsplit.ops_cli import EXIT_OK, EXIT_PARTIAL, CommandError, connected, err, fail, out
 from tipsplit.pos_accounts import open_pos_accounts
+from tipsplit.sandbox import SandboxNotRunning, running_sandbox
 from tipsplit.settle import Outcome, SettlePolicy, Settler
 from tipsplit.store.records import EventRecord, LegRecord, PaymentRecord
 
@@ -221,6 +225,37 @@ async def show_payment(settings: Settings, payment_hash: str, as_json: bool) -> 
     return EXIT_OK
 
 
+def blink_of(settings: Settings) -> Settings:
+    """The settings with Blink as configured, or in sandbox mode the simulator of the sandbox running here."""
+    if settings.sandbox:
+        try:
+            running = running_sandbox(settings.data_dir)
+        except SandboxNotRunning as exc:
+            raise CommandError(str(exc)) from None
+        return settings.model_copy(update={
+            "blink_api_url": running.graphql_url, "blinkpos_api_key": running.pos_api_key,
+            "blinkpos_btc_wallet_id": running.pos_wallet_id,
+        })
+    if not (settings.blink_api_url and settings.pos_accounts):
+        raise CommandError(
+            "payments retry talks to Blink: set BLINK_API_URL and BLINKPOS_ACCOUNTS (or BLINKPOS_API_KEY and"
+            " BLINKPOS_BTC_WALLET_ID)"
+        )
+    return settings
+
+
+async def _check_pos_key(pos: BlinkClient, settings: Settings) -> None:
+    """Before touching any leg: Blink answers, and the POS key can settle."""
+    try:
+        await require_settling_key(pos)
+    except PosKeyError as exc:
+        raise CommandError(str(exc)) from None
+    except BlinkError as exc:
+        hint = (" Is the sandbox service (`tipsplit serve`) still running with this data directory?"
+                if settings.sandbox else "")
+        raise CommandError(f"Blink at {pos.url} cannot be asked ({exc.detail}); nothing was retried.{hint}") from None
+
+
 async def retry_payment(settings: Settings, payment_hash: str) -> int:
     """Give a failed payment's failed legs fresh attempts and settle it now; refuse every other state.
 
@@ -231,12 +266,7 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
     """
     try:
         payment_hash = parse_hash(payment_hash)
-        if not (settings.blink_api_url and settings.pos_accounts):
-            raise CommandError(
-                "payments retry talks to Blink: set BLINK_API_URL and BLINKPOS_ACCOUNTS (or BLINKPOS_API_KEY and"
-                " BLINKPOS_BTC_WALLET_ID)"
-                " (in sandbox mode, retry through the running service instead)"
-            )
+        blink = blink_of(settings)
         async with connected(settings) as opened:
             cold = opened.store.cold
             payment = await cold.get_payment(payment_hash)
@@ -245,9 +275,13 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
             if payment.status is not PaymentStatus.FAILED:
                 reason = REFUSALS[payment.status].format(owner=payment.claim_owner)
                 raise CommandError(f"refusing to retry {payment_hash}: {reason}", EXIT_PARTIAL)
-            await cold.reset_failed_legs(payment_hash, "tipsplit payments retry")
-            accounts, pos = open_pos_accounts(settings, opened.store.hot)
+            accounts, pos = open_pos_accounts(blink, opened.store.hot)
             async with pos:
+                account = accounts.for_payment(payment.pos_wallet_id)
+                if account is None:
+                    raise CommandError(f"payment {payment_hash} was received by a POS account not configured here")
+                await _check_pos_key(account.client, settings)
+                await cold.reset_failed_legs(payment_hash, "tipsplit payments retry")
                 settler = Settler(opened.store, accounts, SettlePolicy.from_settings(opened.settings))
                 result = await settler.settle(payment_hash, allow_failed=True)
             after = await cold.get_payment(payment_hash)

@@ -9,6 +9,7 @@ import base64
 import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -16,8 +17,11 @@ from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.updates import MyUpdates
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
+from tipsplit.coalesce import SingleFlight
 from tipsplit.embedded import embedded_stack_for, resolve_urls
+from tipsplit.forwarding import ForwardRequests
 from tipsplit.invoicing import InvoiceService, LookupCache
+from tipsplit.key_scopes import MerchantKeyPolicy, check_pos_key
 from tipsplit.observability import SETTLEMENTS
 from tipsplit.pos_accounts import PosAccounts, open_pos_accounts
 from tipsplit.sandbox import Sandbox, start_sandbox
@@ -26,6 +30,9 @@ from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.watch import Watchers
 
 log = structlog.get_logger(__name__)
+
+# `/api/health` asks Blink at most this often per instance, however often it is called.
+HEALTH_PROBE_REUSE_SECONDS = 5.0
 
 
 @dataclass
@@ -37,11 +44,16 @@ class Runtime:
     pos: BlinkClient
     accounts: PosAccounts
     settler: Settler
+    forwards: ForwardRequests
     invoices: InvoiceService
+    merchant_keys: MerchantKeyPolicy
     watchers: Watchers
     webhook_secret: str | None
     sandbox: Sandbox | None
     stack: AsyncExitStack = field(repr=False)
+    blink_probe: SingleFlight[dict[str, Any]] = field(
+        default_factory=lambda: SingleFlight(HEALTH_PROBE_REUSE_SECONDS), repr=False
+    )
 
     async def close(self) -> None:
         await self.stack.aclose()
@@ -94,12 +106,19 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
 
         accounts, pos = open_pos_accounts(settings, store.hot)
         stack.push_async_callback(pos.aclose)
+        for account in accounts.all:
+            await check_pos_key(account.client)
+        merchant_keys = MerchantKeyPolicy(allow_write=settings.allow_write_merchant_keys)
+        if merchant_keys.allow_write:
+            log.warning("merchant_keys.write_allowed", setting="ALLOW_WRITE_MERCHANT_KEYS",
+                        note="merchant keys that can spend are accepted; a stolen key could spend merchants' funds")
         settler = Settler(
             store, accounts, SettlePolicy.from_settings(settings),
             on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
         )
         invoices = InvoiceService(
-            store, pos, accounts, settings.invoice_expiry_minutes, LookupCache(settings.owner_check_ttl_seconds)
+            store, pos, accounts, settings.invoice_expiry_minutes, LookupCache(settings.owner_check_ttl_seconds),
+            merchant_keys,
         )
         updates = [MyUpdates(settings.blink_api_url, api_key) for api_key, _ in settings.pos_accounts]
         watchers = Watchers(
@@ -107,7 +126,11 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         )
         watchers.start()
         stack.push_async_callback(watchers.stop)
-        return Runtime(settings, store, pos, accounts, settler, invoices, watchers, webhook_secret, sandbox, stack)
+        forwards = ForwardRequests(settler, store, settings.forward_answer_reuse_seconds)
+        return Runtime(
+            settings, store, pos, accounts, settler, forwards, invoices, merchant_keys, watchers, webhook_secret,
+            sandbox, stack,
+        )
     except BaseException:
         await stack.aclose()
         raise

@@ -28,13 +28,13 @@ async def test_me_lists_the_keys_account_and_wallets(blink: BlinkClient, new_acc
     assert wallets[account.btc_wallet_id].currency == "BTC"
     assert wallets[account.btc_wallet_id].balance == 5_000
     assert wallets[account.usd_wallet_id].currency == "USD"
-    assert me.owns_wallet(account.btc_wallet_id)
+    assert me.wallet(account.btc_wallet_id) == wallets[account.btc_wallet_id]
 
 
 async def test_a_key_does_not_own_another_accounts_wallet(blink: BlinkClient, new_account: NewAccount) -> None:
     merchant, stranger = await new_account(), await new_account()
     me = await blink.with_api_key(stranger.api_key).me()
-    assert not me.owns_wallet(merchant.btc_wallet_id)
+    assert me.wallet(merchant.btc_wallet_id) is None
 
 
 async def test_account_default_wallet_finds_the_btc_wallet(blink: BlinkClient, new_account: NewAccount) -> None:
@@ -233,3 +233,10 @@ async def test_concurrent_calls_share_one_pool(blink: BlinkClient, new_account: 
     client = blink.with_api_key(account.api_key)
     results = await asyncio.gather(*(client.me() for _ in range(20)))
     assert {me.account_id for me in results} == {results[0].account_id}
+
+
+async def test_scopes_say_what_a_key_may_do(blink: BlinkClient, control: SimControl) -> None:
+    full = await control.create_account()
+    assert await blink.with_api_key(full.api_key).scopes() == {"READ", "RECEIVE", "WRITE"}
+    read_only = await control.create_account(scopes=["READ"])
+    assert await blink.with_api_key(read_only.api_key).scopes() == {"READ"}

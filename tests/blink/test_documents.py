@@ -8,6 +8,7 @@ from tipsplit.blink.schema import blink_schema
 
 EXPECTED_OPERATIONS = {
     "accountDefaultWallet",
+    "authorization",
     "lnInvoiceCreate",
     "lnInvoiceCreateOnBehalfOfRecipient",
     "lnInvoicePaymentSend",

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from tests.service.conftest import ENCRYPTION_KEYS, WEBHOOK_SECRET, Account
+from tests.service.conftest import ALL_SCOPES, ENCRYPTION_KEYS, MERCHANT_SCOPES, WEBHOOK_SECRET, Account
 from tests.support.tcp_proxy import TcpProxy, behind, proxy_for, unused_port
 from tipsplit.blink.webhook import signed_headers
 from tipsplit.sim.server import SimServer
@@ -225,7 +225,7 @@ class Cluster:
         return [a.api_key for a in accounts]
 
     async def add_merchant(self, username: str) -> Account:
-        account = await _account(self.sim_http, username)
+        account = await _account(self.sim_http, username, MERCHANT_SCOPES)
         self.extra_accounts.append(account)
         return account
 
@@ -256,8 +256,8 @@ def _shares(rng: random.Random, count: int) -> list[Decimal]:
     return [Decimal(b - a) for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
 
 
-async def _account(http: httpx.AsyncClient, username: str) -> Account:
-    response = await http.post("/sim/accounts", json={"username": username, "balance": 0})
+async def _account(http: httpx.AsyncClient, username: str, scopes: tuple[str, ...] = ALL_SCOPES) -> Account:
+    response = await http.post("/sim/accounts", json={"username": username, "balance": 0, "scopes": list(scopes)})
     response.raise_for_status()
     body = response.json()
     return Account(body["username"], body["apiKey"], body["btcWalletId"])
@@ -266,7 +266,7 @@ async def _account(http: httpx.AsyncClient, username: str) -> Account:
 def base_env(**overrides: Any) -> dict[str, str]:
     """The environment every instance shares; scenario overrides by setting name (upper-cased)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DATABASE_", "REDIS_", "BLINK", "RATE_LIMIT", "INVOICE_", "TIPSPLIT_"))}
+           if not k.startswith(("DATABASE_", "REDIS_", "BLINK", "RATE_LIMIT", "FORWARD_", "INVOICE_", "TIPSPLIT_"))}
     env.update(
         ENCRYPTION_KEYS=ENCRYPTION_KEYS,
         BLINK_WEBHOOK_SECRET=WEBHOOK_SECRET,
@@ -277,6 +277,7 @@ def base_env(**overrides: Any) -> dict[str, str]:
         MAX_LEG_ATTEMPTS="6",
         RATE_LIMIT_PER_WALLET="100000",
         RATE_LIMIT_PER_IP="100000",
+        FORWARD_RATE_LIMIT_PER_IP="100000",
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
     )
@@ -293,7 +294,7 @@ async def open_cluster(
     await sim.start()
     sim_http = httpx.AsyncClient(base_url=sim.url, timeout=60)
     pos = await _account(sim_http, "blinkpos")
-    merchant = await _account(sim_http, "merchant")
+    merchant = await _account(sim_http, "merchant", MERCHANT_SCOPES)
     recipients = {name: await _account(sim_http, name) for name in RECIPIENTS}
     pg_proxy = redis_proxy = None
     service_db, service_redis = database_url, redis_url

@@ -18,6 +18,9 @@ from tipsplit.sim.server import SimServer
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"tipsplit-test-webhook-secret-32b").decode()
 ENCRYPTION_KEYS = "t1:" + base64.b64encode(bytes(range(32))).decode()
+ALL_SCOPES = ("READ", "RECEIVE", "WRITE")
+# tipsplit refuses merchant keys that can spend; a merchant signs in with a READ-only key.
+MERCHANT_SCOPES = ("READ",)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,15 @@ class World:
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
+    async def operations(self) -> dict[str, int]:
+        """How often each GraphQL root field reached the simulator since the last `clear_operations`."""
+        response = await self.sim_http.get("/sim/operations")
+        response.raise_for_status()
+        return response.json()["operations"]  # type: ignore[no-any-return]
+
+    async def clear_operations(self) -> None:
+        (await self.sim_http.delete("/sim/operations")).raise_for_status()
+
     async def fault(self, **rule: Any) -> None:
         response = await self.sim_http.post("/sim/faults", json=rule)
         assert response.status_code < 300, response.text
@@ -94,8 +106,8 @@ async def eventually(
     return value
 
 
-async def _account(http: httpx.AsyncClient, username: str) -> Account:
-    response = await http.post("/sim/accounts", json={"username": username, "balance": 0})
+async def _account(http: httpx.AsyncClient, username: str, scopes: tuple[str, ...] = ALL_SCOPES) -> Account:
+    response = await http.post("/sim/accounts", json={"username": username, "balance": 0, "scopes": list(scopes)})
     response.raise_for_status()
     body = response.json()
     return Account(body["username"], body["apiKey"], body["btcWalletId"])
@@ -120,6 +132,7 @@ def service_settings(world_sim: SimServer, pos: Account, database_url: str, redi
         max_leg_attempts=4,
         rate_limit_per_wallet=10_000,
         rate_limit_per_ip=10_000,
+        forward_rate_limit_per_ip=10_000,
         tip_store_file=data_dir / "tip-store.json",
     )
     values.update(overrides)
@@ -142,7 +155,7 @@ async def world(
     async with SimServer(seed=int.from_bytes(os.urandom(2), "big")) as sim:
         async with httpx.AsyncClient(base_url=sim.url, timeout=30) as sim_http:
             pos = await _account(sim_http, "blinkpos")
-            merchant = await _account(sim_http, "merchant")
+            merchant = await _account(sim_http, "merchant", MERCHANT_SCOPES)
             recipients = {name: await _account(sim_http, name) for name in ("alice", "bob", "carol")}
             settings = service_settings(sim, pos, fresh_database_url, redis_url, key_prefix, tmp_path, **overrides)
             world = World(sim, sim_http, pos, merchant, recipients, settings)

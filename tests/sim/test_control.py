@@ -85,3 +85,32 @@ async def test_ledger_view_shows_everything_needed_for_invariant_checks(sim: Sim
     totals = ledger["totals"]
     assert totals["btcBalances"] + totals["inFlight"] == totals["minted"] + totals["externalIn"] - totals["externalOut"]
     assert "apiKey" not in str(ledger)
+
+
+async def test_received_operations_are_counted_by_root_field(sim: Sim) -> None:
+    shop = await sim.account()
+    await sim.http.delete("/sim/operations")
+    for _ in range(3):
+        await sim.data(doc.ME, key=shop.api_key)
+    await sim.data(doc.ACCOUNT_DEFAULT_WALLET, {"username": shop.username})
+    refused = await sim.gql(doc.ME, key=None)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    counted = (await sim.http.get("/sim/operations")).json()
+    assert counted == {"operations": {"me": 4, "accountDefaultWallet": 1}, "total": 5}
+    assert (await sim.http.delete("/sim/operations")).json() == {"cleared": 5}
+    assert (await sim.http.get("/sim/operations")).json() == {"operations": {}, "total": 0}
+
+
+async def test_an_account_can_default_to_its_usd_wallet(sim: Sim) -> None:
+    name = "usd_default_ctl"
+    response = await sim.http.post("/sim/accounts", json={"username": name, "defaultWalletCurrency": "USD"})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    me = (await sim.data(doc.ME, key=body["apiKey"]))["me"]["defaultAccount"]
+    assert me["defaultWalletId"] == body["usdWalletId"]
+    default = (await sim.data(doc.ACCOUNT_DEFAULT_WALLET, {"username": name}))["accountDefaultWallet"]
+    assert (default["id"], default["walletCurrency"]) == (body["usdWalletId"], "USD")
+    btc = (await sim.data(doc.ACCOUNT_DEFAULT_WALLET, {"username": name, "walletCurrency": "BTC"}))
+    assert btc["accountDefaultWallet"]["id"] == body["btcWalletId"]
+    plain = (await sim.http.post("/sim/accounts", json={"username": "btc_default_ctl"})).json()
+    assert (await sim.data(doc.ME, key=plain["apiKey"]))["me"]["defaultAccount"]["defaultWalletId"] == plain["btcWalletId"]

@@ -339,8 +339,8 @@ async def test_bad_input_is_rejected_and_nothing_stored(
 
 async def test_same_hash_with_other_amounts_is_a_conflict(store: HybridTipStore) -> None:
     payment_hash = new_hash()
-    await store.store_tip_data(payment_hash, tip_dict())
-    await store.store_tip_data(payment_hash, tip_dict())
+    assert await store.store_tip_data(payment_hash, tip_dict()) is True
+    assert await store.store_tip_data(payment_hash, tip_dict()) is False
     with pytest.raises(PaymentConflict):
         await store.store_tip_data(payment_hash, tip_dict(baseAmount=1))
 

@@ -72,9 +72,19 @@ async def create_invoice(body: CreateInvoiceBody, request: Request, rt: Runtime 
 
 
 @router.post("/forward-with-tips")
-async def forward_with_tips(body: ForwardBody, rt: Runtime = Depends(runtime)) -> JSONResponse:
-    """Ask for settlement now; idempotent, and any amount in the body is ignored."""
-    task = asyncio.ensure_future(rt.settler.settle(body.paymentHash))
+async def forward_with_tips(body: ForwardBody, request: Request, rt: Runtime = Depends(runtime)) -> JSONResponse:
+    """Ask for settlement now; idempotent, and any amount in the body is ignored.
+
+    Needs no credentials, so it is rate-limited per client IP and its Blink checks are shared (see forwarding.py).
+    """
+    decision = await rt.store.check_forward_rate_limit(client_ip(request))
+    if not decision.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=error_body("too many forward requests; slow down", retryAfter=decision.retry_after),
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+    task = asyncio.ensure_future(rt.forwards.settle(body.paymentHash))
     try:
         result = await asyncio.wait_for(asyncio.shield(task), FORWARD_WAIT_SECONDS)
     except TimeoutError:

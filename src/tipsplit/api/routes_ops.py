@@ -32,12 +32,15 @@ async def _disabled() -> dict[str, Any]:
 
 @router.get("/api/health")
 async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
-    """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache)."""
+    """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache).
+
+    Anyone may call this, so Blink's answer is shared by concurrent calls and reused for a few seconds.
+    """
     hot = rt.store.hot
     postgres, redis, blink = await asyncio.gather(
         _timed(rt.store.cold.ping()),
         _timed(hot.ping()) if hot is not None else _disabled(),
-        _timed(rt.pos.realtime_price("USD")),
+        rt.blink_probe.run("blink", lambda: _timed(rt.pos.realtime_price("USD"))),
     )
     healthy = postgres["status"] == "up" and blink["status"] == "up"
     status = "healthy" if healthy and redis["status"] != "down" else ("degraded" if healthy else "unhealthy")

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, MAX_SATS, PaymentHash, Username
+from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, MAX_SATS, PaymentHash, PlainText, Username
 
 Sats = Field(default=None, ge=0, le=MAX_SATS, strict=True)
 
@@ -27,8 +27,9 @@ class CreateInvoiceBody(BaseModel):
     baseAmountDisplay: Decimal | None = Field(default=None, ge=0, le=Decimal("1e15"))
     tipRecipients: list[RecipientIn] | None = Field(default=None, max_length=MAX_RECIPIENTS)
     tipRecipient: Username | None = None
-    memo: str | None = Field(default=None, max_length=MAX_MEMO)
-    userWalletId: str = Field(min_length=1, max_length=100)
+    memo: PlainText | None = Field(default=None, max_length=MAX_MEMO)
+    # Blink wallet ids are UUIDs; anything else is refused before Blink is asked about it.
+    userWalletId: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
     # Sent to Blink as the X-API-KEY header: printable ASCII only, or the HTTP client fails (a 500) and logs it.
     apiKey: str = Field(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")
 

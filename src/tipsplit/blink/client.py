@@ -138,13 +138,25 @@ class BlinkClient:
                 ),
             )
 
+    async def scopes(self) -> frozenset[str]:
+        """What this API key may do (READ, RECEIVE, WRITE): a key with WRITE can spend the account's funds."""
+        data = await self._retried("authorization", {})
+        with _reading("authorization"):
+            return frozenset(str(scope) for scope in data["authorization"]["scopes"])
+
     async def account_default_wallet(self, username: str) -> str:
-        """The BTC wallet id of a Blink username; raises BlinkNotFound for an unknown username."""
+        """The BTC wallet id of a Blink username; raises BlinkNotFound for an unknown username.
+
+        The query asks for the BTC wallet whatever the account's default is, so
+        a user whose default is their USD wallet is paid in their BTC wallet.
+        """
         data = await self._retried("accountDefaultWallet", {"username": username})
         with _reading("accountDefaultWallet"):
             wallet = data["accountDefaultWallet"]
             if wallet is None:
                 raise BlinkNotFound("accountDefaultWallet", "no account with this username")
+            if wallet["walletCurrency"] != "BTC":
+                raise BlinkError("accountDefaultWallet", f"answered a {wallet['walletCurrency']} wallet to a BTC query")
             return str(wallet["id"])
 
     async def create_invoice(

@@ -69,8 +69,9 @@ class Me:
     default_wallet_id: str
     wallets: tuple[Wallet, ...]
 
-    def owns_wallet(self, wallet_id: str) -> bool:
-        return any(wallet.id == wallet_id for wallet in self.wallets)
+    def wallet(self, wallet_id: str) -> Wallet | None:
+        """The account's wallet with this id; None when the key's account does not own it."""
+        return next((wallet for wallet in self.wallets if wallet.id == wallet_id), None)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from tipsplit.domain.states import BASE_LEG, tip_leg
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{3,50}$")
+# C0 and C1 control characters other than tab and line breaks, and UTF-16 surrogates (never valid alone in text).
+UNPRINTABLE_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 MAX_SATS = 2_100_000_000_000_000
 MAX_RECIPIENTS = 10
 MAX_MEMO = 639
@@ -38,7 +40,21 @@ def check_username(value: str) -> str:
     return value
 
 
+def check_plain_text(value: str) -> str:
+    """Free text that is stored and sent on (a memo): no control characters but tab and line breaks.
+
+    PostgreSQL refuses NUL in text and UTF-8 cannot encode a lone surrogate, so
+    such text would fail only after Blink had already made the invoice.
+    """
+    found = UNPRINTABLE_RE.search(value)
+    if found is not None:
+        code = f"U+{ord(found.group()):04X}"
+        raise ValueError(f"must not contain control characters or unpaired surrogates (found {code})")
+    return value
+
+
 PaymentHash = Annotated[str, AfterValidator(check_payment_hash)]
+PlainText = Annotated[str, AfterValidator(check_plain_text)]
 Username = Annotated[str, AfterValidator(check_username)]
 Sats = Annotated[int, Field(ge=0, le=MAX_SATS, strict=True)]
 
@@ -67,7 +83,7 @@ class TipData(BaseModel):
     display_currency: str = Field(default="BTC", alias="displayCurrency", min_length=3, max_length=10)
     base_amount_display: Decimal | None = Field(default=None, alias="baseAmountDisplay")
     tip_amount_display: Decimal | None = Field(default=None, alias="tipAmountDisplay")
-    memo: str | None = Field(default=None, max_length=MAX_MEMO)
+    memo: PlainText | None = Field(default=None, max_length=MAX_MEMO)
     payment_request: str | None = Field(default=None, alias="paymentRequest", max_length=4000)
     pos_wallet_id: str | None = Field(default=None, alias="posWalletId", max_length=100)
     created_at: datetime | None = Field(default=None, alias="createdAt")
@@ -142,11 +158,13 @@ def plan_legs(tip: TipData) -> list[LegPlan]:
 __all__ = [
     "LegPlan",
     "PaymentHash",
+    "PlainText",
     "Sats",
     "TipData",
     "TipRecipient",
     "Username",
     "check_payment_hash",
+    "check_plain_text",
     "equal_shares",
     "plan_legs",
 ]

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tipsplit.sim.faults import FaultRule
-from tipsplit.sim.ledger import ALL_SCOPES, Conflict, LedgerError, NotFound, Scope, Transaction
+from tipsplit.sim.ledger import ALL_SCOPES, Conflict, LedgerError, NotFound, Scope, Transaction, WalletCurrency
 from tipsplit.sim.prices import UnknownCurrency
 from tipsplit.sim.state import SimState
 from tipsplit.sim.webhooks import Delivery, WebhookEndpoint, iso_time
@@ -31,6 +31,7 @@ class AccountIn(Body):
     username: str
     balance: int = Field(0, ge=0)
     scopes: list[Scope] = Field(default_factory=lambda: sorted(ALL_SCOPES))
+    defaultWalletCurrency: WalletCurrency = WalletCurrency.BTC
 
 
 class KeyIn(Body):
@@ -140,6 +141,7 @@ def endpoint_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
 async def create_account(request: Request) -> JSONResponse:
     body: AccountIn = await _read(request, AccountIn)
     account, key = _sim(request).ledger.create_account(body.username, body.balance, frozenset(body.scopes))
+    account.default_currency = body.defaultWalletCurrency
     return JSONResponse({
         "accountId": account.id, "username": account.username, "apiKey": key.key,
         "btcWalletId": account.btc_wallet_id, "usdWalletId": account.usd_wallet_id,
@@ -250,6 +252,19 @@ async def advance_clock(request: Request) -> JSONResponse:
     return JSONResponse({"now": now})
 
 
+async def received_operations(request: Request) -> JSONResponse:
+    """How many times each GraphQL root field was asked for, so a test can bound a client's calls."""
+    received = _sim(request).received
+    return JSONResponse({"operations": dict(received), "total": received.total()})
+
+
+async def clear_received_operations(request: Request) -> JSONResponse:
+    received = _sim(request).received
+    cleared = received.total()
+    received.clear()
+    return JSONResponse({"cleared": cleared})
+
+
 async def drop_subscriptions(request: Request) -> JSONResponse:
     sockets = list(_sim(request).sockets)
     for session in sockets:
@@ -294,5 +309,7 @@ routes = [
         ("/prices", "POST", set_price),
         ("/clock", "POST", advance_clock),
         ("/subscriptions/drop", "POST", drop_subscriptions),
+        ("/operations", "GET", received_operations),
+        ("/operations", "DELETE", clear_received_operations),
     )
 ]

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
-    DocumentNode, ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, execute, parse,
+    DocumentNode, ExecutionResult, FieldNode, GraphQLError, OperationDefinitionNode, OperationType, execute, parse,
     subscribe, validate,
 )
 
@@ -81,6 +81,16 @@ def prepare(request: Request) -> tuple[DocumentNode, OperationType]:
         message = "Unknown operation name" if request.operation_name else "Several operations: give operationName"
         raise RequestRejected([GraphQLError(message)], "BAD_USER_INPUT")
     return document, chosen[0].operation
+
+
+def root_fields(document: DocumentNode, operation_name: str | None) -> list[str]:
+    """The root field names the chosen operation asks for (after `prepare` accepted it)."""
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            operation_name is None or (definition.name and definition.name.value == operation_name)
+        ):
+            return [s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)]
+    return []
 
 
 async def run(document: DocumentNode, request: Request, context: RequestContext) -> ExecutionResult:

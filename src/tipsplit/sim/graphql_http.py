@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from graphql import OperationType
 
-from tipsplit.sim.execution import Request, RequestRejected, prepare, run
+from tipsplit.sim.execution import Request, RequestRejected, prepare, root_fields, run
 from tipsplit.sim.state import RequestContext, SimState
 
 
@@ -36,6 +36,7 @@ async def graphql_http(http: HttpRequest) -> Response:
         document, operation = prepare(request)
     except RequestRejected as exc:
         return JSONResponse({"errors": exc.formatted()}, status_code=400)
+    sim.received.update(root_fields(document, request.operation_name))
     if operation is OperationType.SUBSCRIPTION:
         return error_response("Subscriptions are served over graphql-transport-ws on this path", "BAD_REQUEST", 400)
     context = RequestContext(sim=sim, api_key=api_key)

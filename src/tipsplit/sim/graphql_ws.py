@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from graphql import ExecutionResult, OperationType
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tipsplit.sim.execution import Request, RequestRejected, prepare, run, run_subscription
+from tipsplit.sim.execution import Request, RequestRejected, prepare, root_fields, run, run_subscription
 from tipsplit.sim.ledger import ApiKey
 from tipsplit.sim.state import RequestContext, SimState
 
@@ -138,6 +138,7 @@ class Session:
         except RequestRejected as exc:
             await self.send({"type": "error", "id": op_id, "payload": exc.formatted()})
             return
+        self.sim.received.update(root_fields(document, request.operation_name))
         if operation is not OperationType.SUBSCRIPTION:
             result = await run(document, request, context)
             await self.send({"type": "next", "id": op_id, "payload": result.formatted})

@@ -226,6 +226,12 @@ class Account:
     btc_wallet_id: str
     usd_wallet_id: str
     display_currency: str = "USD"
+    default_currency: WalletCurrency = WalletCurrency.BTC
+
+    @property
+    def default_wallet_id(self) -> str:
+        """The wallet Blink answers for the account when no currency is asked for."""
+        return self.btc_wallet_id if self.default_currency is WalletCurrency.BTC else self.usd_wallet_id
 
     @property
     def wallet_ids(self) -> tuple[str, str]:

@@ -211,6 +211,8 @@ async def account_default_wallet(
         account = ledger.account_by_username(username)
     except NotFound as exc:
         raise gql_error(exc) from None
+    if walletCurrency is None:
+        return views.public_wallet_view(account.default_wallet_id, account.default_currency)
     if walletCurrency == "USD":
         return views.public_wallet_view(account.usd_wallet_id, ledger.wallet(account.usd_wallet_id).currency)
     return views.public_wallet_view(account.btc_wallet_id, ledger.wallet(account.btc_wallet_id).currency)

@@ -1,6 +1,7 @@
 """Everything one simulator instance holds, and the per-request context GraphQL resolvers see."""
 
 import asyncio
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +30,8 @@ class SimState:
     broker: Broker
     webhooks: WebhookDispatcher
     sockets: set[Droppable] = field(default_factory=set)
+    # GraphQL root fields received, by name, over both transports: lets a test bound how often a client asks.
+    received: Counter[str] = field(default_factory=Counter)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod

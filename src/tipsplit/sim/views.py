@@ -40,8 +40,8 @@ def user_view(account: Account) -> View:
 
 def account_view(account: Account) -> View:
     return {
-        "__typename": "ConsumerAccount", "id": account.id, "defaultWalletId": account.btc_wallet_id,
-        "defaultWallet": public_wallet_view(account.btc_wallet_id, WalletCurrency.BTC),
+        "__typename": "ConsumerAccount", "id": account.id, "defaultWalletId": account.default_wallet_id,
+        "defaultWallet": public_wallet_view(account.default_wallet_id, account.default_currency),
         "displayCurrency": account.display_currency, "level": "ONE", "callbackEndpoints": [],
         "callbackPortalUrl": "", "pendingIncomingTransactions": [], "quiz": [],
         "notificationSettings": {"push": {"enabled": True, "disabledCategories": []}},

@@ -242,10 +242,11 @@ class HotStore:
     # -- rate limits --------------------------------------------------------
 
     async def hit_rate_limit(
-        self, scope: Literal["user", "ip"], identity: str, limit: int, window_seconds: int
+        self, scope: Literal["user", "ip"], identity: str, limit: int, window_seconds: int,
+        action: Literal["invoice", "forward"] = "invoice",
     ) -> RateLimitResult:
-        """Count one invoice request against `ratelimit:{scope}:{identity}:invoice` (rolling window)."""
-        key = self.key("ratelimit", scope, identity, "invoice")
+        """Count one request against `ratelimit:{scope}:{identity}:{action}` (rolling window)."""
+        key = self.key("ratelimit", scope, identity, action)
         member = f"{time.time_ns()}-{secrets.token_hex(4)}"
         allowed, remaining, retry_ms = await self._script(SLIDING_WINDOW, [key], [limit, window_seconds * 1000, member])
         retry_after = max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0
@@ -276,6 +277,16 @@ class HotStore:
         used = await self._command("ZCOUNT", window_key, now_ms - int(window_seconds * 1000), "+inf")
         blocked = await self._command("PTTL", block_key)
         return int(used), max(0, int(blocked))
+
+    # -- recent settlement answers -------------------------------------------
+
+    async def remember_answer(self, payment_hash: str, answer: str, ttl_ms: int) -> None:
+        """Keep what settling a payment answered (e.g. "not paid"), so other instances reuse it for `ttl_ms`."""
+        await self._command("SET", self.key("forward", "answer", payment_hash), answer, "PX", ttl_ms)
+
+    async def recent_answer(self, payment_hash: str) -> str | None:
+        answer: str | None = await self._command("GET", self.key("forward", "answer", payment_hash))
+        return answer
 
     # -- stats cache --------------------------------------------------------
 

@@ -192,8 +192,13 @@ class HybridTipStore:
         *,
         recipient_wallets: Mapping[str, str] | None = None,
         expires_at: datetime | None = None,
-    ) -> None:
-        """Remember a new invoice's split; returns once it is durable (PostgreSQL, or the fsynced journal)."""
+    ) -> bool:
+        """Remember a new invoice's split; returns once it is durable (PostgreSQL, or the fsynced journal).
+
+        True when this call stored it; False when the same split was already
+        stored under this hash (a repeat). Another split under the hash raises
+        PaymentConflict. A caller making a *new* sale must treat False as a conflict too.
+        """
         payment_hash = self._check_hash(payment_hash)
         tip = self._validate(tip_data, expires_at)
         assert tip.expires_at is not None
@@ -212,7 +217,7 @@ class HybridTipStore:
                 ) from exc
             await self._journal_store(payment_hash, tip, encrypted, wallets)
             await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
-            return
+            return True
         if not inserted:
             existing = await self.cold.get_payment(payment_hash, with_legs=False)
             if existing is None:
@@ -220,8 +225,9 @@ class HybridTipStore:
             self._check_same(existing, tip, api_key)
             if existing.status in ACTIVE_STATUSES:
                 await self._cache(payment_hash, self._view_of(existing))
-            return
+            return False
         await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
+        return True
 
     async def get_tip_data(self, payment_hash: str) -> dict[str, Any] | None:
         """The active payment's split in the seed's camelCase shape with the API key in clear, or None."""
@@ -374,6 +380,21 @@ class HybridTipStore:
                 return result
             counted.append(result)
         return min(counted, key=lambda r: r.remaining, default=RateLimitResult(True, -1, 0))
+
+    async def check_forward_rate_limit(self, ip: str) -> RateLimitResult:
+        """Count one settle-now request (forward-with-tips) per client IP; allowed when Redis is down (fail open)."""
+        count_hit = partial(
+            HotStore.hit_rate_limit, scope="ip", identity=ip, limit=self.settings.forward_rate_limit_per_ip,
+            window_seconds=self.settings.forward_rate_limit_window_seconds, action="forward",
+        )
+        return await self._hot_call(count_hit) or RateLimitResult(True, -1, 0)
+
+    async def recent_settle_answer(self, payment_hash: str) -> str | None:
+        """What settling this payment answered moments ago on any instance, if it is worth reusing."""
+        return await self._hot_call(lambda hot: hot.recent_answer(payment_hash))
+
+    async def remember_settle_answer(self, payment_hash: str, answer: str, ttl_seconds: float) -> None:
+        await self._hot_call(lambda hot: hot.remember_answer(payment_hash, answer, max(1, int(ttl_seconds * 1000))))
 
     async def replay_journal(self) -> int:
         """Move journaled writes into PostgreSQL; safe to repeat (inserts are idempotent)."""

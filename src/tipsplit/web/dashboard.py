@@ -111,6 +111,7 @@ async def dashboard(request: Request, keys: WebKeys = Depends(web_keys), rt: Run
         **await _payments_context(rt, request),
         "open": keys.operator_open,
         "sandbox": keys.sandbox,
+        "write_keys_allowed": rt.merchant_keys.allow_write,
         "stats": last24,
         "leaders": leaders,
         "charts": [

@@ -6,6 +6,7 @@ as the JSON API, so every check (ownership, recipients exist, integer split)
 applies here too.
 """
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tipsplit.api.deps import client_ip, runtime
 from tipsplit.blink.errors import BlinkAuthError, BlinkError
-from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, Username
+from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, PlainText, Username
 from tipsplit.invoicing import SAT_CURRENCIES, InvoiceOrder, InvoiceRequestError
+from tipsplit.key_scopes import MerchantKeyRefused
 from tipsplit.runtime import Runtime
 from tipsplit.web.qr import invoice_qr_svg
 from tipsplit.web.sessions import (
@@ -50,7 +52,7 @@ class PosInvoiceBody(BaseModel):
     amount: Decimal = Field(gt=0, le=Decimal("1e15"))
     tipPercent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     recipients: list[PosRecipient] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
-    memo: str | None = Field(default=None, max_length=MAX_MEMO)
+    memo: PlainText | None = Field(default=None, max_length=MAX_MEMO)
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -84,15 +86,21 @@ async def sign_in(
     keys: WebKeys = Depends(web_keys),
     rt: Runtime = Depends(runtime),
 ) -> Response:
-    """Check the key with Blink (`me`), then keep it sealed in the session cookie and nowhere in the page."""
+    """Check the key with Blink (`me`, and its scopes: it must not be able to spend), then keep it sealed in the
+    session cookie and nowhere in the page."""
     if keys.signer is None:
         return _signin_page(request, keys, 503, "Sign-in is off: the operator must set SESSION_SECRET.")
+    merchant = rt.pos.with_api_key(api_key.strip())
     try:
-        me = await rt.pos.with_api_key(api_key.strip()).me()
+        me, scopes = await asyncio.gather(merchant.me(), merchant.scopes())
     except BlinkAuthError:
         return _signin_page(request, keys, 401, "Blink refused this API key.")
     except BlinkError:
         return _signin_page(request, keys, 503, "Blink could not be reached; try again shortly.")
+    try:
+        rt.merchant_keys.check(scopes, me.username)
+    except MerchantKeyRefused as exc:
+        return _signin_page(request, keys, 400, f"Refused: {exc}.")
     btc = tuple(w.id for w in me.wallets if w.currency == "BTC")
     if not btc:
         return _signin_page(request, keys, 400, "This Blink account has no BTC wallet to receive sales.")
