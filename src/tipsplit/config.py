@@ -6,6 +6,7 @@ environment carries over. A bad value stops start-up with the variable named.
 
 import base64
 import binascii
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,20 @@ KEY_BYTES = 32
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+def parse_trusted_proxies(value: str) -> list[str]:
+    """Parse `TRUSTED_PROXIES` (comma-separated IP addresses or CIDR networks) into normalised entries."""
+    entries: list[str] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            network = ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
+        entries.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return entries
 
 
 def parse_encryption_keys(value: str) -> dict[str, bytes]:
@@ -93,6 +108,9 @@ class Settings(BaseSettings):
 
     operator_token: str | None = None
     session_secret: str | None = None
+    trusted_proxies: Annotated[str, NoDecode] = ""
+    secure_cookies: bool = False
+    public_metrics: bool = False
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
@@ -100,6 +118,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_keys(cls, value: str) -> str:
         parse_encryption_keys(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)
         return value
 
     @field_validator("database_pool_max")
@@ -119,6 +143,11 @@ class Settings(BaseSettings):
     def keyring(self) -> dict[str, bytes]:
         """The parsed encryption keys, in order; the last one encrypts."""
         return parse_encryption_keys(self.encryption_keys)
+
+    @property
+    def proxy_hosts(self) -> list[str]:
+        """The addresses whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: nobody's."""
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @property
     def journal_path(self) -> Path:

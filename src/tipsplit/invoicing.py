@@ -142,7 +142,7 @@ class InvoiceService:
         base, tip = await self._amounts(order)
         recipients = _recipients(order, tip)
         tip_data = _tip_data(order, base, tip, recipients)
-        await self._check_owner(order.api_key, order.user_wallet_id)
+        await self.check_owner(order.api_key, order.user_wallet_id)
         wallets = await self._recipient_wallets([r.username for r in recipients])
         memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
         invoice = await self._pos.create_invoice(self._pos_wallet_id, base + tip, memo, self._expiry_minutes)
@@ -195,7 +195,8 @@ class InvoiceService:
         except (BlinkNotFound, BlinkGraphQLError, BlinkApiError):
             raise InvoiceRequestError("displayCurrency", f"Blink has no price for {currency!r}") from None
 
-    async def _check_owner(self, api_key: str, wallet_id: str) -> None:
+    async def check_owner(self, api_key: str, wallet_id: str) -> None:
+        """Blink confirms the key's account owns the wallet (cached); InvoiceRequestError 401/403 otherwise."""
         async def ask_blink() -> str:
             try:
                 me = await self._pos.with_api_key(api_key).me()

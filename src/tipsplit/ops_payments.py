@@ -19,17 +19,12 @@ from tipsplit.config import Settings
 from tipsplit.domain.models import check_payment_hash
 from tipsplit.domain.states import LegStatus, PaymentStatus
 from tipsplit.ops_cli import EXIT_OK, EXIT_PARTIAL, CommandError, connected, err, fail, out
-from tipsplit.settle import Outcome, SettlePolicy, Settler
+from tipsplit.payment_retry import RetryRefused, retry_failed_payment
+from tipsplit.settle import SettlePolicy, Settler
 from tipsplit.store.records import EventRecord, LegRecord, PaymentRecord
 
 RELATIVE_RE = re.compile(r"^(\d+)\s*([smhdw])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-REFUSALS = {
-    PaymentStatus.COMPLETED: "it is completed: every leg is paid, so a retry could only pay twice",
-    PaymentStatus.PENDING: "it is pending: the POS invoice is not paid yet and the service settles it once it is",
-    PaymentStatus.PROCESSING: "it is being settled right now (claimed by {owner}); let that settlement finish",
-    PaymentStatus.EXPIRED: "it expired unpaid: there is nothing to forward",
-}
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -224,27 +219,18 @@ async def show_payment(settings: Settings, payment_hash: str, as_json: bool) -> 
 async def retry_payment(settings: Settings, payment_hash: str) -> int:
     """Give a failed payment's failed legs fresh attempts and settle it now; refuse every other state.
 
-    Safety is the settler's: each failed leg is resumed by asking Blink about
-    the destination invoice it already stored, so a retry can finish a
-    payment but never pay a leg twice. If a leg fails again, the payment stays
-    queued and the service's reconciler retries it with backoff.
+    The same path as the dashboard's Retry button (`payment_retry`): it can finish a payment but never pay a
+    leg twice. If a leg fails again, the payment stays queued and the service's reconciler retries it with
+    backoff.
     """
     try:
         payment_hash = parse_hash(payment_hash)
         if not (settings.blink_api_url and settings.blinkpos_api_key and settings.blinkpos_btc_wallet_id):
             raise CommandError(
                 "payments retry talks to Blink: set BLINK_API_URL, BLINKPOS_API_KEY and BLINKPOS_BTC_WALLET_ID"
-                " (in sandbox mode, retry through the running service instead)"
+                " (in sandbox mode, retry from the running service's dashboard instead)"
             )
         async with connected(settings) as opened:
-            cold = opened.store.cold
-            payment = await cold.get_payment(payment_hash)
-            if payment is None:
-                raise CommandError(f"payment {payment_hash} is not stored", EXIT_PARTIAL)
-            if payment.status is not PaymentStatus.FAILED:
-                reason = REFUSALS[payment.status].format(owner=payment.claim_owner)
-                raise CommandError(f"refusing to retry {payment_hash}: {reason}", EXIT_PARTIAL)
-            await cold.reset_failed_legs(payment_hash, "tipsplit payments retry")
             policy = SettlePolicy(
                 claim_lease_seconds=opened.settings.claim_lease_seconds,
                 max_leg_attempts=opened.settings.max_leg_attempts,
@@ -252,16 +238,18 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
             )
             async with BlinkClient(settings.blink_api_url, settings.blinkpos_api_key) as pos:
                 settler = Settler(opened.store, pos, settings.blinkpos_btc_wallet_id, policy)
-                result = await settler.settle(payment_hash, allow_failed=True)
-            after = await cold.get_payment(payment_hash)
+                try:
+                    retried = await retry_failed_payment(opened.store, settler, payment_hash, "tipsplit payments retry")
+                except RetryRefused as exc:
+                    raise CommandError(str(exc), EXIT_PARTIAL) from None
     except CommandError as exc:
         return fail(exc)
-    assert after is not None
-    out.print(f"retried {payment_hash}: {result.outcome.value}, now {after.status.value}", markup=False)
+    after = retried.payment
+    out.print(f"retried {payment_hash}: {retried.outcome.value}, now {after.status.value}", markup=False)
     for leg in after.legs:
         out.print(f"  {leg.leg}: {leg.status.value} {leg.amount:,} sats"
                   + (f" ({leg.last_error})" if leg.status is LegStatus.FAILED and leg.last_error else ""), markup=False)
-    if result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED):
+    if retried.completed:
         return EXIT_OK
     if after.status is PaymentStatus.PROCESSING:
         err.print(f"payment {payment_hash} is not completed yet: its failed legs are queued again and the"
@@ -269,4 +257,3 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
     else:
         err.print(f"payment {payment_hash} is {after.status.value}", markup=False)
     return EXIT_PARTIAL
-

@@ -18,7 +18,7 @@ from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
 from tipsplit.embedded import embedded_stack_for, resolve_urls
 from tipsplit.invoicing import InvoiceService, LookupCache
-from tipsplit.observability import SETTLEMENTS
+from tipsplit.observability import SETTLEMENTS, register_secrets, settings_secrets
 from tipsplit.sandbox import Sandbox, start_sandbox
 from tipsplit.settle import SettlePolicy, Settler
 from tipsplit.store.hybrid import HybridTipStore
@@ -85,6 +85,7 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
             )
             log.warning("sandbox.mode", sim_url=sandbox.url, note="payments are simulated; no real sats move")
 
+        register_secrets([*settings_secrets(settings), webhook_secret, (webhook_secret or "").removeprefix("whsec_")])
         assert settings.database_url and settings.blink_api_url and settings.blinkpos_api_key
         assert settings.blinkpos_btc_wallet_id
         store = HybridTipStore(settings, keyring)

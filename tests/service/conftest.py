@@ -18,6 +18,7 @@ from tipsplit.sim.server import SimServer
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"tipsplit-test-webhook-secret-32b").decode()
 ENCRYPTION_KEYS = "t1:" + base64.b64encode(bytes(range(32))).decode()
+OPERATOR_TOKEN = "service-test-operator-token"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,16 @@ class World:
         response = await self.sim_http.get("/sim/ledger")
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
+
+    @property
+    def operator(self) -> dict[str, str]:
+        """The operator's Bearer header (statistics, metrics, docs and the dashboard are theirs)."""
+        return {"authorization": f"Bearer {self.settings.operator_token}"}
+
+    async def metrics(self, client: httpx.AsyncClient) -> str:
+        response = await client.get("/metrics", headers=self.operator)
+        assert response.status_code == 200, response.text
+        return response.text
 
     async def fault(self, **rule: Any) -> None:
         response = await self.sim_http.post("/sim/faults", json=rule)
@@ -121,6 +132,7 @@ def service_settings(world_sim: SimServer, pos: Account, database_url: str, redi
         rate_limit_per_wallet=10_000,
         rate_limit_per_ip=10_000,
         tip_store_file=data_dir / "tip-store.json",
+        operator_token=OPERATOR_TOKEN,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -237,14 +237,28 @@ class HotStore:
     # -- rate limits --------------------------------------------------------
 
     async def hit_rate_limit(
-        self, scope: Literal["user", "ip"], identity: str, limit: int, window_seconds: int
+        self, scope: Literal["user", "ip"], identity: str, limit: int, window_seconds: int, action: str = "invoice"
     ) -> RateLimitResult:
-        """Count one invoice request against `ratelimit:{scope}:{identity}:invoice` (rolling window)."""
-        key = self.key("ratelimit", scope, identity, "invoice")
+        """Count one request against `ratelimit:{scope}:{identity}:{action}` (rolling window)."""
+        key = self.key("ratelimit", scope, identity, action)
         member = f"{time.time_ns()}-{secrets.token_hex(4)}"
         allowed, remaining, retry_ms = await self._script(SLIDING_WINDOW, [key], [limit, window_seconds * 1000, member])
         retry_after = max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0
         return RateLimitResult(bool(allowed), int(remaining), retry_after)
+
+    # -- operator sessions --------------------------------------------------
+
+    async def put_operator_session(self, session_key: str, fingerprint: str, ttl_seconds: int) -> bool:
+        """`opsession:{key}` holds a signed-in operator's token fingerprint until it expires or they sign out."""
+        await self._command("SET", self.key("opsession", session_key), fingerprint, "EX", ttl_seconds)
+        return True
+
+    async def get_operator_session(self, session_key: str) -> str | None:
+        value = await self._command("GET", self.key("opsession", session_key))
+        return str(value) if value is not None else None
+
+    async def delete_operator_session(self, session_key: str) -> None:
+        await self._command("DEL", self.key("opsession", session_key))
 
     # -- stats cache --------------------------------------------------------
 
