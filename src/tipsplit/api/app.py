@@ -70,7 +70,11 @@ def install_docs(app: FastAPI) -> None:
 
 
 class BodyTooLarge(HTTPException):
-    """Raised from `receive` once a request body passes MAX_BODY_BYTES; answered 413 like any HTTPException."""
+    """Raised from `receive` once a request body passes MAX_BODY_BYTES; answered 413 like any HTTPException.
+
+    The connection stays open: uvicorn discards the rest of the body as it arrives, and the client reads the
+    413 once it has sent it (closing instead would reset the connection and lose the answer).
+    """
 
     def __init__(self) -> None:
         super().__init__(413, error_body(f"request body too large (at most {MAX_BODY_BYTES} bytes)"))
