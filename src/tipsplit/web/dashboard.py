@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -30,6 +31,7 @@ from tipsplit.web.reports import PAGE_SIZE, PaymentFilter, chart_bars, payments_
 from tipsplit.web.sessions import WebKeys, web_keys
 from tipsplit.web.templating import templates
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
 CHECK_TIMEOUT = 3.0
@@ -40,12 +42,19 @@ RETRY_WAIT_SECONDS = 15.0
 # What the payment page says after a retry, by the code the retry's redirect carries.
 RETRY_NOTES = {
     "completed": "Retried: every leg is paid now.",
-    "queued": "Retried: a leg failed again and is queued; the service retries it with backoff until its"
-              " attempts are used up.",
+    "queued": "Retried: not every leg is paid yet. The service keeps at it: a leg that failed again is retried"
+              " with backoff until its fresh attempts are used up.",
     "failed": "Retried: a leg failed again and has no attempts left; the payment is failed again.",
     "running": "Retry started; it is still talking to Blink. Reload in a moment.",
 }
 _retries: set[asyncio.Task[RetryResult]] = set()
+
+
+def _retry_done(task: asyncio.Task[RetryResult]) -> None:
+    """Forget a finished retry; one that outlived its page and then broke is logged, not lost."""
+    _retries.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None and not isinstance(exc, RetryRefused):
+        log.error("dashboard.retry_crashed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _login_page(
@@ -207,7 +216,7 @@ async def retry_payment(
                                                                 field="paymentHash"))
     task = asyncio.ensure_future(retry_failed_payment(rt.store, rt.settler, ph, "dashboard retry"))
     _retries.add(task)
-    task.add_done_callback(_retries.discard)
+    task.add_done_callback(_retry_done)
     try:
         retried = await asyncio.wait_for(asyncio.shield(task), RETRY_WAIT_SECONDS)
     except TimeoutError:
