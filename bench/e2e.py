@@ -112,6 +112,7 @@ async def start_service(sim: Process, pos: dict[str, Any], database_url: str, re
         TIPSPLIT_DATA_DIR=str(data_dir),
         RATE_LIMIT_PER_WALLET="100000000",
         RATE_LIMIT_PER_IP="100000000",
+        PUBLIC_METRICS="true",
         LOG_FORMAT="json",
     )
     log = (data_dir / f"{name}.log").open("ab")

@@ -12,9 +12,13 @@ import typer
 import uvicorn
 
 from tipsplit.config import Settings, SettingsError, load_settings
-from tipsplit.observability import configure_logging
+from tipsplit.observability import configure_logging, settings_secrets
 
-app = typer.Typer(help="tipsplit: forward Lightning POS payments' base and tips exactly once.", no_args_is_help=True)
+# A crash's traceback is printed without local variables: they hold settings, secrets among them.
+app = typer.Typer(
+    help="tipsplit: forward Lightning POS payments' base and tips exactly once.", no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 payments_app = typer.Typer(help="Inspect and retry payments.", no_args_is_help=True)
@@ -38,7 +42,7 @@ def operator_settings() -> Settings:
     """Settings for a one-shot command: logs to stderr, warnings only unless LOG_LEVEL=DEBUG, so stdout stays clean."""
     settings = settings_or_exit()
     level = "DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING"
-    configure_logging(level, settings.log_format)
+    configure_logging(level, settings.log_format, settings_secrets(settings))
     return settings
 
 
@@ -58,13 +62,14 @@ def serve(
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings_secrets(settings))
     public = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     # Idle keep-alive connections stay open 75 s, longer than the usual 60 s idle timeout of load balancers and
     # HTTP clients, so the server never closes a connection at the moment its client reuses it.
+    # uvicorn's own proxy-header handling (which trusts 127.0.0.1) is off: the app trusts TRUSTED_PROXIES only.
     uvicorn.run(
         create_app(settings, public_url=public), host=settings.host, port=settings.port, log_config=None,
-        timeout_graceful_shutdown=10, timeout_keep_alive=75,
+        timeout_graceful_shutdown=10, timeout_keep_alive=75, proxy_headers=False,
     )
 
 

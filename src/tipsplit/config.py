@@ -6,6 +6,7 @@ environment carries over. A bad value stops start-up with the variable named.
 
 import base64
 import binascii
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,20 @@ KEY_BYTES = 32
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+def parse_trusted_proxies(value: str) -> list[str]:
+    """Parse `TRUSTED_PROXIES` (comma-separated IP addresses or CIDR networks) into normalised entries."""
+    entries: list[str] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            network = ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
+        entries.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return entries
 
 
 def parse_encryption_keys(value: str) -> dict[str, bytes]:
@@ -114,6 +129,9 @@ class Settings(BaseSettings):
 
     operator_token: str | None = None
     session_secret: str | None = None
+    trusted_proxies: Annotated[str, NoDecode] = ""
+    secure_cookies: bool = False
+    public_metrics: bool = False
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
@@ -135,6 +153,12 @@ class Settings(BaseSettings):
         points = info.data.get("blink_invoice_limit_points", 60)
         if value >= points:
             raise ValueError(f"must be below BLINK_INVOICE_LIMIT_POINTS ({points})")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)
         return value
 
     @field_validator("database_pool_max")
@@ -163,6 +187,11 @@ class Settings(BaseSettings):
         if single[0] and single[1] and all(wallet != single[1] for _, wallet in accounts):
             accounts.append((single[0], single[1]))
         return accounts
+
+    @property
+    def proxy_hosts(self) -> list[str]:
+        """The addresses whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: nobody's."""
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @property
     def journal_path(self) -> Path:

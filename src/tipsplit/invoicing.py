@@ -138,7 +138,7 @@ class InvoiceService:
         base, tip = await self._amounts(order)
         recipients = _recipients(order, tip)
         tip_data = _tip_data(order, base, tip, recipients)
-        await self._check_merchant(order.api_key, order.user_wallet_id)
+        await self.check_merchant(order.api_key, order.user_wallet_id)
         wallets = await self._recipient_wallets([r.username for r in recipients])
         memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
         account, invoice = await self._accounts.create_sale_invoice(base + tip, memo, self._expiry_minutes)
@@ -196,8 +196,9 @@ class InvoiceService:
         except (BlinkNotFound, BlinkGraphQLError, BlinkApiError):
             raise InvoiceRequestError("displayCurrency", f"Blink has no price for {currency!r}") from None
 
-    async def _check_merchant(self, api_key: str, wallet_id: str) -> None:
-        """The key's account owns the wallet, the wallet holds sats, and the key cannot spend (unless allowed)."""
+    async def check_merchant(self, api_key: str, wallet_id: str) -> None:
+        """Blink confirms (cached) that the key's account owns the wallet, the wallet holds sats, and the key
+        cannot spend (unless allowed); InvoiceRequestError 400/401/403 otherwise."""
 
         async def ask_blink() -> str:
             merchant = self._pos.with_api_key(api_key)

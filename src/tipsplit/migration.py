@@ -185,9 +185,13 @@ def _open_key(value: Any, keyring: KeyRing, passphrase: str | None) -> str:
 
 
 def backup(path: Path, raw: bytes, stamp: str) -> Path:
-    """Write an exact, fsynced copy of the source next to it before anything else is written."""
+    """Write an exact, fsynced copy of the source next to it before anything else is written.
+
+    The copy holds the source's API keys (often in plaintext), so it is created readable by its owner only
+    (0600), whatever the umask, like the store file it copies.
+    """
     target = path.with_name(f"{path.name}.backup-{stamp}")
-    with open(target, "xb") as handle:
+    with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
         handle.write(raw)
         handle.flush()
         os.fsync(handle.fileno())

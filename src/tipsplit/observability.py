@@ -1,24 +1,40 @@
 """Logs and Prometheus metrics, set up once per process.
 
-Logs are structured (structlog) and pass through a redactor so that an API
-key can never reach them, even when a library logs a request it should not.
+Logs are structured (structlog) and no secret may reach them, in any format, tracebacks included:
+- tracebacks are rendered without local variables (a frame's locals hold request bodies, API keys, settings);
+- fields named like secrets are masked, and text is scrubbed of anything shaped like a Blink API key
+  (`blink_…`), a webhook secret (`whsec_…`) or a Bearer token;
+- every secret value the process knows (OPERATOR_TOKEN, SESSION_SECRET, BLINK_WEBHOOK_SECRET, ENCRYPTION_KEYS,
+  BLINKPOS_API_KEY, database and Redis passwords, and those the sandbox generates) is masked in the final,
+  rendered line, so a library that logs something it should not still cannot leak it.
 """
 
+import json
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-SECRET_FIELDS = frozenset({"apikey", "api_key", "userapikey", "x-api-key", "authorization", "password", "secret"})
+MASK = "[REDACTED]"
+SECRET_FIELDS = frozenset({
+    "apikey", "api_key", "userapikey", "user_api_key", "x_api_key", "authorization", "password", "secret",
+    "token", "operator_token", "session_secret", "webhook_secret", "blink_webhook_secret", "encryption_keys",
+    "blinkpos_api_key", "cookie", "set_cookie",
+})
 SECRET_PATTERNS = (
     re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+"),
     re.compile(r"(?i)(apikey['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+"),
+    re.compile(r"(?i)(bearer\s+)[^'\",\s}]+"),
     re.compile(r"blink_[A-Za-z0-9]{8,}"),
+    re.compile(r"whsec_[A-Za-z0-9+/=]{8,}"),
 )
+MIN_SECRET_LENGTH = 8
+_known_secrets: set[str] = set()
 
 REQUEST_LATENCY = Histogram(
     "tipsplit_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
@@ -31,25 +47,71 @@ RECONCILER_BACKLOG = Gauge("tipsplit_reconciler_backlog", "Payments waiting for 
 WEBHOOKS = Counter("tipsplit_webhooks_total", "Webhook deliveries by result", ["result"])
 
 
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Mask these values wherever they appear in a log line (as they are, JSON-escaped, or repr'd)."""
+    for value in values:
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            continue
+        _known_secrets.update({value, json.dumps(value)[1:-1], repr(value)[1:-1]})
+
+
+def settings_secrets(settings: Any) -> list[str]:
+    """Every secret value in the settings, including each encryption key and the passwords in URLs."""
+    values: list[str | None] = [
+        settings.operator_token, settings.session_secret, settings.blink_webhook_secret, settings.blinkpos_api_key,
+        settings.redis_password, settings.encryption_keys,
+    ]
+    values += [pair.partition(":")[2].strip() for pair in (settings.encryption_keys or "").split(",")]
+    webhook = settings.blink_webhook_secret or ""
+    values.append(webhook.removeprefix("whsec_"))
+    for url in (settings.database_url, settings.redis_url):
+        if url:
+            values.append(urlsplit(url).password)
+    return [v for v in values if v]
+
+
 def redact_text(text: str) -> str:
-    """Mask anything shaped like an API key in free text."""
+    """Mask every known secret value and anything shaped like an API key, webhook secret or Bearer token."""
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
     for pattern in SECRET_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[REDACTED]", text)
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + MASK, text)
     return text
 
 
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
-        if key.lower().replace("-", "_") in SECRET_FIELDS or key.lower() in SECRET_FIELDS:
-            event[key] = "[REDACTED]"
+        if key.lower().replace("-", "_") in SECRET_FIELDS:
+            event[key] = MASK
         elif isinstance(event[key], str):
             event[key] = redact_text(event[key])
     return event
 
 
-def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
-    """Route structlog and stdlib logging through one redacting pipeline to stderr."""
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+def _redacting(renderer: Any) -> Any:
+    """The renderer, with its finished line (message, fields and traceback text) scrubbed once more."""
+
+    def render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+        line = renderer(logger, name, event)
+        return redact_text(line) if isinstance(line, str) else line
+
+    return render
+
+
+def configure_logging(level: str = "INFO", fmt: str = "console", secrets: Iterable[str] = ()) -> None:
+    """Route structlog and stdlib logging through one redacting pipeline to stderr.
+
+    Tracebacks are plain text without local variables in both formats: structlog's console default
+    (rich, with locals) would print request bodies and settings, API keys and secrets among them.
+    """
+    register_secrets(secrets)
+    final: list[Any]
+    if fmt == "json":
+        final = [structlog.processors.format_exc_info, _redacting(structlog.processors.JSONRenderer())]
+    else:
+        console = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+        final = [_redacting(console)]
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -66,7 +128,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared[:-1], structlog.stdlib.ExtraAdder(), _redact],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
         )
     )
     root = logging.getLogger()

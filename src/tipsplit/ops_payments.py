@@ -21,19 +21,14 @@ from tipsplit.domain.models import check_payment_hash
 from tipsplit.domain.states import LegStatus, PaymentStatus
 from tipsplit.key_scopes import PosKeyError, require_settling_key
 from tipsplit.ops_cli import EXIT_OK, EXIT_PARTIAL, CommandError, connected, err, fail, out
+from tipsplit.payment_retry import RetryRefused, retry_failed_payment
 from tipsplit.pos_accounts import open_pos_accounts
 from tipsplit.sandbox import SandboxNotRunning, running_sandbox
-from tipsplit.settle import Outcome, SettlePolicy, Settler
+from tipsplit.settle import SettlePolicy, Settler
 from tipsplit.store.records import EventRecord, LegRecord, PaymentRecord
 
 RELATIVE_RE = re.compile(r"^(\d+)\s*([smhdw])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-REFUSALS = {
-    PaymentStatus.COMPLETED: "it is completed: every leg is paid, so a retry could only pay twice",
-    PaymentStatus.PENDING: "it is pending: the POS invoice is not paid yet and the service settles it once it is",
-    PaymentStatus.PROCESSING: "it is being settled right now (claimed by {owner}); let that settlement finish",
-    PaymentStatus.EXPIRED: "it expired unpaid: there is nothing to forward",
-}
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -259,40 +254,34 @@ async def _check_pos_key(pos: BlinkClient, settings: Settings) -> None:
 async def retry_payment(settings: Settings, payment_hash: str) -> int:
     """Give a failed payment's failed legs fresh attempts and settle it now; refuse every other state.
 
-    Safety is the settler's: each failed leg is resumed by asking Blink about
-    the destination invoice it already stored, so a retry can finish a
-    payment but never pay a leg twice. If a leg fails again, the payment stays
-    queued and the service's reconciler retries it with backoff.
+    The same path as the dashboard's Retry button (`payment_retry`): it can finish a payment but never pay a
+    leg twice. If a leg fails again, the payment stays queued and the service's reconciler retries it with
+    backoff.
     """
     try:
         payment_hash = parse_hash(payment_hash)
         blink = blink_of(settings)
         async with connected(settings) as opened:
-            cold = opened.store.cold
-            payment = await cold.get_payment(payment_hash)
-            if payment is None:
-                raise CommandError(f"payment {payment_hash} is not stored", EXIT_PARTIAL)
-            if payment.status is not PaymentStatus.FAILED:
-                reason = REFUSALS[payment.status].format(owner=payment.claim_owner)
-                raise CommandError(f"refusing to retry {payment_hash}: {reason}", EXIT_PARTIAL)
             accounts, pos = open_pos_accounts(blink, opened.store.hot)
             async with pos:
-                account = accounts.for_payment(payment.pos_wallet_id)
+                payment = await opened.store.cold.get_payment(payment_hash, with_legs=False)
+                account = accounts.for_payment(payment.pos_wallet_id) if payment else accounts.default
                 if account is None:
                     raise CommandError(f"payment {payment_hash} was received by a POS account not configured here")
                 await _check_pos_key(account.client, settings)
-                await cold.reset_failed_legs(payment_hash, "tipsplit payments retry")
                 settler = Settler(opened.store, accounts, SettlePolicy.from_settings(opened.settings))
-                result = await settler.settle(payment_hash, allow_failed=True)
-            after = await cold.get_payment(payment_hash)
+                try:
+                    retried = await retry_failed_payment(opened.store, settler, payment_hash, "tipsplit payments retry")
+                except RetryRefused as exc:
+                    raise CommandError(str(exc), EXIT_PARTIAL) from None
     except CommandError as exc:
         return fail(exc)
-    assert after is not None
-    out.print(f"retried {payment_hash}: {result.outcome.value}, now {after.status.value}", markup=False)
+    after = retried.payment
+    out.print(f"retried {payment_hash}: {retried.outcome.value}, now {after.status.value}", markup=False)
     for leg in after.legs:
         out.print(f"  {leg.leg}: {leg.status.value} {leg.amount:,} sats"
                   + (f" ({leg.last_error})" if leg.status is LegStatus.FAILED and leg.last_error else ""), markup=False)
-    if result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED):
+    if retried.completed:
         return EXIT_OK
     if after.status is PaymentStatus.PROCESSING:
         err.print(f"payment {payment_hash} is not completed yet: its failed legs are queued again and the"
@@ -300,4 +289,3 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
     else:
         err.print(f"payment {payment_hash} is {after.status.value}", markup=False)
     return EXIT_PARTIAL
-

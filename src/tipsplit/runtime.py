@@ -22,7 +22,7 @@ from tipsplit.embedded import embedded_stack_for, resolve_urls
 from tipsplit.forwarding import ForwardRequests
 from tipsplit.invoicing import InvoiceService, LookupCache
 from tipsplit.key_scopes import MerchantKeyPolicy, check_pos_key
-from tipsplit.observability import SETTLEMENTS
+from tipsplit.observability import SETTLEMENTS, register_secrets, settings_secrets
 from tipsplit.pos_accounts import PosAccounts, open_pos_accounts
 from tipsplit.sandbox import Sandbox, start_sandbox
 from tipsplit.settle import SettlePolicy, Settler
@@ -99,6 +99,7 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
             )
             log.warning("sandbox.mode", sim_url=sandbox.url, note="payments are simulated; no real sats move")
 
+        register_secrets([*settings_secrets(settings), webhook_secret, (webhook_secret or "").removeprefix("whsec_")])
         assert settings.database_url and settings.blink_api_url
         store = HybridTipStore(settings, keyring)
         await store.initialize()

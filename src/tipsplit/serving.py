@@ -49,7 +49,8 @@ class BackgroundServer:
         sock.bind((self.host, self.requested_port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level="warning", log_config=None, lifespan=self._lifespan, timeout_graceful_shutdown=2
+            self.app, log_level="warning", log_config=None, lifespan=self._lifespan, timeout_graceful_shutdown=2,
+            proxy_headers=False,
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))

@@ -66,7 +66,7 @@ def _fuzz(base_url: str, examples: int) -> dict[str, Any]:
                                       pytest.param(400, id="full", marks=[pytest.mark.slow,
                                                                           pytest.mark.timeout(1800)])])
 async def test_schemathesis_finds_no_5xx_and_only_json_errors(make_cluster: ClusterFactory, examples: int) -> None:
-    cluster = await make_cluster(instances=1)
+    cluster = await make_cluster(instances=1, public_metrics="true")
     # The fuzzer is synchronous; the simulator lives in this event loop, so the fuzzer gets a thread.
     seen = await asyncio.to_thread(_fuzz, cluster.instances[0].url, examples)
     print(f"[chaos] schemathesis: {seen['operations']} operations, {seen['requests']} requests, "

@@ -3,6 +3,8 @@
 import asyncio
 import contextlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -146,6 +148,22 @@ def test_plaintext_keys_never_reach_postgres_or_redis(cli: Cli, tmp_path: Path) 
     assert "enc:v1:" in text
     assert PLAINTEXT_KEY not in text and CRYPTOJS_KEY not in text and "U2FsdGVkX1" not in text
     assert PLAINTEXT_KEY not in result.output and PASSPHRASE not in result.output
+
+
+def test_the_backup_is_readable_by_its_owner_only(cli: Cli, tmp_path: Path) -> None:
+    """It holds the source's API keys in plaintext: 0600 like the source, whatever the umask."""
+    source = tmp_path / "store.json"
+    generate(source, 5)
+    source.chmod(0o600)
+    previous = os.umask(0o022)
+    try:
+        result = cli("migrate-to-hybrid", "--file", str(source))
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    [backup] = tmp_path.glob("store.json.backup-*")
+    assert PLAINTEXT_KEY in backup.read_text()
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
 
 
 def test_dry_run_writes_nothing(cli: Cli, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ ENCRYPTION_KEYS = "t1:" + base64.b64encode(bytes(range(32))).decode()
 ALL_SCOPES = ("READ", "RECEIVE", "WRITE")
 # tipsplit refuses merchant keys that can spend; a merchant signs in with a READ-only key.
 MERCHANT_SCOPES = ("READ",)
+OPERATOR_TOKEN = "service-test-operator-token"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,16 @@ class World:
 
     async def clear_operations(self) -> None:
         (await self.sim_http.delete("/sim/operations")).raise_for_status()
+
+    @property
+    def operator(self) -> dict[str, str]:
+        """The operator's Bearer header (statistics, metrics, docs and the dashboard are theirs)."""
+        return {"authorization": f"Bearer {self.settings.operator_token}"}
+
+    async def metrics(self, client: httpx.AsyncClient) -> str:
+        response = await client.get("/metrics", headers=self.operator)
+        assert response.status_code == 200, response.text
+        return response.text
 
     async def fault(self, **rule: Any) -> None:
         response = await self.sim_http.post("/sim/faults", json=rule)
@@ -134,6 +145,7 @@ def service_settings(world_sim: SimServer, pos: Account, database_url: str, redi
         rate_limit_per_ip=10_000,
         forward_rate_limit_per_ip=10_000,
         tip_store_file=data_dir / "tip-store.json",
+        operator_token=OPERATOR_TOKEN,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -141,8 +141,8 @@ async def test_health_stats_and_metrics(world: World) -> None:
         await world.pay(invoice["paymentRequest"])
         await world.wait_for_status(client, invoice["paymentHash"], {"completed"})
         health = await client.get("/api/health")
-        stats = await client.get("/api/stats")
-        metrics = await client.get("/metrics")
+        stats = await client.get("/api/stats", headers=world.operator)
+        metrics = await client.get("/metrics", headers=world.operator)
         sandbox = await client.get("/api/sandbox")
     assert health.status_code == 200
     checks = health.json()["checks"]
@@ -153,6 +153,32 @@ async def test_health_stats_and_metrics(world: World) -> None:
     assert "tipsplit_settlements_total" in metrics.text
     assert 'tipsplit_http_request_seconds_count{method="POST",route="/api/blink/create-invoice",status="200"}' in metrics.text
     assert sandbox.status_code == 404
+
+
+OPERATIONS_PATHS = ("/api/stats", "/metrics", "/docs", "/redoc", "/openapi.json")
+
+
+async def test_statistics_metrics_and_docs_are_the_operators(world: World) -> None:
+    """Outside sandbox mode they answer 401 (JSON) without OPERATOR_TOKEN as a Bearer header."""
+    async with world.http() as client:
+        for path in OPERATIONS_PATHS:
+            anonymous = await client.get(path)
+            assert anonymous.status_code == 401, (path, anonymous.text[:200])
+            assert anonymous.json()["error"] and anonymous.headers["www-authenticate"] == "Bearer"
+            guessed = await client.get(path, headers={"authorization": "Bearer not-the-token"})
+            assert guessed.status_code == 401, path
+            allowed = await client.get(path, headers=world.operator)
+            assert allowed.status_code == 200, (path, allowed.text[:200])
+        schema = (await client.get("/openapi.json", headers=world.operator)).json()
+    assert "/api/blink/create-invoice" in schema["paths"]
+
+
+@pytest.mark.settings(public_metrics=True)
+async def test_public_metrics_opens_statistics_metrics_and_docs(world: World) -> None:
+    async with world.http() as client:
+        for path in OPERATIONS_PATHS:
+            response = await client.get(path)
+            assert response.status_code == 200, (path, response.text[:200])
 
 
 @pytest.mark.settings(poll_interval_seconds=3600)

@@ -62,6 +62,8 @@ async def test_sandbox_serves_credentials_and_settles_a_sale(
             assert [leg["amount"] for leg in status.json()["legs"]] == [2000, 100, 100]
             health = await client.get("/api/health")
             assert health.status_code == 200 and health.json()["sandbox"] is True
+            for path in ("/api/stats", "/metrics", "/openapi.json"):
+                assert (await client.get(path)).status_code == 200, f"{path} is open in sandbox mode"
     finally:
         await server.stop()
 

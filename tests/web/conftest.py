@@ -5,6 +5,7 @@ if that cannot be done are the browser tests skipped, with the reason shown.
 """
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -94,7 +95,29 @@ async def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+async def form_token(http: httpx.AsyncClient, page: str = "/") -> str:
+    """The CSRF token a page's forms carry (its cookie lands in the client's jar)."""
+    response = await http.get(page)
+    match = CSRF_INPUT.search(response.text)
+    assert match and match.group(1), f"no CSRF token on {page}: {response.status_code}"
+    return match.group(1)
+
+
 async def sign_in_merchant(http: httpx.AsyncClient, world: World) -> None:
-    """Sign an HTTP client in as the world's merchant (the cookie stays in the client's jar)."""
-    response = await http.post("/signin", data={"api_key": world.merchant.api_key})
+    """Sign an HTTP client in as the world's merchant, as the sign-in form does (CSRF token included).
+
+    The client keeps the session cookie and sends the page's token as `X-CSRF-Token` from then on, as pos.js does.
+    """
+    token = await form_token(http, "/")
+    response = await http.post("/signin", data={"api_key": world.merchant.api_key, "csrf_token": token})
     assert response.status_code == 303, response.text
+    http.headers["x-csrf-token"] = token
+
+
+async def sign_in_operator(http: httpx.AsyncClient, token: str = OPERATOR_TOKEN) -> httpx.Response:
+    """POST the dashboard's login form with its CSRF token."""
+    form = {"token": token, "csrf_token": await form_token(http, "/dashboard/login")}
+    return await http.post("/dashboard/login", data=form)

@@ -18,6 +18,7 @@ async def _sign_in(page: Page, world: World) -> None:
     await page.fill("#api_key", world.merchant.api_key)
     await page.click("button[type=submit]")
     await expect(page.locator("#keypad")).to_be_visible()
+    await expect(page.locator("#base-username")).to_have_text("@merchant")
 
 
 async def _set_recipients(page: Page, recipients: list[tuple[str, str]]) -> None:
@@ -109,10 +110,14 @@ async def test_a_sale_whose_tip_cannot_be_forwarded(world: World, browser: Brows
     invoice = page.locator("#invoice")
     await expect(invoice).to_have_attribute("data-status", "failed", timeout=30_000)
     await expect(page.locator("#invoice-title")).to_have_text("Paid, but forwarding failed")
-    await expect(page.locator("#status-note")).to_contain_text("Not yet forwarded: @bob")
-    await expect(page.locator("#status-note")).to_contain_text("retries the unpaid legs automatically")
+    note = page.locator("#status-note")
+    await expect(note).to_contain_text("Not forwarded: @bob (the recipient could not be paid yet)")
+    await expect(note).to_contain_text("stays failed until an operator retries it from the dashboard")
+    await expect(note).not_to_contain_text("automatically")
+    await expect(note).not_to_contain_text("retrying")
     await expect(page.locator("#progress")).to_contain_text("Merchant: 2,000 sats — forwarded")
-    await expect(page.locator("#progress")).to_contain_text("@bob: 100 sats — failed after 2 attempts")
+    await expect(page.locator("#progress")).to_contain_text(
+        "@bob: 100 sats — failed after 2 attempts — the recipient could not be paid yet")
     await screenshot(page, "pos-tip-failed-desktop")
     await page.click("#cancel")
     await expect(page.locator("#entry")).to_be_visible()
@@ -180,10 +185,61 @@ async def test_the_dashboard_shows_both_sales_and_exports_them(world: World, bro
     await expect(legs).to_have_count(3)
     await expect(legs.nth(2)).to_contain_text("@bob")
     await expect(legs.nth(2)).to_contain_text("failed")
+    await expect(legs.nth(2)).to_contain_text("the recipient could not be paid yet")
+    await expect(legs.nth(2)).to_contain_text("no route to the destination")
     await expect(page.locator(".timeline li").first).to_be_visible()
     await screenshot(page, "dashboard-payment-desktop")
+
+    await world.sim_http.delete("/sim/faults")
+    await page.click("#retry")
+    await expect(page.locator("#retry-note")).to_have_text("Retried: every leg is paid now.")
+    await expect(legs.nth(2)).to_contain_text("succeeded")
+    await expect(page.locator("#retry-form")).to_have_count(0)
+    await screenshot(page, "dashboard-payment-retried-desktop")
+    assert await world.balance(world.recipients["bob"]) == 150
 
     await page.set_viewport_size(PHONE)
     await page.goto("/dashboard")
     await screenshot(page, "dashboard-phone")
     assert errors.messages == []
+
+
+@pytest.mark.settings(**WEB_SETTINGS, max_leg_attempts=3, leg_retry_base_seconds=60)
+async def test_a_retrying_tip_says_how_many_attempts_remain(world: World, browser: Browser) -> None:
+    await world.fault(operation="lnInvoicePaymentSend", failure=True, walletId=world.recipients["bob"].wallet_id)
+    page, errors = await new_page(browser, world.service.url, PHONE)
+    await _sign_in(page, world)
+    for key in "1000":
+        await page.click(f"#keypad .key[data-key='{key}']")
+    await page.get_by_role("radio", name="10 %").click()
+    await _set_recipients(page, [("bob", "")])
+    await world.pay(await _charge(page))
+    progress = page.locator("#progress")
+    await expect(progress).to_contain_text(
+        "@bob: 100 sats — not paid yet, retrying (2 attempts left) — the recipient could not be paid yet",
+        timeout=30_000)
+    await expect(page.locator("#status-note")).to_have_text(
+        "Paid. Not forwarded yet: @bob (the recipient could not be paid yet; retrying, 2 attempts left).")
+    await expect(page.locator("#invoice")).to_have_attribute("data-status", "processing")
+    await screenshot(page, "pos-tip-retrying-phone")
+    assert errors.messages == []
+
+
+@pytest.mark.settings(**WEB_SETTINGS)
+async def test_a_page_on_another_site_cannot_sign_the_till_in_as_someone_else(world: World, browser: Browser) -> None:
+    """The attack: a page the till's browser opens auto-submits a sign-in form with the attacker's key."""
+    mallory = (await world.sim_http.post("/sim/accounts", json={"username": "mallory", "balance": 0})).json()
+    page, _ = await new_page(browser, world.service.url, DESKTOP)
+    await _sign_in(page, world)
+    attack = (
+        f'<form id="f" method="post" action="{world.service.url}/signin">'
+        f'<input name="api_key" value="{mallory["apiKey"]}"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+    await page.context.route("http://attacker.test/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body=attack))
+    await page.goto("http://attacker.test/")
+    await page.wait_for_url(f"{world.service.url}/**")
+    await page.goto("/")
+    await expect(page.locator("#base-username")).to_have_text("@merchant")
+    await expect(page.locator("#base-account")).not_to_contain_text("mallory")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.service.conftest import World
-from tests.web.conftest import OPERATOR_TOKEN, WEB_SETTINGS, sign_in_merchant
+from tests.web.conftest import OPERATOR_TOKEN, WEB_SETTINGS, form_token, sign_in_merchant, sign_in_operator
 
 pytestmark = pytest.mark.settings(**WEB_SETTINGS)
 
@@ -29,16 +29,18 @@ def _cookie_payload(value: str) -> bytes:
 
 async def test_sign_in_refuses_a_key_blink_refuses(world: World) -> None:
     async with world.http() as http:
-        response = await http.post("/signin", data={"api_key": "blink_not_a_real_key"})
+        token = await form_token(http)
+        response = await http.post("/signin", data={"api_key": "blink_not_a_real_key", "csrf_token": token})
         assert response.status_code == 401
         assert "Blink refused this API key" in response.text
-        assert "set-cookie" not in response.headers
+        assert "tipsplit_pos" not in response.headers.get("set-cookie", "")
         assert (await http.get("/")).text.count('id="api_key"') == 1
 
 
 async def test_session_cookie_is_httponly_samesite_and_holds_only_ciphertext(world: World) -> None:
     async with world.http() as http:
-        response = await http.post("/signin", data={"api_key": world.merchant.api_key})
+        token = await form_token(http)
+        response = await http.post("/signin", data={"api_key": world.merchant.api_key, "csrf_token": token})
         assert response.status_code == 303
         header = _set_cookie(response, "tipsplit_pos")
         flags = {part.strip().lower() for part in header.split(";")[1:]}
@@ -63,7 +65,9 @@ async def test_a_tampered_or_foreign_cookie_is_signed_out(world: World) -> None:
 async def test_the_key_never_leaves_the_server_in_clear(world: World) -> None:
     key = world.merchant.api_key
     async with world.http() as http:
-        seen: list[httpx.Response] = [await http.post("/signin", data={"api_key": key})]
+        token = await form_token(http)
+        seen: list[httpx.Response] = [await http.post("/signin", data={"api_key": key, "csrf_token": token})]
+        http.headers["x-csrf-token"] = token
         seen.append(await http.get("/"))
         seen.append(await http.get("/pos/currency/USD"))
         invoice = await http.post(
@@ -89,7 +93,9 @@ async def test_the_key_never_leaves_the_server_in_clear(world: World) -> None:
 
 async def test_invoice_route_shows_the_create_invoice_errors(world: World) -> None:
     async with world.http() as http:
-        assert (await http.post("/pos/invoice", json={"amount": "100"})).status_code == 401
+        token = await form_token(http)
+        refused = await http.post("/pos/invoice", json={"amount": "100"}, headers={"x-csrf-token": token})
+        assert refused.status_code == 401
         await sign_in_merchant(http, world)
         unknown = await http.post(
             "/pos/invoice", json={"amount": "1000", "tipPercent": 10, "recipients": [{"username": "nobody_here"}]}
@@ -110,9 +116,11 @@ async def test_invoice_route_shows_the_create_invoice_errors(world: World) -> No
 async def test_base_goes_only_to_a_wallet_of_the_signed_in_account(world: World) -> None:
     async with world.http() as http:
         await sign_in_merchant(http, world)
-        foreign = await http.post("/pos/wallet", data={"wallet_id": world.recipients["bob"].wallet_id})
-        assert foreign.status_code == 403
-        own = await http.post("/pos/wallet", data={"wallet_id": world.merchant.wallet_id})
+        token = await form_token(http)
+        foreign = await http.post("/pos/wallet", data={"wallet_id": world.recipients["bob"].wallet_id,
+                                                       "csrf_token": token})
+        assert foreign.status_code == 403 and foreign.json()["field"] == "walletId"
+        own = await http.post("/pos/wallet", data={"wallet_id": world.merchant.wallet_id, "csrf_token": token})
         assert own.status_code == 303
 
 
@@ -127,16 +135,16 @@ async def test_dashboard_refuses_without_the_operator_token(world: World) -> Non
             assert "Payments" not in response.text
         login = await http.get("/dashboard/login")
         assert login.status_code == 200 and 'id="token"' in login.text
-        wrong = await http.post("/dashboard/login", data={"token": "guess"})
+        wrong = await sign_in_operator(http, "guess")
         assert wrong.status_code == 401 and "tipsplit_operator" not in wrong.headers.get("set-cookie", "")
         assert (await http.get("/dashboard/health", headers={"authorization": "Bearer guess"})).status_code == 401
-        right = await http.post("/dashboard/login", data={"token": OPERATOR_TOKEN})
+        right = await sign_in_operator(http)
         assert right.status_code == 303
         flags = {p.strip().lower() for p in _set_cookie(right, "tipsplit_operator").split(";")[1:]}
         assert "httponly" in flags and "samesite=strict" in flags
         assert OPERATOR_TOKEN not in _set_cookie(right, "tipsplit_operator")
         assert (await http.get("/dashboard")).status_code == 200
-        await http.post("/dashboard/logout")
+        await http.post("/dashboard/logout", data={"csrf_token": await form_token(http, "/dashboard")})
         assert (await http.get("/dashboard")).status_code == 303
 
 

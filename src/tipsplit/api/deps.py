@@ -11,4 +11,5 @@ async def runtime(request: Request) -> Runtime:
 
 
 def client_ip(request: Request) -> str:
+    """The caller's IP: the connection's peer, or what a TRUSTED_PROXIES proxy said in X-Forwarded-For."""
     return request.client.host if request.client else "unknown"

@@ -3,11 +3,11 @@
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tipsplit.api.deps import client_ip, runtime
-from tipsplit.api.errors import error_body
+from tipsplit.api.limits import RateLimited, admit_invoice
 from tipsplit.api.schemas import CreateInvoiceBody, ForwardBody
 from tipsplit.invoicing import InvoiceOrder
 from tipsplit.runtime import Runtime
@@ -30,21 +30,10 @@ FORWARD_ANSWERS: dict[Outcome, tuple[int, str | None]] = {
 }
 
 
-async def _rate_limit(rt: Runtime, wallet_id: str, ip: str) -> None:
-    """Per wallet and per client IP, in Redis; with Redis down the limit is not enforced."""
-    decision = await rt.store.check_rate_limit(wallet_id=wallet_id, ip=ip)
-    if not decision.allowed:
-        raise HTTPException(
-            status_code=429,
-            detail=error_body("too many invoices; slow down", retryAfter=decision.retry_after),
-            headers={"Retry-After": str(decision.retry_after)},
-        )
-
-
 @router.post("/create-invoice")
 async def create_invoice(body: CreateInvoiceBody, request: Request, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     """Create the POS invoice for base + tip and remember how to split it."""
-    await _rate_limit(rt, body.userWalletId, client_ip(request))
+    await admit_invoice(rt, api_key=body.apiKey, wallet_id=body.userWalletId, ip=client_ip(request))
     recipients = tuple((r.username, r.share) for r in body.tipRecipients or ())
     if not recipients and body.tipRecipient:
         recipients = ((body.tipRecipient, None),)
@@ -79,11 +68,7 @@ async def forward_with_tips(body: ForwardBody, request: Request, rt: Runtime = D
     """
     decision = await rt.store.check_forward_rate_limit(client_ip(request))
     if not decision.allowed:
-        raise HTTPException(
-            status_code=429,
-            detail=error_body("too many forward requests; slow down", retryAfter=decision.retry_after),
-            headers={"Retry-After": str(decision.retry_after)},
-        )
+        raise RateLimited(decision.retry_after, "too many forward requests; slow down")
     task = asyncio.ensure_future(rt.forwards.settle(body.paymentHash))
     try:
         result = await asyncio.wait_for(asyncio.shield(task), FORWARD_WAIT_SECONDS)

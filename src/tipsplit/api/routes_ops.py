@@ -1,15 +1,20 @@
-"""Health, statistics, Prometheus metrics and the sandbox's credentials."""
+"""Health, statistics, Prometheus metrics and the sandbox's credentials.
+
+Statistics and metrics are the operator's (OPERATOR_TOKEN as a Bearer header, which Prometheus can send, or
+the dashboard's session) unless PUBLIC_METRICS=true or in sandbox mode; health stays public for probes.
+"""
 
 import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tipsplit.api.deps import runtime
 from tipsplit.api.errors import error_body
+from tipsplit.api.operator import OperatorGate, operator_gate, operator_required
 from tipsplit.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -53,13 +58,20 @@ async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
 
 
 @router.get("/api/stats")
-async def stats(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    """Last 24 hours and per-recipient totals, served from the Redis stats cache."""
+async def stats(
+    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
+) -> dict[str, Any]:
+    """Last 24 hours and per-recipient totals, served from the Redis stats cache; the operator's."""
+    if not await gate.may_read_operations(request):
+        raise operator_required()
     return await rt.store.get_stats()
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(request: Request, gate: OperatorGate = Depends(operator_gate)) -> Response:
+    """Prometheus metrics; the operator's (scrape with `authorization: Bearer <OPERATOR_TOKEN>`)."""
+    if not await gate.may_read_operations(request):
+        raise operator_required()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -10,7 +10,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from tipsplit.api.deps import runtime
 from tipsplit.api.errors import error_body
-from tipsplit.api.views import event_view, payment_view
+from tipsplit.api.views import public_event_view, public_payment_view
 from tipsplit.domain.models import HASH_RE
 from tipsplit.domain.states import FINAL_PAYMENT_STATUSES, PaymentStatus
 from tipsplit.runtime import Runtime
@@ -34,17 +34,17 @@ def _checked(payment_hash: str) -> str:
 
 async def _snapshot(rt: Runtime, payment_hash: str) -> dict[str, Any] | None:
     payment = await rt.store.cold.get_payment(payment_hash)
-    return payment_view(payment) if payment else None
+    return public_payment_view(payment, rt.settings.max_leg_attempts) if payment else None
 
 
 @router.get("/{payment_hash}")
 async def payment_status(payment_hash: str = HashPath, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    """Where a payment stands, with each leg's state; never a secret."""
+    """Where a payment stands, with each leg's state: public, so no wallet id, balance or raw Blink error."""
     ph = _checked(payment_hash)
     view = await _snapshot(rt, ph)
     if view is None:
         raise HTTPException(status_code=404, detail=error_body("no payment with this hash", status="not_found"))
-    view["events"] = [event_view(e) for e in await rt.store.cold.events(ph)]
+    view["events"] = [public_event_view(e) for e in await rt.store.cold.events(ph)]
     return view
 
 

@@ -242,8 +242,7 @@ class HotStore:
     # -- rate limits --------------------------------------------------------
 
     async def hit_rate_limit(
-        self, scope: Literal["user", "ip"], identity: str, limit: int, window_seconds: int,
-        action: Literal["invoice", "forward"] = "invoice",
+        self, scope: Literal["user", "ip"], identity: str, limit: int, window_seconds: int, action: str = "invoice"
     ) -> RateLimitResult:
         """Count one request against `ratelimit:{scope}:{identity}:{action}` (rolling window)."""
         key = self.key("ratelimit", scope, identity, action)
@@ -287,6 +286,20 @@ class HotStore:
     async def recent_answer(self, payment_hash: str) -> str | None:
         answer: str | None = await self._command("GET", self.key("forward", "answer", payment_hash))
         return answer
+
+    # -- operator sessions --------------------------------------------------
+
+    async def put_operator_session(self, session_key: str, fingerprint: str, ttl_seconds: int) -> bool:
+        """`opsession:{key}` holds a signed-in operator's token fingerprint until it expires or they sign out."""
+        await self._command("SET", self.key("opsession", session_key), fingerprint, "EX", ttl_seconds)
+        return True
+
+    async def get_operator_session(self, session_key: str) -> str | None:
+        value = await self._command("GET", self.key("opsession", session_key))
+        return str(value) if value is not None else None
+
+    async def delete_operator_session(self, session_key: str) -> None:
+        await self._command("DEL", self.key("opsession", session_key))
 
     # -- stats cache --------------------------------------------------------
 

@@ -396,6 +396,24 @@ class HybridTipStore:
     async def remember_settle_answer(self, payment_hash: str, answer: str, ttl_seconds: float) -> None:
         await self._hot_call(lambda hot: hot.remember_answer(payment_hash, answer, max(1, int(ttl_seconds * 1000))))
 
+    async def check_login_limit(self, ip: str, limit: int, window_seconds: int) -> RateLimitResult:
+        """Count one operator sign-in attempt of a client IP; allowed when Redis is down (fail open)."""
+        count_hit = partial(
+            HotStore.hit_rate_limit, scope="ip", identity=ip, limit=limit, window_seconds=window_seconds,
+            action="operator-login",
+        )
+        return await self._hot_call(count_hit) or RateLimitResult(True, -1, 0)
+
+    async def put_operator_session(self, session_key: str, fingerprint: str, ttl_seconds: int) -> bool:
+        """Keep an operator session in Redis; False when Redis is off or down (no session can be kept)."""
+        return bool(await self._hot_call(lambda hot: hot.put_operator_session(session_key, fingerprint, ttl_seconds)))
+
+    async def get_operator_session(self, session_key: str) -> str | None:
+        return await self._hot_call(lambda hot: hot.get_operator_session(session_key))
+
+    async def delete_operator_session(self, session_key: str) -> None:
+        await self._hot_call(lambda hot: hot.delete_operator_session(session_key))
+
     async def replay_journal(self) -> int:
         """Move journaled writes into PostgreSQL; safe to repeat (inserts are idempotent)."""
         if self.journal is None:

@@ -1,7 +1,8 @@
-"""The operations dashboard: payments, their legs and audit trail, leaderboard, charts, health, CSV export.
+"""The operations dashboard: payments, their legs and audit trail, leaderboard, charts, health, CSV export,
+and the retry of a failed payment.
 
-Every route needs the operator (OPERATOR_TOKEN, by cookie or bearer header);
-in sandbox mode with no token the dashboard is open and says so.
+Every route needs the operator (OPERATOR_TOKEN, by session cookie or bearer header, see api/operator.py);
+in sandbox mode with no token the dashboard is open and says so. Every POST is CSRF-protected (web/csrf.py).
 """
 
 import asyncio
@@ -10,72 +11,108 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from tipsplit.api.deps import runtime
-from tipsplit.api.views import event_view
+from tipsplit.api.errors import error_body
+from tipsplit.api.operator import OPERATOR_COOKIE, OPERATOR_MAX_AGE, OperatorGate, TooManyAttempts, operator_gate
+from tipsplit.api.views import event_view, leg_reason
 from tipsplit.domain.models import HASH_RE
+from tipsplit.domain.states import PaymentStatus
+from tipsplit.payment_retry import RetryRefused, RetryResult, retry_failed_payment
 from tipsplit.runtime import Runtime
 from tipsplit.store.metrics import CACHE_HIT, CACHE_MISS
 from tipsplit.store.records import PaymentRecord
+from tipsplit.web import csrf
+from tipsplit.web.csrf import require_csrf
 from tipsplit.web.reports import PAGE_SIZE, PaymentFilter, chart_bars, payments_csv
-from tipsplit.web.sessions import (
-    OPERATOR_COOKIE,
-    OPERATOR_MAX_AGE,
-    WebKeys,
-    cookie_flags,
-    operator_cookie,
-    operator_signed_in,
-    token_matches,
-    web_keys,
-)
+from tipsplit.web.sessions import WebKeys, web_keys
 from tipsplit.web.templating import templates
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
 CHECK_TIMEOUT = 3.0
 BACKLOG_LIMIT = 100
 EXPORT_LIMIT = 10_000
 EXPORT_PAGE = 500
+RETRY_WAIT_SECONDS = 15.0
+# What the payment page says after a retry, by the code the retry's redirect carries.
+RETRY_NOTES = {
+    "completed": "Retried: every leg is paid now.",
+    "queued": "Retried: not every leg is paid yet. The service keeps at it: a leg that failed again is retried"
+              " with backoff until its fresh attempts are used up.",
+    "failed": "Retried: a leg failed again and has no attempts left; the payment is failed again.",
+    "running": "Retry started; it is still talking to Blink. Reload in a moment.",
+}
+_retries: set[asyncio.Task[RetryResult]] = set()
 
 
-def _login_page(request: Request, keys: WebKeys, status: int, error: str | None = None) -> Response:
-    context = {"error": error, "token_set": bool(keys.operator_token), "signer": keys.signer is not None}
-    return templates.TemplateResponse(request, "dashboard_login.html", context, status_code=status)
+def _retry_done(task: asyncio.Task[RetryResult]) -> None:
+    """Forget a finished retry; one that outlived its page and then broke is logged, not lost."""
+    _retries.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None and not isinstance(exc, RetryRefused):
+        log.error("dashboard.retry_crashed", error=f"{type(exc).__name__}: {exc}")
 
 
-def _refused(request: Request, keys: WebKeys, *, page: bool = False) -> Response | None:
-    """None when the operator may look; else a redirect to the login form (pages) or a bare 401 (the rest)."""
-    if operator_signed_in(keys, request):
+def _login_page(
+    request: Request, keys: WebKeys, gate: OperatorGate, status: int, error: str | None = None
+) -> Response:
+    context = {"error": error, "token_set": bool(gate.token), "signer": keys.signer is not None}
+    return csrf.render(request, keys, "dashboard_login.html", context, status)
+
+
+async def _refused(request: Request, gate: OperatorGate, *, page: bool = False) -> Response | None:
+    """None when the operator may look; else a redirect to the login form (pages) or a JSON 401 (the rest)."""
+    if await gate.signed_in(request):
         return None
     if page and not request.headers.get("hx-request"):
         return RedirectResponse("/dashboard/login", status_code=303)
-    return PlainTextResponse("operator sign-in required", status_code=401)
+    return JSONResponse(status_code=401, content=error_body("operator sign-in required"))
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, keys: WebKeys = Depends(web_keys)) -> Response:
-    if operator_signed_in(keys, request):
+async def login_form(
+    request: Request, keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate)
+) -> Response:
+    if await gate.signed_in(request):
         return RedirectResponse("/dashboard", status_code=303)
-    return _login_page(request, keys, 200)
+    return _login_page(request, keys, gate, 200)
 
 
-@router.post("/login")
-async def login(request: Request, token: str = Form(max_length=500), keys: WebKeys = Depends(web_keys)) -> Response:
-    """Exchange OPERATOR_TOKEN for a signed, HttpOnly, SameSite=Strict cookie."""
-    if keys.signer is None or not keys.operator_token:
-        return _login_page(request, keys, 503, "Operator sign-in needs OPERATOR_TOKEN and SESSION_SECRET.")
-    if not token_matches(keys, token):
-        return _login_page(request, keys, 401, "That is not the operator token.")
+@router.post("/login", dependencies=[Depends(require_csrf)])
+async def login(
+    request: Request, token: str = Form(max_length=500),
+    keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
+) -> Response:
+    """Exchange OPERATOR_TOKEN for a server-side session behind an opaque, HttpOnly, SameSite=Strict cookie."""
+    if keys.signer is None or not gate.token:
+        return _login_page(request, keys, gate, 503, "Operator sign-in needs OPERATOR_TOKEN and SESSION_SECRET.")
+    try:
+        await gate.count_attempt(request)
+    except TooManyAttempts as exc:
+        message = f"Too many sign-in attempts from this address; try again in {exc.retry_after} s."
+        page = _login_page(request, keys, gate, 429, message)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    if not gate.token_matches(token):
+        return _login_page(request, keys, gate, 401, "That is not the operator token.")
+    session_id = await gate.start_session()
+    if session_id is None:
+        return _login_page(request, keys, gate, 503, "Redis, which keeps operator sessions, is not reachable;"
+                           " send Authorization: Bearer <OPERATOR_TOKEN> instead.")
     response = RedirectResponse("/dashboard", status_code=303)
-    flags = cookie_flags(request, OPERATOR_MAX_AGE, "strict")
-    response.set_cookie(OPERATOR_COOKIE, operator_cookie(keys), **flags)  # type: ignore[arg-type]
+    flags = keys.cookie_flags(request, OPERATOR_MAX_AGE, "strict")
+    response.set_cookie(OPERATOR_COOKIE, session_id, **flags)  # type: ignore[arg-type]
     return response
 
 
-@router.post("/logout")
-async def logout() -> Response:
+@router.post("/logout", dependencies=[Depends(require_csrf)])
+async def logout(request: Request, gate: OperatorGate = Depends(operator_gate)) -> Response:
+    """End the session everywhere (it is deleted from Redis), not just in this browser."""
+    await gate.end_session(request)
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(OPERATOR_COOKIE, path="/")
     return response
@@ -94,8 +131,11 @@ async def _payments_context(rt: Runtime, request: Request) -> dict[str, Any]:
 
 
 @router.get("", response_class=HTMLResponse)
-async def dashboard(request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)) -> Response:
-    if (refusal := _refused(request, keys, page=True)) is not None:
+async def dashboard(
+    request: Request, keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
+    rt: Runtime = Depends(runtime),
+) -> Response:
+    if (refusal := await _refused(request, gate, page=True)) is not None:
         return refusal
     now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0)
@@ -109,7 +149,7 @@ async def dashboard(request: Request, keys: WebKeys = Depends(web_keys), rt: Run
     )
     context = {
         **await _payments_context(rt, request),
-        "open": keys.operator_open,
+        "open": gate.open,
         "sandbox": keys.sandbox,
         "write_keys_allowed": rt.merchant_keys.allow_write,
         "stats": last24,
@@ -121,32 +161,73 @@ async def dashboard(request: Request, keys: WebKeys = Depends(web_keys), rt: Run
         "health": await _health(rt),
         "statuses": ["pending", "processing", "completed", "failed", "expired"],
     }
-    return templates.TemplateResponse(request, "dashboard.html", context)
+    return csrf.render(request, keys, "dashboard.html", context)
 
 
 @router.get("/payments", response_class=HTMLResponse)
 async def payments_fragment(
-    request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
+    request: Request, gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime)
 ) -> Response:
     """The payments table alone, for htmx to swap in when a filter or page changes."""
-    if (refusal := _refused(request, keys)) is not None:
+    if (refusal := await _refused(request, gate)) is not None:
         return refusal
     return templates.TemplateResponse(request, "_payments.html", await _payments_context(rt, request))
 
 
 @router.get("/payments/{payment_hash}", response_class=HTMLResponse)
 async def payment_detail(
-    request: Request, payment_hash: str, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
+    request: Request, payment_hash: str, keys: WebKeys = Depends(web_keys),
+    gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime),
 ) -> Response:
-    """One payment: amounts, each leg, and the audit trail in order."""
-    if (refusal := _refused(request, keys, page=True)) is not None:
+    """One payment: amounts, each leg with Blink's own error text, the audit trail, and Retry when failed."""
+    if (refusal := await _refused(request, gate, page=True)) is not None:
         return refusal
+    note = RETRY_NOTES.get(request.query_params.get("retry", ""))
+    return await _payment_page(request, keys, rt, payment_hash, note=note)
+
+
+async def _payment_page(
+    request: Request, keys: WebKeys, rt: Runtime, payment_hash: str, *,
+    note: str | None = None, error: str | None = None, status: int = 200,
+) -> Response:
     ph = payment_hash.lower()
     payment = await rt.store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
     if payment is None:
-        return templates.TemplateResponse(request, "payment.html", {"payment": None}, status_code=404)
+        return csrf.render(request, keys, "payment.html", {"payment": None}, 404)
     events = [event_view(e) for e in await rt.store.cold.events(ph)]
-    return templates.TemplateResponse(request, "payment.html", {"payment": payment, "events": events})
+    context = {
+        "payment": payment, "events": events, "note": note, "retry_error": error,
+        "reasons": {leg.leg: leg_reason(leg) for leg in payment.legs},
+        "max_attempts": rt.settings.max_leg_attempts, "failed": payment.status is PaymentStatus.FAILED,
+    }
+    return csrf.render(request, keys, "payment.html", context, status)
+
+
+@router.post("/payments/{payment_hash}/retry", dependencies=[Depends(require_csrf)])
+async def retry_payment(
+    request: Request, payment_hash: str, keys: WebKeys = Depends(web_keys),
+    gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime),
+) -> Response:
+    """Retry a failed payment as `tipsplit payments retry` does; other states are refused (409)."""
+    if (refusal := await _refused(request, gate)) is not None:
+        return refusal
+    ph = payment_hash.lower()
+    if not HASH_RE.fullmatch(ph):
+        return JSONResponse(status_code=400, content=error_body("paymentHash must be 64 hexadecimal characters",
+                                                                field="paymentHash"))
+    task = asyncio.ensure_future(retry_failed_payment(rt.store, rt.settler, ph, "dashboard retry"))
+    _retries.add(task)
+    task.add_done_callback(_retry_done)
+    try:
+        retried = await asyncio.wait_for(asyncio.shield(task), RETRY_WAIT_SECONDS)
+    except TimeoutError:
+        code = "running"
+    except RetryRefused as exc:
+        return await _payment_page(request, keys, rt, ph, error=str(exc), status=404 if exc.unknown else 409)
+    else:
+        code = ("completed" if retried.completed
+                else "failed" if retried.payment.status is PaymentStatus.FAILED else "queued")
+    return RedirectResponse(f"/dashboard/payments/{ph}?retry={code}", status_code=303)
 
 
 async def _probe(check: Awaitable[Any]) -> dict[str, Any]:
@@ -188,18 +269,20 @@ async def _health(rt: Runtime) -> dict[str, Any]:
 
 @router.get("/health", response_class=HTMLResponse)
 async def health_fragment(
-    request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
+    request: Request, gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime)
 ) -> Response:
     """The live health panel, refreshed by htmx every few seconds."""
-    if (refusal := _refused(request, keys)) is not None:
+    if (refusal := await _refused(request, gate)) is not None:
         return refusal
     return templates.TemplateResponse(request, "_health.html", {"health": await _health(rt)})
 
 
 @router.get("/export.csv")
-async def export_csv(request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)) -> Response:
+async def export_csv(
+    request: Request, gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime)
+) -> Response:
     """Every payment matching the filters (all pages, at most EXPORT_LIMIT), one row each."""
-    if (refusal := _refused(request, keys)) is not None:
+    if (refusal := await _refused(request, gate)) is not None:
         return refusal
     try:
         flt = PaymentFilter.parse(request.query_params)

@@ -15,23 +15,24 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field
 
 from tipsplit.api.deps import client_ip, runtime
+from tipsplit.api.limits import admit_invoice
 from tipsplit.blink.errors import BlinkAuthError, BlinkError
 from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, PlainText, Username
 from tipsplit.invoicing import SAT_CURRENCIES, InvoiceOrder, InvoiceRequestError
 from tipsplit.key_scopes import MerchantKeyRefused
 from tipsplit.runtime import Runtime
+from tipsplit.web import csrf
+from tipsplit.web.csrf import require_csrf
 from tipsplit.web.qr import invoice_qr_svg
 from tipsplit.web.sessions import (
     POS_COOKIE,
     POS_MAX_AGE,
     MerchantSession,
     WebKeys,
-    cookie_flags,
     open_merchant,
     seal_merchant,
     web_keys,
 )
-from tipsplit.web.templating import templates
 
 router = APIRouter(tags=["pos page"], include_in_schema=False)
 
@@ -61,11 +62,11 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 
 def _signin_page(request: Request, keys: WebKeys, status: int = 200, error: str | None = None) -> Response:
     context = {"error": error, "sandbox": keys.sandbox, "configured": keys.signer is not None}
-    return templates.TemplateResponse(request, "signin.html", context, status_code=status)
+    return csrf.render(request, keys, "signin.html", context, status)
 
 
 def _keep_session(response: Response, request: Request, keys: WebKeys, session: MerchantSession) -> None:
-    flags = cookie_flags(request, POS_MAX_AGE, "lax")
+    flags = keys.cookie_flags(request, POS_MAX_AGE, "lax")
     response.set_cookie(POS_COOKIE, seal_merchant(keys, session), **flags)  # type: ignore[arg-type]
 
 
@@ -76,10 +77,10 @@ async def pos_page(request: Request, keys: WebKeys = Depends(web_keys)) -> Respo
     if session is None:
         return _signin_page(request, keys)
     context = {"session": session, "currencies": CURRENCIES, "sandbox": keys.sandbox}
-    return templates.TemplateResponse(request, "pos.html", context)
+    return csrf.render(request, keys, "pos.html", context)
 
 
-@router.post("/signin")
+@router.post("/signin", dependencies=[Depends(require_csrf)])
 async def sign_in(
     request: Request,
     api_key: str = Form(min_length=1, max_length=500),
@@ -111,14 +112,14 @@ async def sign_in(
     return response
 
 
-@router.post("/signout")
+@router.post("/signout", dependencies=[Depends(require_csrf)])
 async def sign_out() -> Response:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(POS_COOKIE, path="/")
     return response
 
 
-@router.post("/pos/wallet")
+@router.post("/pos/wallet", dependencies=[Depends(require_csrf)])
 async def choose_wallet(
     request: Request, wallet_id: str = Form(max_length=100), keys: WebKeys = Depends(web_keys)
 ) -> Response:
@@ -155,7 +156,7 @@ async def currency(
     return JSONResponse({"currency": code, "fractionDigits": price.fraction_digits, "satsPerMinorUnit": per_minor})
 
 
-@router.post("/pos/invoice")
+@router.post("/pos/invoice", dependencies=[Depends(require_csrf)])
 async def create_invoice(
     body: PosInvoiceBody, request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
 ) -> JSONResponse:
@@ -163,13 +164,8 @@ async def create_invoice(
     session = open_merchant(keys, request.cookies.get(POS_COOKIE))
     if session is None:
         return _error(401, "your session has ended; sign in again")
-    decision = await rt.store.check_rate_limit(wallet_id=session.wallet_id, ip=client_ip(request))
-    if not decision.allowed:
-        return JSONResponse(
-            status_code=429, content={"error": "too many invoices; slow down", "field": None},
-            headers={"Retry-After": str(decision.retry_after)},
-        )
     try:
+        await admit_invoice(rt, api_key=session.api_key, wallet_id=session.wallet_id, ip=client_ip(request))
         created = await rt.invoices.create(_order(session, body))
     except InvoiceRequestError as exc:
         return _error(exc.status, str(exc), exc.field)

@@ -1,4 +1,4 @@
-"""Browser sessions: the merchant's Blink key sealed inside a signed cookie, and the operator's sign-in.
+"""Browser sessions: the merchant's Blink key sealed inside a signed cookie.
 
 The merchant's cookie holds only ciphertext: the key is sealed with the
 runtime's KeyRing (AES-256-GCM, the same keys that protect it at rest
@@ -9,7 +9,6 @@ the merchant without a session table. Signing out deletes the cookie;
 rotating SESSION_SECRET ends every session at once.
 """
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field, replace
@@ -19,12 +18,11 @@ from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from tipsplit.crypto import DecryptionError, KeyRing
+from tipsplit.observability import register_secrets
 from tipsplit.runtime import Runtime
 
 POS_COOKIE = "tipsplit_pos"
-OPERATOR_COOKIE = "tipsplit_operator"
 POS_MAX_AGE = 30 * 24 * 3600
-OPERATOR_MAX_AGE = 12 * 3600
 SECRET_FILE = "session.secret"
 
 
@@ -50,13 +48,18 @@ class WebKeys:
 
     keyring: KeyRing
     signer: URLSafeTimedSerializer | None
-    operator_token: str | None
     sandbox: bool
+    secure_cookies: bool = False
 
-    @property
-    def operator_open(self) -> bool:
-        """In sandbox mode with no OPERATOR_TOKEN the dashboard is open (and says so)."""
-        return self.sandbox and not self.operator_token
+    def cookie_flags(self, request: Request, max_age: int, samesite: str) -> dict[str, object]:
+        """HttpOnly always; Secure with SECURE_COOKIES or whenever the page was reached over HTTPS.
+
+        Behind a TLS-terminating proxy the scheme is HTTPS only if TRUSTED_PROXIES names the proxy.
+        """
+        return {
+            "max_age": max_age, "httponly": True, "samesite": samesite,
+            "secure": self.secure_cookies or request.url.scheme == "https", "path": "/",
+        }
 
 
 def _sandbox_secret(data_dir: Path) -> str:
@@ -74,8 +77,9 @@ def build_keys(rt: Runtime) -> WebKeys:
     settings = rt.settings
     sandbox = rt.sandbox is not None
     secret = settings.session_secret or (_sandbox_secret(settings.data_dir) if sandbox else None)
+    register_secrets([secret])
     signer = URLSafeTimedSerializer(secret, salt="tipsplit.web") if secret else None
-    return WebKeys(KeyRing.from_settings(settings), signer, settings.operator_token, sandbox)
+    return WebKeys(KeyRing.from_settings(settings), signer, sandbox, settings.secure_cookies)
 
 
 def web_keys(request: Request) -> WebKeys:
@@ -105,48 +109,3 @@ def open_merchant(keys: WebKeys, cookie: str | None) -> MerchantSession | None:
         return MerchantSession(data["k"], data["u"], tuple(data["ws"]), data["w"])
     except (BadSignature, DecryptionError, KeyError, TypeError, ValueError):
         return None
-
-
-def _token_fingerprint(token: str) -> str:
-    """Changing OPERATOR_TOKEN invalidates every operator cookie signed before."""
-    return hashlib.sha256(token.encode()).hexdigest()[:24]
-
-
-def operator_cookie(keys: WebKeys) -> str:
-    if keys.signer is None or not keys.operator_token:
-        raise RuntimeError("operator sign-in needs OPERATOR_TOKEN and SESSION_SECRET")
-    return keys.signer.dumps(_token_fingerprint(keys.operator_token), salt="operator")
-
-
-def token_matches(keys: WebKeys, given: str) -> bool:
-    """Constant-time comparison with OPERATOR_TOKEN."""
-    if not keys.operator_token:
-        return False
-    return secrets.compare_digest(given.encode(), keys.operator_token.encode())
-
-
-def operator_signed_in(keys: WebKeys, request: Request) -> bool:
-    """An open sandbox dashboard, a valid operator cookie, or `Authorization: Bearer <OPERATOR_TOKEN>`."""
-    if keys.operator_open:
-        return True
-    if not keys.operator_token:
-        return False
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and bearer and token_matches(keys, bearer):
-        return True
-    cookie = request.cookies.get(OPERATOR_COOKIE)
-    if not cookie or keys.signer is None:
-        return False
-    try:
-        value = keys.signer.loads(cookie, max_age=OPERATOR_MAX_AGE, salt="operator")
-    except BadSignature:
-        return False
-    return isinstance(value, str) and secrets.compare_digest(value, _token_fingerprint(keys.operator_token))
-
-
-def cookie_flags(request: Request, max_age: int, samesite: str) -> dict[str, object]:
-    """HttpOnly always; Secure whenever the page was reached over HTTPS."""
-    return {
-        "max_age": max_age, "httponly": True, "samesite": samesite,
-        "secure": request.url.scheme == "https", "path": "/",
-    }

@@ -21,6 +21,7 @@
     countdown: null,
   };
   const MAX_DIGITS = 12;
+  const CSRF_TOKEN = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
   // ---- formatting -------------------------------------------------------
   function minorUnits() { return state.digits ? parseInt(state.digits, 10) : 0; }
@@ -182,7 +183,7 @@
     try {
       const response = await fetch("/pos/invoice", {
         method: "POST", credentials: "same-origin",
-        headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+        headers: { "content-type": "application/json", "x-csrf-token": CSRF_TOKEN }, body: JSON.stringify(body),
       });
       const data = await response.json();
       if (response.status === 401) { window.location.assign("/"); return; }
@@ -234,16 +235,33 @@
     pending: ["waiting", "todo"], invoiced: ["sending…", "doing"], paying: ["sending…", "doing"],
     succeeded: ["forwarded", "ok"], failed: ["failed", "bad"], skipped: ["skipped (0 sats)", "skip"],
   };
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  // What a leg's line says. "retrying" only while the server says attempts remain (leg.retrying);
+  // a leg whose attempts are spent says it failed, and nothing more happens to it on its own.
+  function legWords(leg) {
+    if (leg.status === "failed" && leg.retrying) {
+      return ["not paid yet, retrying (" + plural(leg.attemptsLeft, "attempt") + " left)", "doing"];
+    }
+    if (leg.status === "failed") return ["failed after " + plural(leg.attempts, "attempt"), "bad"];
+    return LEG_WORDS[leg.status] || [leg.status, "todo"];
+  }
   function renderProgress(view) {
     const list = $("progress");
     list.textContent = "";
     const paid = view.status !== "pending" && view.status !== "expired";
     list.appendChild(step(paid ? "Paid by the customer" : "Waiting for payment…", paid ? "ok" : "doing"));
     for (const leg of view.legs || []) {
-      const [word, cls] = LEG_WORDS[leg.status] || [leg.status, "todo"];
-      const attempts = leg.status === "failed" && leg.attempts ? " after " + leg.attempts + " attempts" : "";
-      list.appendChild(step(legLabel(leg) + ": " + sats(leg.amount) + " — " + word + attempts, paid ? cls : "todo"));
+      const [word, cls] = legWords(leg);
+      const reason = leg.status === "failed" && leg.reason ? " — " + leg.reason : "";
+      list.appendChild(step(legLabel(leg) + ": " + sats(leg.amount) + " — " + word + reason, paid ? cls : "todo"));
     }
+  }
+  function processingNote(view) {
+    const retrying = (view.legs || []).filter((l) => l.status === "failed" && l.retrying);
+    if (!retrying.length) return "Paid. Forwarding the base and the tips…";
+    return "Paid. Not forwarded yet: " +
+      retrying.map((l) => legLabel(l) + " (" + l.reason + "; retrying, " + plural(l.attemptsLeft, "attempt") + " left)")
+        .join(", ") + ".";
   }
   function watch(paymentHash) {
     if (state.source) state.source.close();
@@ -254,7 +272,7 @@
       $("invoice").dataset.status = view.status;
       renderProgress(view);
       if (["completed", "failed", "expired"].includes(view.status)) { source.close(); state.source = null; }
-      if (view.status === "processing") $("status-note").textContent = "Paid. Forwarding the base and the tips…";
+      if (view.status === "processing") $("status-note").textContent = processingNote(view);
       if (view.status === "completed") showDone(view);
       if (view.status === "failed") showFailed(view);
       if (view.status === "expired") {
@@ -263,13 +281,13 @@
     });
   }
   function showFailed(view) {
-    const bad = (view.legs || []).filter((l) => l.status === "failed").map(legLabel).join(", ");
+    const bad = (view.legs || []).filter((l) => l.status === "failed")
+      .map((l) => legLabel(l) + (l.reason ? " (" + l.reason + ")" : "")).join(", ");
     $("invoice-title").textContent = "Paid, but forwarding failed";
     $("status-note").textContent =
-      "The customer has paid and the money is safe on the POS account. Not yet forwarded: " + (bad || "some legs") +
-      (view.error ? " (" + view.error + ")" : "") +
-      ". tipsplit retries the unpaid legs automatically with backoff and never pays a leg twice; " +
-      "the operator dashboard shows this payment. You can start the next sale.";
+      "The customer has paid and the money is safe on the POS account. Not forwarded: " + (bad || "some legs") +
+      ". Every attempt has been used, so this payment stays failed until an operator retries it from the " +
+      "dashboard (a retry never pays a leg twice). You can start the next sale.";
     $("cancel").textContent = "Next sale";
   }
   function showDone(view) {
