@@ -24,7 +24,7 @@ async def test_a_merchant_usd_wallet_is_refused_naming_the_field(world: World) -
         response = await client.post("/api/blink/create-invoice", json={
             "userWalletId": shop["usdWalletId"], "apiKey": shop["apiKey"], "baseAmount": 700,
         })
-        listed = await client.get("/api/stats")
+        listed = await client.get("/api/stats", headers=world.operator)
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["field"] == "userWalletId"
