@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     blink_webhook_secret: str | None = None
     sim_port: int = Field(default=8100, ge=0, le=65535)
     sim_seed: int = 0
+    sandbox_rate_limits: bool = True
 
     operator_token: str | None = None
     session_secret: str | None = None

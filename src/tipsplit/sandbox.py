@@ -63,7 +63,9 @@ async def _account(http: httpx.AsyncClient, username: str, balance: int) -> Sand
 
 async def start_sandbox(settings: Settings, webhook_secret: str, public_url: str | None) -> Sandbox:
     """Start the simulator on SIM_PORT, create the accounts, and point its webhooks at us."""
-    server = SimServer(host="127.0.0.1", port=settings.sim_port, seed=settings.sim_seed)
+    server = SimServer(
+        host="127.0.0.1", port=settings.sim_port, seed=settings.sim_seed, rate_limits=settings.sandbox_rate_limits
+    )
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:

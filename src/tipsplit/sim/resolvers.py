@@ -19,6 +19,7 @@ from tipsplit.sim.ledger import (
     MismatchedCurrency, NotFound, SendResult, SubOneCent, UsdSenderUnsupported, Wallet, WalletCurrency,
     unknown_wallet,
 )
+from tipsplit.sim.limits import INVOICE_CREATE, INVOICE_CREATE_FOR_RECIPIENT
 from tipsplit.sim.prices import UnknownCurrency
 from tipsplit.sim.scalars import Refused
 from tipsplit.sim.state import RequestContext, SimState
@@ -372,13 +373,14 @@ def wallet_invoice_by_hash(wallet: views.View, info: GraphQLResolveInfo, payment
 
 async def _add_invoice(
     info: GraphQLResolveInfo, wallet_id: str, currency: WalletCurrency, amount: int, denomination: WalletCurrency,
-    fields: dict[str, Any],
+    fields: dict[str, Any], limiter: str = INVOICE_CREATE_FOR_RECIPIENT,
 ) -> views.View:
     """addInvoice* of Blink's add-invoice-for-wallet.ts, its checks in its order.
 
     The wallet must exist and hold `currency`, the amount (sats or cents, by
-    `denomination`) must be positive; a USD wallet's invoice is priced in sats at
-    the price `realtimePrice` serves and credits the cents fixed now.
+    `denomination`) must be positive; then the account's `limiter` takes a point;
+    a USD wallet's invoice is priced in sats at the price `realtimePrice` serves
+    and credits the cents fixed now.
     """
     await gate(info, wallet_target(info, wallet_id))
     sim = ctx(info).sim
@@ -388,6 +390,7 @@ async def _add_invoice(
             raise MismatchedCurrency()
         if amount <= 0:
             raise InvalidAmount(denomination)
+        sim.limits.consume(limiter, wallet.account_id)
         sats, cents = amount, None
         if currency is WalletCurrency.USD:
             if denomination is WalletCurrency.USD:
@@ -412,12 +415,14 @@ def _blink_wallet(ledger: Ledger, wallet_id: str) -> Wallet:
 
 @resolves("Mutation", "lnInvoiceCreate")
 async def ln_invoice_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
-    return await _add_invoice(info, input["walletId"], WalletCurrency.BTC, input["amount"], WalletCurrency.BTC, input)
+    return await _add_invoice(
+        info, input["walletId"], WalletCurrency.BTC, input["amount"], WalletCurrency.BTC, input, INVOICE_CREATE)
 
 
 @resolves("Mutation", "lnUsdInvoiceCreate")
 async def ln_usd_invoice_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
-    return await _add_invoice(info, input["walletId"], WalletCurrency.USD, input["amount"], WalletCurrency.USD, input)
+    return await _add_invoice(
+        info, input["walletId"], WalletCurrency.USD, input["amount"], WalletCurrency.USD, input, INVOICE_CREATE)
 
 
 @resolves("Mutation", "lnInvoiceCreateOnBehalfOfRecipient")
