@@ -1,9 +1,11 @@
 """Resolvers for the Blink schema's fields, dispatched by (parent type, field name).
 
-The schema itself is `tipsplit.blink.schema.blink_schema()`, untouched: graphql-core
-accepts a `field_resolver` per execution, so the simulator binds its behaviour
-there instead of mutating the shared, cached schema object the client also uses.
-Fields without an entry here are read from the parent value (a dict from views).
+The simulator executes against its own copy of Blink's schema (`sim/schema.py`, whose
+scalars parse input as Blink's do) and binds its behaviour per execution through
+graphql-core's `field_resolver`, leaving the shared schema object the client uses
+untouched. Root fields pass `sim/access.py` first (Blink's authentication, walletId and
+scope middlewares). Fields without an entry here are read from the parent value (a dict
+from views); a field the view does not carry answers NOT_IMPLEMENTED rather than null.
 """
 
 import asyncio
@@ -335,8 +337,8 @@ def account_csv_transactions(account: views.View, info: GraphQLResolveInfo, wall
     """Like Blink's, every wallet of the account, whatever `walletIds` says."""
     sim = ctx(info).sim
     found = sim.ledger.account(account["id"])
-    rows = [(tx, found.username) for w in found.wallet_ids for tx in reversed(sim.ledger.transactions(w))]
-    return views.csv_transactions(rows, sim.prices, found.display_currency)
+    listed = [tx for w in found.wallet_ids for tx in reversed(sim.ledger.transactions(w))]
+    return views.csv_transactions(listed, sim.prices, found.display_currency)
 
 
 @resolves(WALLET_TYPES, "transactionsByPaymentHash")
