@@ -88,8 +88,9 @@ async def start_sim(log_dir: Path) -> Process:
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / "sim.log").open("ab")
-    popen = subprocess.Popen([sys.executable, "-m", "tipsplit", "sim", "--port", str(port), "--seed", "7"],
-                             stdout=log, stderr=subprocess.STDOUT)
+    # Blink's invoice limits are off until the service paces its own invoice creations.
+    popen = subprocess.Popen([sys.executable, "-m", "tipsplit", "sim", "--port", str(port), "--seed", "7",
+                              "--no-rate-limits"], stdout=log, stderr=subprocess.STDOUT)
     process = Process(popen, f"http://127.0.0.1:{port}")
     await wait_until_up(process.url, "/sim/webhooks")
     return process

@@ -78,12 +78,16 @@ def sim(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     port: int = typer.Option(8100, help="port to listen on"),
     seed: int = typer.Option(0, help="seed for ids, keys and preimages"),
+    rate_limits: bool = typer.Option(
+        True, "--rate-limits/--no-rate-limits",
+        help="Blink's invoice-creation limits (60 a minute per account, then a 5-minute block)",
+    ),
 ) -> None:
     """Run the Blink simulator alone (a GraphQL server with an in-memory ledger)."""
     from tipsplit.sim.server import run
 
     configure_logging()
-    run(host, port, seed)
+    run(host, port, seed, rate_limits)
 
 
 @db_app.command("upgrade")

@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     blink_invoice_limit_block_seconds: float = Field(default=300, ge=0)
     blink_invoice_limit_margin: int = Field(default=3, ge=0)
     sim_port: int = Field(default=8100, ge=0, le=65535)
+    sandbox_rate_limits: bool = True
 
     operator_token: str | None = None
     session_secret: str | None = None

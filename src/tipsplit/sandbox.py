@@ -219,7 +219,9 @@ def running_sandbox(data_dir: Path) -> PosAccess:
 
 async def start_sandbox(settings: Settings, webhook_secret: str, public_url: str | None) -> Sandbox:
     """Start the simulator on SIM_PORT with the saved ledger (or new accounts), and point its webhooks at us."""
-    server = SimServer(host="127.0.0.1", port=settings.sim_port, seed=secrets.randbits(64))
+    server = SimServer(
+        host="127.0.0.1", port=settings.sim_port, seed=secrets.randbits(64), rate_limits=settings.sandbox_rate_limits
+    )
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     restored = _restored_accounts(server, data_dir)

@@ -98,7 +98,8 @@ async def test_anonymous_my_updates_is_an_error_and_ping_is_answered(sim: Sim) -
         await subscribe(ws, "x", doc.MY_UPDATES)
         message = await receive(ws)
         assert (message["type"], message["id"]) == ("error", "x")
-        assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert [(e["message"], e["extensions"]["code"]) for e in message["payload"]] == [
+            ("Not Authenticated for subscription", "NOT_AUTHENTICATED")]
 
 
 async def test_complete_stops_one_stream_and_a_duplicate_id_closes_4409(sim: Sim) -> None:
@@ -183,3 +184,12 @@ async def test_closed_sockets_leave_no_streams_behind(sim: Sim) -> None:
             break
         await asyncio.sleep(0.02)
     assert sim.server.state.broker.stream_count == 0 and not sim.server.state.sockets
+
+
+async def test_my_updates_needs_an_account_but_no_particular_scope(sim: Sim) -> None:
+    """Blink's scope middleware covers queries and mutations only; myUpdates asks for an account."""
+    shop = await sim.account()
+    response = await sim.http.post(f"/sim/accounts/{shop.account_id}/keys", json={"scopes": ["RECEIVE"]})
+    async with session(sim, {"X-API-KEY": response.json()["apiKey"]}) as ws:
+        await subscribe(ws, "1", doc.MY_UPDATES)
+        assert (await next_update(ws, "1"))["update"]["__typename"] == "RealtimePrice"

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from tipsplit.sim.faults import FaultRule
 from tipsplit.sim.ledger import ALL_SCOPES, Conflict, LedgerError, NotFound, Scope, Transaction, WalletCurrency
+from tipsplit.sim.limits import LIMITERS
 from tipsplit.sim.prices import UnknownCurrency
 from tipsplit.sim.state import SimState
 from tipsplit.sim.webhooks import Delivery, WebhookEndpoint, iso_time
@@ -265,6 +266,20 @@ async def clear_received_operations(request: Request) -> JSONResponse:
     return JSONResponse({"cleared": cleared})
 
 
+async def limits_view(request: Request) -> JSONResponse:
+    """Blink's invoice-creation limiters, per account, on the simulator's clock."""
+    sim = _sim(request)
+    accounts = sim.ledger.accounts()
+    return JSONResponse({
+        "enabled": sim.limits.enabled,
+        "accounts": [
+            {"accountId": a.id, "username": a.username,
+             "limits": {name: sim.limits.state(name, a.id) for name in LIMITERS}}
+            for a in accounts
+        ],
+    })
+
+
 async def drop_subscriptions(request: Request) -> JSONResponse:
     sockets = list(_sim(request).sockets)
     for session in sockets:
@@ -308,6 +323,7 @@ routes = [
         ("/webhooks", "DELETE", clear_webhooks),
         ("/prices", "POST", set_price),
         ("/clock", "POST", advance_clock),
+        ("/limits", "GET", limits_view),
         ("/subscriptions/drop", "POST", drop_subscriptions),
         ("/operations", "GET", received_operations),
         ("/operations", "DELETE", clear_received_operations),

@@ -453,6 +453,9 @@ class Ledger:
         except KeyError:
             raise NotFound(f"Account does not exist for id {account_id}") from None
 
+    def accounts(self) -> list[Account]:
+        return list(self._accounts.values())
+
     def account_by_username(self, username: str) -> Account:
         """Usernames are case-insensitive, as on Blink."""
         account_id = self._usernames.get(username.lower())

@@ -1,9 +1,11 @@
 """Resolvers for the Blink schema's fields, dispatched by (parent type, field name).
 
-The schema itself is `tipsplit.blink.schema.blink_schema()`, untouched: graphql-core
-accepts a `field_resolver` per execution, so the simulator binds its behaviour
-there instead of mutating the shared, cached schema object the client also uses.
-Fields without an entry here are read from the parent value (a dict from views).
+The simulator executes against its own copy of Blink's schema (`sim/schema.py`, whose
+scalars parse input as Blink's do) and binds its behaviour per execution through
+graphql-core's `field_resolver`, leaving the shared schema object the client uses
+untouched. Root fields pass `sim/access.py` first (Blink's authentication, walletId and
+scope middlewares). Fields without an entry here are read from the parent value (a dict
+from views); a field the view does not carry answers NOT_IMPLEMENTED rather than null.
 """
 
 import asyncio
@@ -16,13 +18,14 @@ from tipsplit.sim.events import EventStream
 from tipsplit.sim.faults import FaultPlan, Target
 from tipsplit.sim.ledger import (
     Account, ApiKey, Direction, InvalidAmount, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent,
-    MismatchedCurrency, NotFound, Scope, SendResult, SubOneCent, UsdSenderUnsupported, Wallet, WalletCurrency,
+    MismatchedCurrency, NotFound, SendResult, SubOneCent, UsdSenderUnsupported, Wallet, WalletCurrency,
     unknown_wallet,
 )
+from tipsplit.sim.limits import INVOICE_CREATE, INVOICE_CREATE_FOR_RECIPIENT
 from tipsplit.sim.prices import UnknownCurrency
 from tipsplit.sim.scalars import Refused
 from tipsplit.sim.state import RequestContext, SimState
-from tipsplit.sim import views
+from tipsplit.sim import access, views
 
 Resolver = Callable[..., Any]
 WALLET_TYPES = ("BTCWallet", "UsdWallet")
@@ -59,6 +62,12 @@ def resolve_field(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
     `errors` (message only), everything else as a GraphQL error.
     """
     resolver = RESOLVERS.get((info.parent_type.name, info.field_name))
+    if info.parent_type.name in ("Query", "Mutation"):
+        denied = access.check(info.parent_type.name, info.field_name, args, ctx(info).api_key, ctx(info).sim.ledger)
+        if denied is not None and denied.in_payload:
+            return _payload_error(denied.error.message)
+        if denied is not None:
+            raise denied.error
     if resolver is None:
         if isinstance(source, dict) and info.field_name not in source and not _is_payload(info):
             raise unsupported(info)
@@ -68,10 +77,14 @@ def resolve_field(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
     refusal = first_refusal(args, INPUT_ORDER.get(info.field_name, ()))
     if refusal is not None:
         if info.parent_type.name == "Mutation":
-            return {"errors": [{"__typename": "GraphQLApplicationError", "message": refusal.message,
-                                "code": None, "path": None}]}
+            return _payload_error(refusal.message)
         raise GraphQLError(refusal.message, extensions={"code": refusal.code})
     return resolver(source, info, **args)
+
+
+def _payload_error(message: str) -> views.View:
+    """`{errors: [{message}]}`: how Blink's resolvers and walletId middleware refuse a mutation's input."""
+    return {"errors": [{"__typename": "GraphQLApplicationError", "message": message, "code": None, "path": None}]}
 
 
 def _is_payload(info: GraphQLResolveInfo) -> bool:
@@ -136,14 +149,11 @@ def gql_error(error: LedgerError) -> GraphQLError:
     return GraphQLError(error.message, extensions={"code": error.code})
 
 
-def require(info: GraphQLResolveInfo, scope: Scope) -> ApiKey:
-    """Blink refuses anonymous callers and keys without the scope an operation needs."""
+def caller(info: GraphQLResolveInfo) -> ApiKey:
+    """The caller's key, for fields `access.check` already let through (they all need an account)."""
     key = ctx(info).api_key
     if key is None:
-        raise GraphQLError("Not authorized", extensions={"code": "UNAUTHENTICATED"})
-    if scope not in key.scopes:
-        raise GraphQLError(f"Not authorized: this API key lacks the {scope.value} scope",
-                           extensions={"code": "FORBIDDEN"})
+        raise access.not_authorized()
     return key
 
 
@@ -173,22 +183,13 @@ async def gate(info: GraphQLResolveInfo, target: Target = Target()) -> FaultPlan
     return plan
 
 
-def owned_wallet(info: GraphQLResolveInfo, key: ApiKey, wallet_id: str) -> None:
-    ledger = ctx(info).sim.ledger
-    try:
-        wallet = ledger.wallet(wallet_id)
-    except NotFound:
-        wallet = None
-    if wallet is None or wallet.account_id != key.account_id:
-        raise LedgerError("Invalid walletId for account.")
-
 
 # ---- Query -------------------------------------------------------------------
 
 
 @resolves("Query", "me")
 async def me(_: Any, info: GraphQLResolveInfo) -> views.View:
-    key = require(info, Scope.READ)
+    key = caller(info)
     account = ctx(info).sim.ledger.account(key.account_id)
     await gate(info, account_target(account))
     return views.user_view(account)
@@ -196,7 +197,7 @@ async def me(_: Any, info: GraphQLResolveInfo) -> views.View:
 
 @resolves("Query", "authorization")
 async def authorization(_: Any, info: GraphQLResolveInfo) -> views.View:
-    key = require(info, Scope.READ)
+    key = caller(info)
     await gate(info, account_target(ctx(info).sim.ledger.account(key.account_id)))
     return {"scopes": sorted(s.value for s in key.scopes)}
 
@@ -338,8 +339,8 @@ def account_csv_transactions(account: views.View, info: GraphQLResolveInfo, wall
     """Like Blink's, every wallet of the account, whatever `walletIds` says."""
     sim = ctx(info).sim
     found = sim.ledger.account(account["id"])
-    rows = [(tx, found.username) for w in found.wallet_ids for tx in reversed(sim.ledger.transactions(w))]
-    return views.csv_transactions(rows, sim.prices, found.display_currency)
+    listed = [tx for w in found.wallet_ids for tx in reversed(sim.ledger.transactions(w))]
+    return views.csv_transactions(listed, sim.prices, found.display_currency)
 
 
 @resolves(WALLET_TYPES, "transactionsByPaymentHash")
@@ -376,13 +377,14 @@ def wallet_invoice_by_hash(wallet: views.View, info: GraphQLResolveInfo, payment
 
 async def _add_invoice(
     info: GraphQLResolveInfo, wallet_id: str, currency: WalletCurrency, amount: int, denomination: WalletCurrency,
-    fields: dict[str, Any],
+    fields: dict[str, Any], limiter: str = INVOICE_CREATE_FOR_RECIPIENT,
 ) -> views.View:
     """addInvoice* of Blink's add-invoice-for-wallet.ts, its checks in its order.
 
     The wallet must exist and hold `currency`, the amount (sats or cents, by
-    `denomination`) must be positive; a USD wallet's invoice is priced in sats at
-    the price `realtimePrice` serves and credits the cents fixed now.
+    `denomination`) must be positive; then the account's `limiter` takes a point;
+    a USD wallet's invoice is priced in sats at the price `realtimePrice` serves
+    and credits the cents fixed now.
     """
     await gate(info, wallet_target(info, wallet_id))
     sim = ctx(info).sim
@@ -392,6 +394,7 @@ async def _add_invoice(
             raise MismatchedCurrency()
         if amount <= 0:
             raise InvalidAmount(denomination)
+        sim.limits.consume(limiter, wallet.account_id)
         sats, cents = amount, None
         if currency is WalletCurrency.USD:
             if denomination is WalletCurrency.USD:
@@ -416,22 +419,14 @@ def _blink_wallet(ledger: Ledger, wallet_id: str) -> Wallet:
 
 @resolves("Mutation", "lnInvoiceCreate")
 async def ln_invoice_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
-    key = require(info, Scope.RECEIVE)
-    try:
-        owned_wallet(info, key, input["walletId"])
-    except LedgerError as exc:
-        return {"errors": [views.error_view(exc)], "invoice": None}
-    return await _add_invoice(info, input["walletId"], WalletCurrency.BTC, input["amount"], WalletCurrency.BTC, input)
+    return await _add_invoice(
+        info, input["walletId"], WalletCurrency.BTC, input["amount"], WalletCurrency.BTC, input, INVOICE_CREATE)
 
 
 @resolves("Mutation", "lnUsdInvoiceCreate")
 async def ln_usd_invoice_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
-    key = require(info, Scope.RECEIVE)
-    try:
-        owned_wallet(info, key, input["walletId"])
-    except LedgerError as exc:
-        return {"errors": [views.error_view(exc)], "invoice": None}
-    return await _add_invoice(info, input["walletId"], WalletCurrency.USD, input["amount"], WalletCurrency.USD, input)
+    return await _add_invoice(
+        info, input["walletId"], WalletCurrency.USD, input["amount"], WalletCurrency.USD, input, INVOICE_CREATE)
 
 
 @resolves("Mutation", "lnInvoiceCreateOnBehalfOfRecipient")
@@ -457,11 +452,9 @@ async def ln_usd_invoice_btc_denominated_on_behalf(
 @resolves("Mutation", "intraLedgerPaymentSend")
 async def intraledger_payment_send(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
     """Pay sats from the caller's BTC wallet to any wallet id; a USD wallet is credited at the served price."""
-    key = require(info, Scope.WRITE)
     await gate(info, wallet_target(info, input["recipientWalletId"]))
     sim = ctx(info).sim
     try:
-        owned_wallet(info, key, input["walletId"])
         recipient = _blink_wallet(sim.ledger, input["recipientWalletId"])
         cents = sim.prices.cents_for_sats(input["amount"]) if recipient.currency is WalletCurrency.USD else None
         sent = sim.ledger.transfer(input["walletId"], recipient.id, input["amount"], input.get("memo"), cents)
@@ -482,13 +475,8 @@ def _recipient_target(info: GraphQLResolveInfo, payment_request: str) -> Target:
 
 @resolves("Mutation", "lnInvoicePaymentSend")
 async def ln_invoice_payment_send(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> views.View:
-    key = require(info, Scope.WRITE)
     plan = await gate(info, _recipient_target(info, input["paymentRequest"]))
     sim = ctx(info).sim
-    try:
-        owned_wallet(info, key, input["walletId"])
-    except LedgerError as exc:
-        return {"errors": [views.error_view(exc)], "status": SendResult.FAILURE.value, "transaction": None}
     try:
         outcome = sim.ledger.send_payment(
             input["walletId"], input["paymentRequest"], input.get("memo"), hold=plan.pending, fail=plan.failure)
@@ -516,9 +504,12 @@ async def _settle_later(context: RequestContext, payment_id: str, delay_ms: int)
 def my_updates(_: Any, info: GraphQLResolveInfo) -> AsyncIterator[Any]:
     """Every committed transaction on the caller's wallets, led by the current price.
 
-    The leading RealtimePrice update tells a client the subscription is live.
+    The leading RealtimePrice update tells a client the subscription is live. Like
+    Blink's, it asks for an account and no particular scope.
     """
-    key = require(info, Scope.READ)
+    key = ctx(info).api_key
+    if key is None:
+        raise access.not_authenticated_for_subscription()
     sim = ctx(info).sim
     account = sim.ledger.account(key.account_id)
     wallet_ids = set(account.wallet_ids)
@@ -529,7 +520,7 @@ def my_updates(_: Any, info: GraphQLResolveInfo) -> AsyncIterator[Any]:
 @resolves("Subscription", "myUpdates")
 def my_updates_payload(item: Any, info: GraphQLResolveInfo) -> views.View:
     sim = ctx(info).sim
-    key = require(info, Scope.READ)
+    key = caller(info)
     account = sim.ledger.account(key.account_id)
     if not isinstance(item, LedgerEvent):
         return {"errors": [], "me": views.user_view(account), "update": item}

@@ -10,6 +10,7 @@ from tipsplit.sim.clock import SimClock
 from tipsplit.sim.events import Broker
 from tipsplit.sim.faults import FaultBook
 from tipsplit.sim.ledger import ApiKey, Ledger
+from tipsplit.sim.limits import RateLimits
 from tipsplit.sim.prices import PriceBook
 from tipsplit.sim.webhooks import WebhookDispatcher
 
@@ -29,13 +30,14 @@ class SimState:
     faults: FaultBook
     broker: Broker
     webhooks: WebhookDispatcher
+    limits: RateLimits
     sockets: set[Droppable] = field(default_factory=set)
     # GraphQL root fields received, by name, over both transports: lets a test bound how often a client asks.
     received: Counter[str] = field(default_factory=Counter)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
-    def create(cls, seed: int = 0) -> "SimState":
+    def create(cls, seed: int = 0, rate_limits: bool = True) -> "SimState":
         clock = SimClock()
         ledger = Ledger(seed=seed, clock=clock.now)
         prices = PriceBook()
@@ -43,7 +45,7 @@ class SimState:
         webhooks = WebhookDispatcher(ledger, prices, seed)
         ledger.add_listener(broker.publish)
         ledger.add_listener(webhooks.on_event)
-        return cls(seed, clock, ledger, prices, FaultBook(seed), broker, webhooks)
+        return cls(seed, clock, ledger, prices, FaultBook(seed), broker, webhooks, RateLimits(clock.now, rate_limits))
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run work after the answer has gone out (delayed settlements), cancelled on shutdown."""

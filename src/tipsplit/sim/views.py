@@ -160,12 +160,12 @@ def connection_view(
     }
 
 
-def csv_transactions(rows: list[tuple[Transaction, str]], prices: PriceBook, display_currency: str) -> str:
+def csv_transactions(transactions: list[Transaction], prices: PriceBook, display_currency: str) -> str:
     """Blink's csvTransactions: its CsvWalletsExport columns, base64 of the UTF-8 CSV text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for tx, account_username in rows:
+    for tx in transactions:
         credit = tx.amount if tx.direction is Direction.RECEIVE else 0
         debit = tx.amount if tx.direction is Direction.SEND else 0
         via_invoice = tx.payment_hash is not None
