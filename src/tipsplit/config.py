@@ -98,7 +98,7 @@ class Settings(BaseSettings):
 
     encryption_keys: Annotated[str, NoDecode] = ""
 
-    invoice_expiry_minutes: int = Field(default=1440, ge=1, le=1440 * 7)
+    invoice_expiry_minutes: int = Field(default=1440, ge=1, le=1440)
     lock_ttl_seconds: int = Field(default=300, ge=1)
     claim_lease_seconds: int = Field(default=60, ge=5)
     stats_ttl_seconds: int = Field(default=3600, ge=1)

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.web.conftest import form_token
 from tests.service.conftest import ALL_SCOPES, Account, World, _account, service_settings
 from tipsplit.key_scopes import PosKeyError
 from tipsplit.runtime import start_runtime
@@ -32,7 +33,7 @@ async def test_a_merchant_key_with_write_is_refused_at_create_invoice_and_sign_i
     await world.clear_operations()
     async with world.http() as client:
         refused = await client.post("/api/blink/create-invoice", json=order(merchant))
-        signin = await client.post("/signin", data={"api_key": merchant.api_key})
+        signin = await client.post("/signin", data={"api_key": merchant.api_key, "csrf_token": await form_token(client)})
         page = await client.get("/")
     assert refused.status_code == 400, refused.text
     body = refused.json()
@@ -43,7 +44,7 @@ async def test_a_merchant_key_with_write_is_refused_at_create_invoice_and_sign_i
     assert signin.status_code == 400 and "READ-only API key" in signin.text and "tipsplit_pos" not in signin.cookies
     assert "READ-only" in page.text
     async with world.http() as client:
-        ok = await client.post("/signin", data={"api_key": world.merchant.api_key})
+        ok = await client.post("/signin", data={"api_key": world.merchant.api_key, "csrf_token": await form_token(client)})
     assert ok.status_code == 303
 
 

@@ -53,7 +53,7 @@ async def test_a_repeated_payment_hash_is_a_json_409_and_the_old_sale_is_untouch
         assert first["paymentHash"] not in response.text
     async with world.http() as client:
         after = await world.status(client, first["paymentHash"])
-        stats = (await client.get("/api/stats")).json()["last24Hours"]
+        stats = (await client.get("/api/stats", headers=world.operator)).json()["last24Hours"]
     assert (after["status"], after["legs"], after["totalAmount"]) == (before["status"], before["legs"], 1100)
     assert stats["completed_count"] == 1 and stats["pending_count"] == 0
     assert await world.balance(world.merchant) == 1000

@@ -94,7 +94,7 @@ async def test_received_operations_are_counted_by_root_field(sim: Sim) -> None:
         await sim.data(doc.ME, key=shop.api_key)
     await sim.data(doc.ACCOUNT_DEFAULT_WALLET, {"username": shop.username})
     refused = await sim.gql(doc.ME, key=None)
-    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert refused.json()["errors"][0]["extensions"]["code"] == "NOT_AUTHORIZED"
     counted = (await sim.http.get("/sim/operations")).json()
     assert counted == {"operations": {"me": 4, "accountDefaultWallet": 1}, "total": 5}
     assert (await sim.http.delete("/sim/operations")).json() == {"cleared": 5}

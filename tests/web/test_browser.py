@@ -186,7 +186,7 @@ async def test_the_dashboard_shows_both_sales_and_exports_them(world: World, bro
     await expect(legs.nth(2)).to_contain_text("@bob")
     await expect(legs.nth(2)).to_contain_text("failed")
     await expect(legs.nth(2)).to_contain_text("the recipient could not be paid yet")
-    await expect(legs.nth(2)).to_contain_text("no route to the destination")
+    await expect(legs.nth(2)).to_contain_text("Unable to find a route for payment")
     await expect(page.locator(".timeline li").first).to_be_visible()
     await screenshot(page, "dashboard-payment-desktop")
 

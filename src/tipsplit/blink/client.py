@@ -53,6 +53,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 # burst closes and reopens connections (TCP set-up and teardown on every call past the slots).
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 
+# Blink's permission layer refuses a key without the scope an operation needs before any resolver runs, as a
+# top-level error whose message names this error class.
+AUTHORIZATION_REFUSED = "AuthorizationError"
 # Errors raised before any resolver ran: a payment send that got one did not happen.
 REJECTED_BEFORE_EXECUTION = frozenset(
     {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "BAD_REQUEST"}
@@ -203,8 +206,10 @@ class BlinkClient:
             payload = data[operation]
             errors = tuple(ApiErrorItem.from_json(e) for e in payload.get("errors") or ())
             if payload.get("status") is None:
-                detail = "; ".join(str(e) for e in errors) or "answer without a status"
-                raise BlinkOutcomeUnknown(operation, detail)
+                if errors:
+                    # Blink's resolver refused the input (e.g. a wallet of another account) before paying.
+                    return PaymentResult(status=PaymentSendStatus.FAILURE, errors=errors)
+                raise BlinkOutcomeUnknown(operation, "answer without a status")
             return PaymentResult(status=PaymentSendStatus(payload["status"]), errors=errors)
 
     async def wallet_sends(self, wallet_id: str, payment_hash: str) -> WalletSends:
@@ -305,7 +310,7 @@ def _graphql_error(operation: str, errors: list[Mapping[str, Any]], *, moves_mon
     """The exception for top-level GraphQL errors, by their `extensions.code`."""
     error = BlinkGraphQLError(operation, errors)
     codes = {code for code in error.codes if code}
-    if codes & AUTH_CODES:
+    if codes & AUTH_CODES or AUTHORIZATION_REFUSED in error.detail:
         return BlinkAuthError(operation, error.detail)
     if codes & NOT_FOUND_CODES:
         return BlinkNotFound(operation, error.detail)
