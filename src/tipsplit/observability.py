@@ -141,6 +141,10 @@ INVOICE_BUDGET_WAITS = Counter(
     " leg: legs left waiting)",
     ["kind"],
 )
+POS_INVOICE_BUDGET = Gauge(
+    "tipsplit_pos_invoice_budget_remaining", "Invoices a POS account may still create in Blink's window", ["account"]
+)
+POS_BALANCE = Gauge("tipsplit_pos_balance_sats", "BTC balance of a POS account (the float legs are paid from)", ["account"])
 BLINK_RATE_LIMITED = Counter(
     "tipsplit_blink_rate_limited_total", "Invoice creations Blink refused with TOO_MANY_REQUEST", ["kind"]
 )

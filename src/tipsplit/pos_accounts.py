@@ -8,16 +8,17 @@ from that same account. Leg invoices spend the *recipient's* budget
 (invoices created on its behalf), which is why a leg may have to wait.
 """
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from tipsplit.blink.client import BlinkClient
-from tipsplit.blink.errors import BlinkRateLimited
+from tipsplit.blink.errors import BlinkError, BlinkRateLimited
 from tipsplit.blink.types import Invoice
 from tipsplit.config import Settings
-from tipsplit.observability import BLINK_RATE_LIMITED, INVOICE_BUDGET_WAITS
+from tipsplit.observability import BLINK_RATE_LIMITED, INVOICE_BUDGET_WAITS, POS_BALANCE, POS_INVOICE_BUDGET
 from tipsplit.store.budget import BudgetPolicy, BudgetState, InvoiceBudget, invoices_for, own_invoices
 from tipsplit.store.cold import PosScope
 from tipsplit.store.hot import HotStore
@@ -44,10 +45,26 @@ class PosAccount:
 
 @dataclass(frozen=True)
 class AccountBudget:
-    """An operator's view of one POS account's own-invoice budget (no wallet id: it is shown publicly)."""
+    """One POS account's own-invoice budget, by label (no wallet id: health shows it publicly)."""
 
     label: str
     budget: BudgetState
+
+    def public(self) -> dict[str, int | str]:
+        return {
+            "account": self.label,
+            "invoiceBudgetRemaining": self.budget.remaining,
+            "invoicesInWindow": self.budget.used,
+            "blockedSeconds": self.budget.blocked_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """What an operator sees of one POS account: its budget and its BTC balance (None when Blink did not say)."""
+
+    budget: AccountBudget
+    balance: int | None
 
 
 class PosAccounts:
@@ -133,6 +150,26 @@ class PosAccounts:
 
     async def budgets(self) -> list[AccountBudget]:
         return [AccountBudget(a.label, await self._budget.state(own_invoices(a.wallet_id))) for a in self._accounts]
+
+    async def statuses(self) -> list[AccountStatus]:
+        """Budgets and balances of every account (one `me` each: the operator's views only)."""
+        budgets, balances = await asyncio.gather(
+            self.budgets(), asyncio.gather(*(self._balance(a) for a in self._accounts))
+        )
+        for budget, balance in zip(budgets, balances, strict=True):
+            POS_INVOICE_BUDGET.labels(account=budget.label).set(budget.budget.remaining)
+            if balance is not None:
+                POS_BALANCE.labels(account=budget.label).set(balance)
+        return [AccountStatus(b, balance) for b, balance in zip(budgets, balances, strict=True)]
+
+    @staticmethod
+    async def _balance(account: PosAccount) -> int | None:
+        try:
+            me = await account.client.me()
+        except BlinkError:
+            return None
+        wallet = me.wallet(account.wallet_id)
+        return wallet.balance if wallet is not None else None
 
 
 def budget_policy(settings: Settings) -> BudgetPolicy:

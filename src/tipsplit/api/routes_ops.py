@@ -53,6 +53,7 @@ async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
         "status": status,
         "sandbox": rt.sandbox is not None,
         "checks": {"postgres": postgres, "redis": redis, "blink": blink},
+        "posAccounts": [budget.public() for budget in await rt.accounts.budgets()],
     }
     return JSONResponse(status_code=200 if healthy else 503, content=body)
 
@@ -68,10 +69,16 @@ async def stats(
 
 
 @router.get("/metrics")
-async def metrics(request: Request, gate: OperatorGate = Depends(operator_gate)) -> Response:
-    """Prometheus metrics; the operator's (scrape with `authorization: Bearer <OPERATOR_TOKEN>`)."""
+async def metrics(
+    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
+) -> Response:
+    """Prometheus metrics; the operator's (scrape with `authorization: Bearer <OPERATOR_TOKEN>`).
+
+    Each POS account's invoice budget and balance are read at scrape time.
+    """
     if not await gate.may_read_operations(request):
         raise operator_required()
+    await rt.accounts.statuses()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

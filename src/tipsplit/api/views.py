@@ -57,6 +57,7 @@ def public_leg_view(leg: LegRecord, payment_status: PaymentStatus, max_attempts:
         "maxAttempts": max_attempts,
         "attemptsLeft": left,
         "retrying": failed and left > 0 and payment_status is PaymentStatus.PROCESSING,
+        "waitingFor": leg.waiting_for if leg.status is LegStatus.PENDING else None,
         "reason": leg_reason(leg),
         "completedAt": _iso(leg.completed_at),
     }

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from tipsplit.sim.faults import FaultRule
 from tipsplit.sim.ledger import ALL_SCOPES, Conflict, LedgerError, NotFound, Scope, Transaction, WalletCurrency
-from tipsplit.sim.limits import LIMITERS
+from tipsplit.sim.limits import LIMITERS, LimitRule
 from tipsplit.sim.prices import UnknownCurrency
 from tipsplit.sim.state import SimState
 from tipsplit.sim.webhooks import Delivery, WebhookEndpoint, iso_time
@@ -70,6 +70,15 @@ class PriceIn(Body):
     currency: str = Field(pattern=r"^[A-Za-z]{3}$")
     btcPrice: Decimal = Field(gt=0)
     fractionDigits: int | None = Field(None, ge=0, le=8)
+
+
+class LimitsIn(Body):
+    """Blink's invoice limits as the simulator should apply them: on or off, and (for fast tests) smaller."""
+
+    enabled: bool = True
+    points: int = Field(60, ge=1)
+    windowSeconds: float = Field(60.0, gt=0)
+    blockSeconds: float = Field(300.0, ge=0)
 
 
 class ClockIn(Body):
@@ -280,6 +289,14 @@ async def limits_view(request: Request) -> JSONResponse:
     })
 
 
+async def set_limits(request: Request) -> JSONResponse:
+    """Turn the limits on or off, or shrink them so a test can see windows pass in seconds; counts restart."""
+    body: LimitsIn = await _read(request, LimitsIn)
+    sim = _sim(request)
+    sim.limits.configure(body.enabled, LimitRule(body.points, body.windowSeconds, body.blockSeconds))
+    return await limits_view(request)
+
+
 async def drop_subscriptions(request: Request) -> JSONResponse:
     sockets = list(_sim(request).sockets)
     for session in sockets:
@@ -324,6 +341,7 @@ routes = [
         ("/prices", "POST", set_price),
         ("/clock", "POST", advance_clock),
         ("/limits", "GET", limits_view),
+        ("/limits", "POST", set_limits),
         ("/subscriptions/drop", "POST", drop_subscriptions),
         ("/operations", "GET", received_operations),
         ("/operations", "DELETE", clear_received_operations),

@@ -70,6 +70,13 @@ class RateLimits:
         self._refused[key] += 1
         raise TooManyInvoices()
 
+    def configure(self, enabled: bool, rule: LimitRule) -> None:
+        """Apply a new rule from now on; every window and count starts afresh."""
+        self.enabled = enabled
+        self.rule = rule
+        self._windows.clear()
+        self._refused.clear()
+
     def state(self, limiter: str, account_id: str) -> dict[str, Any]:
         """One limiter of one account as `GET /sim/limits` shows it; `refused` counts since the simulator started."""
         key = (limiter, account_id)

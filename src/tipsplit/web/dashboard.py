@@ -259,6 +259,7 @@ async def _health(rt: Runtime) -> dict[str, Any]:
         return {"checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink}, "hit_rate": None, "backlog": None}
     lookups = totals[CACHE_HIT] + totals[CACHE_MISS]
     return {
+        "accounts": await rt.accounts.statuses(),
         "checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink},
         "hit_rate": (totals[CACHE_HIT] / lookups) if lookups else None,
         "lookups": int(lookups),
