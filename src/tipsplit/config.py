@@ -7,6 +7,7 @@ environment carries over. A bad value stops start-up with the variable named.
 import base64
 import binascii
 import ipaddress
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -69,6 +70,13 @@ def parse_pos_accounts(value: str) -> list[tuple[str, str]]:
             raise ValueError(f"entry {number} names a wallet id already in the list")
         accounts.append((api_key.strip(), wallet_id.strip()))
     return accounts
+
+
+PARSERS: dict[str, Callable[[str], object]] = {
+    "encryption_keys": parse_encryption_keys,
+    "blinkpos_accounts": parse_pos_accounts,
+    "trusted_proxies": parse_trusted_proxies,
+}
 
 
 class Settings(BaseSettings):
@@ -136,16 +144,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
-    @field_validator("encryption_keys")
+    @field_validator("encryption_keys", "blinkpos_accounts", "trusted_proxies")
     @classmethod
-    def _check_keys(cls, value: str) -> str:
-        parse_encryption_keys(value)
-        return value
-
-    @field_validator("blinkpos_accounts")
-    @classmethod
-    def _check_accounts(cls, value: str) -> str:
-        parse_pos_accounts(value)
+    def _check_parses(cls, value: str, info) -> str:  # type: ignore[no-untyped-def]
+        """Lists kept as strings (their env form) are parsed once here, so a bad one stops start-up."""
+        PARSERS[info.field_name](value)
         return value
 
     @field_validator("blink_invoice_limit_margin")
@@ -154,12 +157,6 @@ class Settings(BaseSettings):
         points = info.data.get("blink_invoice_limit_points", 60)
         if value >= points:
             raise ValueError(f"must be below BLINK_INVOICE_LIMIT_POINTS ({points})")
-        return value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _check_proxies(cls, value: str) -> str:
-        parse_trusted_proxies(value)
         return value
 
     @field_validator("database_pool_max")
