@@ -113,6 +113,8 @@ async def start_service(sim: Process, pos: dict[str, Any], database_url: str, re
         TIPSPLIT_DATA_DIR=str(data_dir),
         RATE_LIMIT_PER_WALLET="100000000",
         RATE_LIMIT_PER_IP="100000000",
+        # The simulator runs without Blink's invoice limits (--no-rate-limits), so the budget is opened to match.
+        BLINK_INVOICE_LIMIT_POINTS="100000000",
         PUBLIC_METRICS="true",
         LOG_FORMAT="json",
     )

@@ -278,6 +278,9 @@ def base_env(**overrides: Any) -> dict[str, str]:
         RATE_LIMIT_PER_WALLET="100000",
         RATE_LIMIT_PER_IP="100000",
         FORWARD_RATE_LIMIT_PER_IP="100000",
+        # The simulator runs without Blink's invoice limits here (a load test on one POS account), so the
+        # service's own invoice budget is opened to match.
+        BLINK_INVOICE_LIMIT_POINTS="100000000",
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
     )

@@ -164,8 +164,8 @@ async def world(
     instances = marker.args[0] if marker else 1
     overrides_marker = request.node.get_closest_marker("settings")
     overrides = overrides_marker.kwargs if overrides_marker else {}
-    # Blink's invoice limits are off until the service paces its own invoice creations.
-    async with SimServer(seed=int.from_bytes(os.urandom(2), "big"), rate_limits=False) as sim:
+    # Blink's invoice limits are on, as on Blink: the service paces its own invoice creations.
+    async with SimServer(seed=int.from_bytes(os.urandom(2), "big"), rate_limits=True) as sim:
         async with httpx.AsyncClient(base_url=sim.url, timeout=30) as sim_http:
             pos = await _account(sim_http, "blinkpos")
             merchant = await _account(sim_http, "merchant", MERCHANT_SCOPES)
