@@ -61,6 +61,14 @@ class Wallet:
 
 
 @dataclass(frozen=True)
+class PublicWallet:
+    """A Blink user's wallet as anyone may see it: where to send, and whether it holds sats (BTC) or cents (USD)."""
+
+    id: str
+    currency: str
+
+
+@dataclass(frozen=True)
 class Me:
     """The account an API key belongs to, used to check which wallets a key may spend from."""
 
