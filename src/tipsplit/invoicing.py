@@ -149,6 +149,7 @@ class InvoiceService:
         wallets = await self._recipient_wallets([r.username for r in recipients])
         currencies = {wallet.id: WalletCurrency(wallet.currency) for wallet in wallets.values()}
         currencies[order.user_wallet_id] = merchant_currency
+        await self._check_usd_legs(tip_data, merchant_currency, wallets)
         memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
         account, invoice = await self._accounts.create_sale_invoice(base + tip, memo, self._expiry_minutes)
         now = datetime.now(UTC)
@@ -199,6 +200,28 @@ class InvoiceService:
         if base + tip <= 0:
             raise InvoiceRequestError("amount", "the invoice amount must be at least 1 sat")
         return base, tip
+
+    async def _check_usd_legs(
+        self, tip: TipData, merchant_currency: WalletCurrency, wallets: dict[str, PublicWallet]
+    ) -> None:
+        """Refuse a sale with a leg to a USD wallet worth less than a cent: Blink refuses to invoice it."""
+        usd_legs = [
+            leg for leg in plan_legs(tip)
+            if not leg.skipped and (
+                merchant_currency if leg.username is None else WalletCurrency(wallets[leg.username].currency)
+            ) is WalletCurrency.USD
+        ]
+        if not usd_legs:
+            return
+        price = await self._price("USD")
+        for leg in usd_legs:
+            if price.minor_units_bought_by(leg.amount) < 1:
+                field, whose = ("tipRecipients", f"@{leg.username}'s") if leg.username else ("baseAmount", "the merchant's")
+                raise InvoiceRequestError(
+                    field,
+                    f"{leg.amount} sats for {whose} USD wallet are worth less than one US cent, which Blink cannot"
+                    " credit: raise the amount",
+                )
 
     async def _price(self, currency: str) -> RealtimePrice:
         try:

@@ -3,13 +3,16 @@ recipient whose default wallet is USD; each exactly once, and every view says wh
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.service.conftest import World, eventually
 from tipsplit.blink.client import BlinkClient
+from tipsplit.crypto import KeyRing
 from tipsplit.domain.external_ids import leg_external_id
+from tipsplit.store.hybrid import HybridTipStore
 
 # An odd price, so that the cents cannot come out right by accident.
 USD_BTC_PRICE = 63_457
@@ -132,3 +135,53 @@ async def test_a_usd_leg_invoice_that_expired_unpaid_is_replaced_and_paid_once(w
     assert len(into(ledger, "payments", dora["usdWalletId"])) == 1
     assert await wallet_balance(world, dora["usdWalletId"]) == cents
     assert await world.balance(world.merchant) == 900
+
+
+async def test_a_recipient_known_only_by_username_gets_their_wallet_and_currency_at_settlement(world: World) -> None:
+    """A sale stored without its recipients' wallets (the seed's API, an imported sale) looks them up when paying."""
+    dora = await sim_account(world, "dora_usd", scopes=["READ"], defaultWalletCurrency="USD")
+    cents = await cents_for(world, 120)
+    async with BlinkClient(world.sim.graphql_url, world.pos.api_key) as pos:
+        sale = await pos.create_invoice(world.pos.wallet_id, 1_320, "imported sale", expires_in_minutes=30)
+    store = HybridTipStore(world.settings, KeyRing.from_settings(world.settings))
+    await store.initialize(migrate=False)
+    try:
+        await store.store_tip_data(sale.payment_hash, {
+            "baseAmount": 1_200, "tipAmount": 120, "tipRecipients": [{"username": "dora_usd", "share": 100}],
+            "userApiKey": world.merchant.api_key, "userWalletId": world.merchant.wallet_id,
+            "paymentRequest": sale.payment_request, "posWalletId": world.pos.wallet_id,
+        }, expires_at=datetime.now(UTC) + timedelta(minutes=30))
+    finally:
+        await store.close()
+    async with world.http() as client:
+        await world.pay(sale.payment_request)
+        status = await world.wait_for_status(client, sale.payment_hash, {"completed"})
+    assert leg(status, "tip:1")["currency"] == "USD"
+    assert "leg_wallet_resolved" in [event["type"] for event in status["events"]]
+    assert await wallet_balance(world, dora["usdWalletId"]) == cents
+    assert await wallet_balance(world, dora["btcWalletId"]) == 0
+    assert await world.balance(world.merchant) == 1_200
+    ledger = await world.ledger()
+    assert ledger["violations"] == []
+    assert len(into(ledger, "payments", dora["usdWalletId"])) == 1
+
+
+async def test_a_leg_worth_less_than_a_cent_to_a_usd_wallet_is_refused_before_any_invoice(world: World) -> None:
+    """Blink refuses to invoice a USD wallet for less than a cent; such a sale would leave its sats stuck."""
+    shop = await sim_account(world, "usd_shop", scopes=["READ"])
+    await sim_account(world, "dora_usd", scopes=["READ"], defaultWalletCurrency="USD")
+    assert await cents_for(world, 10) == 0 < await cents_for(world, 100)
+    await world.clear_operations()
+    async with world.http() as client:
+        base = await client.post("/api/blink/create-invoice", json={
+            "userWalletId": shop["usdWalletId"], "apiKey": shop["apiKey"], "baseAmount": 10,
+        })
+        tip = await client.post("/api/blink/create-invoice", json={
+            "userWalletId": world.merchant.wallet_id, "apiKey": world.merchant.api_key, "baseAmount": 1000,
+            "tipAmount": 10, "tipRecipients": [{"username": "dora_usd", "share": 100}],
+        })
+    assert (base.status_code, base.json()["field"]) == (400, "baseAmount"), base.text
+    assert "less than one US cent" in base.json()["error"]
+    assert (tip.status_code, tip.json()["field"]) == (400, "tipRecipients"), tip.text
+    assert "@dora_usd" in tip.json()["error"]
+    assert "lnInvoiceCreate" not in await world.operations()

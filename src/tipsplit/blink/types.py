@@ -131,6 +131,10 @@ class RealtimePrice:
     sat_price_base: int
     sat_price_offset: int
 
+    def minor_units_bought_by(self, sats: int) -> int:
+        """The whole minor units (e.g. US cents) `sats` buy at this price, rounded down as Blink credits them."""
+        return sats * self.sat_price_base // 10**self.sat_price_offset
+
     def sats_for(self, amount: Decimal) -> int:
         """Convert a display amount in major units (e.g. 12.50 USD, 1500 JPY) to whole sats, half up.
 
