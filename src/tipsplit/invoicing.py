@@ -12,21 +12,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import BlinkApiError, BlinkAuthError, BlinkGraphQLError, BlinkNotFound
-from tipsplit.blink.types import RealtimePrice
+from tipsplit.blink.types import PublicWallet, RealtimePrice
 from tipsplit.coalesce import SingleFlight
 from tipsplit.domain.memos import invoice_memo
 from tipsplit.domain.models import LegPlan, TipData, TipRecipient, plan_legs
 from tipsplit.domain.split import equal_shares, tip_from_percent
+from tipsplit.domain.states import WalletCurrency
 from tipsplit.key_scopes import MerchantKeyPolicy, MerchantKeyRefused
 from tipsplit.store.errors import PaymentConflict
 from tipsplit.pos_accounts import PosAccounts
 from tipsplit.store.hybrid import HybridTipStore
 
 SAT_CURRENCIES = frozenset({"BTC", "SAT", "SATS"})
+
+T = TypeVar("T")
 
 
 class InvoiceRequestError(ValueError):
@@ -104,15 +107,19 @@ class LookupCache:
     """
 
     def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
-        self._answers: SingleFlight[str] = SingleFlight(ttl_seconds, max_entries=max_entries)
+        self._answers: SingleFlight[Any] = SingleFlight(ttl_seconds, max_entries=max_entries)
 
     @staticmethod
     def _key(*parts: str) -> str:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    async def get_or_fetch(self, fetch: Callable[[], Awaitable[str]], *parts: str) -> str:
-        """The remembered answer, or the answer of one `fetch` shared by every caller asking meanwhile."""
-        return await self._answers.run(self._key(*parts), fetch)
+    async def get_or_fetch(self, fetch: Callable[[], Awaitable[T]], *parts: str) -> T:
+        """The remembered answer, or the answer of one `fetch` shared by every caller asking meanwhile.
+
+        The first part names the kind of question, so one key is always answered with one type.
+        """
+        answer: T = await self._answers.run(self._key(*parts), fetch)
+        return answer
 
 
 class InvoiceService:
@@ -138,8 +145,11 @@ class InvoiceService:
         base, tip = await self._amounts(order)
         recipients = _recipients(order, tip)
         tip_data = _tip_data(order, base, tip, recipients)
-        await self.check_merchant(order.api_key, order.user_wallet_id)
+        merchant_currency = await self.check_merchant(order.api_key, order.user_wallet_id)
         wallets = await self._recipient_wallets([r.username for r in recipients])
+        currencies = {wallet.id: WalletCurrency(wallet.currency) for wallet in wallets.values()}
+        currencies[order.user_wallet_id] = merchant_currency
+        await self._check_usd_legs(tip_data, merchant_currency, wallets)
         memo = invoice_memo(base, order.tip_percent, base + tip, order.memo)
         account, invoice = await self._accounts.create_sale_invoice(base + tip, memo, self._expiry_minutes)
         now = datetime.now(UTC)
@@ -150,7 +160,8 @@ class InvoiceService:
         )
         try:
             fresh = await self._store.store_tip_data(
-                invoice.payment_hash, stored, recipient_wallets=wallets, expires_at=expires_at
+                invoice.payment_hash, stored, recipient_wallets={name: w.id for name, w in wallets.items()},
+                wallet_currencies=currencies, expires_at=expires_at,
             )
         except PaymentConflict:
             raise PaymentHashTaken() from None
@@ -190,17 +201,39 @@ class InvoiceService:
             raise InvoiceRequestError("amount", "the invoice amount must be at least 1 sat")
         return base, tip
 
+    async def _check_usd_legs(
+        self, tip: TipData, merchant_currency: WalletCurrency, wallets: dict[str, PublicWallet]
+    ) -> None:
+        """Refuse a sale with a leg to a USD wallet worth less than a cent: Blink refuses to invoice it."""
+        usd_legs = [
+            leg for leg in plan_legs(tip)
+            if not leg.skipped and (
+                merchant_currency if leg.username is None else WalletCurrency(wallets[leg.username].currency)
+            ) is WalletCurrency.USD
+        ]
+        if not usd_legs:
+            return
+        price = await self._price("USD")
+        for leg in usd_legs:
+            if price.minor_units_bought_by(leg.amount) < 1:
+                field, whose = ("tipRecipients", f"@{leg.username}'s") if leg.username else ("baseAmount", "the merchant's")
+                raise InvoiceRequestError(
+                    field,
+                    f"{leg.amount} sats for {whose} USD wallet are worth less than one US cent, which Blink cannot"
+                    " credit: raise the amount",
+                )
+
     async def _price(self, currency: str) -> RealtimePrice:
         try:
             return await self._pos.realtime_price(currency)
         except (BlinkNotFound, BlinkGraphQLError, BlinkApiError):
             raise InvoiceRequestError("displayCurrency", f"Blink has no price for {currency!r}") from None
 
-    async def check_merchant(self, api_key: str, wallet_id: str) -> None:
-        """Blink confirms (cached) that the key's account owns the wallet, the wallet holds sats, and the key
-        cannot spend (unless allowed); InvoiceRequestError 400/401/403 otherwise."""
+    async def check_merchant(self, api_key: str, wallet_id: str) -> WalletCurrency:
+        """What the wallet holds (BTC or USD), once Blink confirms (cached) that the key's account owns it and the
+        key cannot spend (unless allowed); InvoiceRequestError 401/403 otherwise."""
 
-        async def ask_blink() -> str:
+        async def ask_blink() -> WalletCurrency:
             merchant = self._pos.with_api_key(api_key)
             try:
                 me, scopes = await asyncio.gather(merchant.me(), merchant.scopes())
@@ -211,27 +244,21 @@ class InvoiceService:
             wallet = me.wallet(wallet_id)
             if wallet is None:
                 raise InvoiceRequestError("userWalletId", "this wallet does not belong to the API key's account", 403)
-            if wallet.currency != "BTC":
-                raise InvoiceRequestError(
-                    "userWalletId",
-                    f"this is a {wallet.currency} wallet; only BTC wallets are supported as destinations for now:"
-                    " give the account's BTC wallet",
-                )
             try:
                 self._merchant_keys.check(scopes, me.username)
             except MerchantKeyRefused as exc:
                 raise InvoiceRequestError("apiKey", str(exc)) from None
-            return "yes"
+            return WalletCurrency(wallet.currency)
 
-        await self._lookups.get_or_fetch(ask_blink, "owner", api_key, wallet_id)
+        return await self._lookups.get_or_fetch(ask_blink, "owner", api_key, wallet_id)
 
-    async def _recipient_wallets(self, usernames: list[str]) -> dict[str, str]:
-        """Every recipient's BTC wallet, looked up together; an unknown username refuses the sale."""
+    async def _recipient_wallets(self, usernames: list[str]) -> dict[str, PublicWallet]:
+        """Every recipient's default wallet (BTC or USD), looked up together; an unknown username refuses the sale."""
         wallets = await asyncio.gather(*(self._wallet_of(name) for name in usernames))
         return dict(zip(usernames, wallets, strict=True))
 
-    async def _wallet_of(self, username: str) -> str:
-        async def ask_blink() -> str:
+    async def _wallet_of(self, username: str) -> PublicWallet:
+        async def ask_blink() -> PublicWallet:
             try:
                 return await self._pos.account_default_wallet(username)
             except BlinkNotFound:

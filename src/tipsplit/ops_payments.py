@@ -98,6 +98,7 @@ def leg_view(leg: LegRecord) -> dict[str, Any]:
         "status": leg.status.value,
         "amount": leg.amount,
         "destination": leg.destination_username or leg.destination_wallet_id,
+        "currency": leg.destination_currency.value,
         "destPaymentHash": leg.dest_payment_hash,
         "attempts": leg.attempts,
         "lastError": leg.last_error,

@@ -18,6 +18,7 @@ from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import BlinkError, BlinkRateLimited
 from tipsplit.blink.types import Invoice
 from tipsplit.config import Settings
+from tipsplit.domain.states import WalletCurrency
 from tipsplit.observability import BLINK_RATE_LIMITED, INVOICE_BUDGET_WAITS, POS_BALANCE, POS_INVOICE_BUDGET
 from tipsplit.store.budget import BudgetPolicy, BudgetState, InvoiceBudget, invoices_for, own_invoices
 from tipsplit.store.cold import PosScope
@@ -125,21 +126,28 @@ class PosAccounts:
         self,
         account: PosAccount,
         recipient_wallet_id: str,
+        currency: WalletCurrency,
         amount_sats: int,
         memo: str | None,
         expires_in_minutes: int,
         external_id: str,
     ) -> Invoice:
-        """A leg's destination invoice, spending the recipient's budget; NoInvoiceBudget when it has none left."""
+        """A leg's destination invoice, spending the recipient's budget; NoInvoiceBudget when it has none left.
+
+        The invoice is always for `amount_sats`; a USD wallet is credited the cents those sats buy at Blink's price.
+        """
         bucket = invoices_for(recipient_wallet_id)
         taken = await self._budget.take(bucket)
         if not taken.allowed:
             INVOICE_BUDGET_WAITS.labels(kind="leg").inc()
             raise NoInvoiceBudget(taken.retry_after, "the destination's Blink invoice budget is used up for now")
         try:
-            return await account.client.create_invoice_on_behalf_of_recipient(
-                recipient_wallet_id, amount_sats, memo, expires_in_minutes, external_id=external_id
+            create = (
+                account.client.create_usd_invoice_on_behalf_of_recipient
+                if currency is WalletCurrency.USD
+                else account.client.create_invoice_on_behalf_of_recipient
             )
+            return await create(recipient_wallet_id, amount_sats, memo, expires_in_minutes, external_id=external_id)
         except BlinkRateLimited:
             BLINK_RATE_LIMITED.labels(kind="leg").inc()
             await self._budget.blocked_by_blink(bucket)

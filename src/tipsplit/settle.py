@@ -27,7 +27,7 @@ from tipsplit.blink.errors import (
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
 from tipsplit.config import Settings
 from tipsplit.domain.external_ids import leg_external_id
-from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus
+from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus, WalletCurrency
 from tipsplit.observability import LEGS_RETRIED
 from tipsplit.pos_accounts import NoInvoiceBudget, PosAccount, PosAccounts
 from tipsplit.store.hybrid import HybridTipStore
@@ -36,6 +36,9 @@ from tipsplit.store.records import LegRecord, PaymentRecord
 log = structlog.get_logger(__name__)
 
 LEG_INVOICE_EXPIRY_MINUTES = 24 * 60
+# Blink keeps a USD wallet's invoice at most 5 minutes (its price is fixed at creation); settlement pays a leg
+# right after invoicing it, and an invoice that expires unpaid is replaced like any other.
+USD_LEG_INVOICE_EXPIRY_MINUTES = 5
 UNRESOLVED_RECHECK_SECONDS = 5.0
 WAITING_FOR_BUDGET = "destination invoice budget"
 
@@ -259,17 +262,19 @@ class Settler:
         has one with it, an earlier attempt made that invoice and never stored
         it, so nothing can ever pay it: the leg moves to its next generation.
         """
-        wallet_id = leg.destination_wallet_id
+        wallet_id, currency = leg.destination_wallet_id, leg.destination_currency
         if wallet_id is None:
             if leg.destination_username is None:
                 raise ValueError(f"leg {leg.leg} of {ph} has neither wallet nor username")
-            wallet_id = await pos.client.account_default_wallet(leg.destination_username)
-            await self._cold.set_leg_wallet(ph, leg.leg, wallet_id)
+            wallet = await pos.client.account_default_wallet(leg.destination_username)
+            wallet_id, currency = wallet.id, WalletCurrency(wallet.currency)
+            await self._cold.set_leg_wallet(ph, leg.leg, wallet_id, currency)
+        expiry = USD_LEG_INVOICE_EXPIRY_MINUTES if currency is WalletCurrency.USD else LEG_INVOICE_EXPIRY_MINUTES
         for generation in (leg.invoice_generation, leg.invoice_generation + 1):
             external_id = leg_external_id(ph, leg.leg, generation)
             try:
                 invoice = await self._accounts.create_leg_invoice(
-                    pos, wallet_id, leg.amount, leg.memo, LEG_INVOICE_EXPIRY_MINUTES, external_id
+                    pos, wallet_id, currency, leg.amount, leg.memo, expiry, external_id
                 )
             except BlinkDuplicateExternalId:
                 log.warning("settlement.leg_invoice_unrecorded", payment_hash=ph, leg=leg.leg, external_id=external_id)
@@ -277,7 +282,7 @@ class Settler:
                     break
                 continue
             return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
-        raise BlinkUnavailable("lnInvoiceCreateOnBehalfOfRecipient", "the leg's invoice is being replaced elsewhere")
+        raise BlinkUnavailable("leg invoice", "the leg's invoice is being replaced elsewhere")
 
     async def _pay_leg(self, ph: str, leg: LegRecord, pos: PosAccount) -> None:
         moved = await self._cold.transition_leg(

@@ -32,10 +32,11 @@ class SimControl:
         return response.json() if response.content else None
 
     async def create_account(
-        self, balance: int = 0, username: str | None = None, scopes: list[str] | None = None
+        self, balance: int = 0, username: str | None = None, scopes: list[str] | None = None,
+        default_currency: str = "BTC",
     ) -> SimAccount:
         name = username or f"u{uuid.uuid4().hex[:12]}"
-        request: dict[str, Any] = {"username": name, "balance": balance}
+        request: dict[str, Any] = {"username": name, "balance": balance, "defaultWalletCurrency": default_currency}
         if scopes is not None:
             request["scopes"] = scopes
         body = await self._call("POST", "/sim/accounts", request)

@@ -14,7 +14,7 @@ from tipsplit.blink.errors import (
     BlinkGraphQLError,
     BlinkNotFound,
 )
-from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus, TxStatus
+from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus, PublicWallet, TxStatus
 
 from tests.blink.conftest import NewAccount, SimControl
 
@@ -39,7 +39,37 @@ async def test_a_key_does_not_own_another_accounts_wallet(blink: BlinkClient, ne
 
 async def test_account_default_wallet_finds_the_btc_wallet(blink: BlinkClient, new_account: NewAccount) -> None:
     account = await new_account()
-    assert await blink.account_default_wallet(account.username) == account.btc_wallet_id
+    assert await blink.account_default_wallet(account.username) == PublicWallet(account.btc_wallet_id, "BTC")
+
+
+async def test_account_default_wallet_finds_a_usd_default(blink: BlinkClient, new_account: NewAccount) -> None:
+    account = await new_account(default_currency="USD")
+    assert await blink.account_default_wallet(account.username) == PublicWallet(account.usd_wallet_id, "USD")
+
+
+async def test_usd_invoice_for_sats_credits_the_cents_of_blinks_price(
+    blink: BlinkClient, new_account: NewAccount, control: SimControl
+) -> None:
+    account = await new_account(default_currency="USD")
+    price = await blink.realtime_price("USD")
+    external_id = f"usd-{account.username}"
+    invoice = await blink.create_usd_invoice_on_behalf_of_recipient(
+        account.usd_wallet_id, 2_000, "tip", expires_in_minutes=5, external_id=external_id
+    )
+    assert invoice.satoshis == 2_000 and invoice.status is InvoiceStatus.PENDING
+    with pytest.raises(BlinkDuplicateExternalId):
+        await blink.create_usd_invoice_on_behalf_of_recipient(account.usd_wallet_id, 2_000, external_id=external_id)
+    await control.pay(invoice.payment_request)
+    cents = 2_000 * price.sat_price_base // 10**price.sat_price_offset
+    assert cents > 0
+    assert await control.balance(account.usd_wallet_id) == cents
+    assert await control.balance(account.btc_wallet_id) == 0
+
+
+async def test_usd_invoice_to_a_btc_wallet_is_refused(blink: BlinkClient, new_account: NewAccount) -> None:
+    account = await new_account()
+    with pytest.raises(BlinkApiError, match="Unsupported operation for wallet's currency"):
+        await blink.create_usd_invoice_on_behalf_of_recipient(account.btc_wallet_id, 2_000)
 
 
 async def test_unknown_username_is_not_found(blink: BlinkClient) -> None:

@@ -11,6 +11,7 @@ EXPECTED_OPERATIONS = {
     "authorization",
     "lnInvoiceCreate",
     "lnInvoiceCreateOnBehalfOfRecipient",
+    "lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient",
     "lnInvoicePaymentSend",
     "lnInvoicePaymentStatusByHash",
     "walletSendsByPaymentHash",

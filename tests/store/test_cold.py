@@ -9,7 +9,7 @@ from tests.store.conftest import TEST_API_KEY, insert, new_hash, tip_dict
 from tests.support.tcp_proxy import behind, proxy_for
 from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, plan_legs
-from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 
@@ -152,8 +152,26 @@ async def test_leg_transitions_are_conditional(cold: ColdStore, keyring: KeyRing
     assert await cold.reset_leg_invoice(payment_hash, "base", {LegStatus.FAILED})
     leg = (await cold.legs(payment_hash))[0]
     assert leg.dest_payment_hash is None and leg.status == LegStatus.FAILED
-    assert await cold.set_leg_wallet(payment_hash, "tip:1", "alice-wallet")
-    assert (await cold.legs(payment_hash))[1].destination_wallet_id == "alice-wallet"
+    assert await cold.set_leg_wallet(payment_hash, "tip:1", "alice-wallet", WalletCurrency.USD)
+    tip = (await cold.legs(payment_hash))[1]
+    assert (tip.destination_wallet_id, tip.destination_currency) == ("alice-wallet", WalletCurrency.USD)
+
+
+async def test_each_leg_remembers_what_its_destination_wallet_holds(cold: ColdStore, keyring: KeyRing) -> None:
+    payment_hash = new_hash()
+    tip = TipData.model_validate(tip_dict(userWalletId="merchant-usd"))
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    await cold.insert_payment(
+        payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip),
+        {"alice_tips": "alice-usd", "bob_tips": "bob-btc"}, expires,
+        {"merchant-usd": WalletCurrency.USD, "alice-usd": WalletCurrency.USD, "bob-btc": WalletCurrency.BTC},
+    )
+    legs = {leg.leg: (leg.destination_wallet_id, leg.destination_currency) for leg in await cold.legs(payment_hash)}
+    assert legs == {
+        "base": ("merchant-usd", WalletCurrency.USD),
+        "tip:1": ("alice-usd", WalletCurrency.USD),
+        "tip:2": ("bob-btc", WalletCurrency.BTC),
+    }
 
 
 async def test_complete_requires_settled_legs_and_keeps_stats(cold: ColdStore, keyring: KeyRing) -> None:

@@ -14,7 +14,7 @@ from tests.store.conftest import TEST_API_KEY, hybrid_settings, new_hash, tip_di
 from tests.support.tcp_proxy import behind, proxy_for, unused_port
 from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData
-from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
 from tipsplit.store import (
     HybridTipStore,
     InvalidPaymentHash,
@@ -157,6 +157,39 @@ async def test_postgres_down_with_fallback_journals_then_replays(
             assert payment is not None and payment.status == PaymentStatus.PENDING and len(payment.legs) == 3
             assert [e.event_type for e in await checker.events(payment_hash)] == ["created"]
         assert (await store.get_tip_data(hashes[2]))["userApiKey"] == TEST_API_KEY
+    finally:
+        await checker.close()
+        await store.close()
+        await proxy.stop()
+
+
+async def test_a_journaled_sale_keeps_its_destination_wallets_and_currencies(
+    migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing
+) -> None:
+    proxy = proxy_for(migrated_url)
+    port = await proxy.start()
+    await proxy.stop()
+    settings = hybrid_settings(behind(migrated_url, port), redis_url, key_prefix, tmp_path, fallback_to_file_storage=True)
+    store = HybridTipStore(settings, keyring, replay_interval=3600)
+    await store.initialize(migrate=False)
+    checker = await ColdStore.connect(migrated_url, min_size=1, max_size=2)
+    try:
+        payment_hash = new_hash()
+        await store.store_tip_data(
+            payment_hash, tip_dict(userWalletId="merchant-usd"),
+            recipient_wallets={"alice_tips": "alice-usd", "bob_tips": "bob-btc"},
+            wallet_currencies={"merchant-usd": WalletCurrency.USD, "alice-usd": WalletCurrency.USD,
+                               "bob-btc": WalletCurrency.BTC},
+        )
+        assert store.journal is not None and len(store.journal) == 1
+        await proxy.start()
+        assert await store.replay_journal() == 1
+        legs = {leg.leg: (leg.destination_wallet_id, leg.destination_currency) for leg in await checker.legs(payment_hash)}
+        assert legs == {
+            "base": ("merchant-usd", WalletCurrency.USD),
+            "tip:1": ("alice-usd", WalletCurrency.USD),
+            "tip:2": ("bob-btc", WalletCurrency.BTC),
+        }
     finally:
         await checker.close()
         await store.close()

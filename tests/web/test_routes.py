@@ -165,6 +165,7 @@ async def test_csv_has_base_and_tip_columns_and_a_column_per_recipient(world: Wo
     assert list(rows[0]) == [
         "created_at", "paid_at", "payment_hash", "status", "display_currency", "total_sats", "base_sats",
         "tip_sats", "tip_percent", "merchant_wallet_id", "base_status", "tip:alice", "tip:carol", "unsettled_legs",
+        "base_currency", "currency:alice", "currency:carol",
     ]
     by_hash = {row["payment_hash"]: row for row in rows}
     assert len(rows) == 2
@@ -173,7 +174,9 @@ async def test_csv_has_base_and_tip_columns_and_a_column_per_recipient(world: Wo
     assert (done["base_sats"], done["tip_sats"]) == ("2000", "200")
     assert (done["tip:alice"], done["tip:carol"], done["base_status"]) == ("150", "50", "succeeded")
     assert done["unsettled_legs"] == ""
+    assert (done["base_currency"], done["currency:alice"], done["currency:carol"]) == ("BTC", "BTC", "BTC")
     waiting = by_hash[unpaid["paymentHash"]]
     assert (waiting["status"], waiting["base_sats"], waiting["tip_sats"]) == ("pending", "500", "0")
     assert (waiting["tip:alice"], waiting["tip:carol"]) == ("0", "0")
     assert waiting["unsettled_legs"] == "base merchant pending"
+    assert (waiting["base_currency"], waiting["currency:alice"], waiting["currency:carol"]) == ("BTC", "", "")

@@ -52,6 +52,7 @@ def public_leg_view(leg: LegRecord, payment_status: PaymentStatus, max_attempts:
         "leg": leg.leg,
         "recipient": leg.destination_username,
         "amount": leg.amount,
+        "currency": leg.destination_currency.value,
         "status": str(leg.status),
         "attempts": leg.attempts,
         "maxAttempts": max_attempts,

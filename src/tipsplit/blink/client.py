@@ -40,6 +40,7 @@ from tipsplit.blink.types import (
     Me,
     PaymentResult,
     PaymentSendStatus,
+    PublicWallet,
     RealtimePrice,
     TxStatus,
     Wallet,
@@ -147,20 +148,17 @@ class BlinkClient:
         with _reading("authorization"):
             return frozenset(str(scope) for scope in data["authorization"]["scopes"])
 
-    async def account_default_wallet(self, username: str) -> str:
-        """The BTC wallet id of a Blink username; raises BlinkNotFound for an unknown username.
+    async def account_default_wallet(self, username: str) -> PublicWallet:
+        """The default wallet of a Blink username, BTC or USD; raises BlinkNotFound for an unknown username.
 
-        The query asks for the BTC wallet whatever the account's default is, so
-        a user whose default is their USD wallet is paid in their BTC wallet.
+        A user whose default is their USD (Stablesats) wallet is paid there, as any Blink payer would pay them.
         """
         data = await self._retried("accountDefaultWallet", {"username": username})
         with _reading("accountDefaultWallet"):
             wallet = data["accountDefaultWallet"]
             if wallet is None:
                 raise BlinkNotFound("accountDefaultWallet", "no account with this username")
-            if wallet["walletCurrency"] != "BTC":
-                raise BlinkError("accountDefaultWallet", f"answered a {wallet['walletCurrency']} wallet to a BTC query")
-            return str(wallet["id"])
+            return PublicWallet(id=str(wallet["id"]), currency=str(wallet["currency"]))
 
     async def create_invoice(
         self, wallet_id: str, amount_sats: int, memo: str | None = None, expires_in_minutes: int | None = None
@@ -189,6 +187,25 @@ class BlinkClient:
         variables = {"input": invoice_input}
         data = await self._retried("lnInvoiceCreateOnBehalfOfRecipient", variables)
         return _invoice_from_payload("lnInvoiceCreateOnBehalfOfRecipient", data)
+
+    async def create_usd_invoice_on_behalf_of_recipient(
+        self,
+        recipient_wallet_id: str,
+        amount_sats: int,
+        memo: str | None = None,
+        expires_in_minutes: int | None = None,
+        external_id: str | None = None,
+    ) -> Invoice:
+        """An invoice of `amount_sats` paying into anyone's USD wallet, credited in cents at Blink's price now.
+
+        Blink keeps such an invoice for at most 5 minutes (its price is fixed at creation).
+        """
+        operation = "lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient"
+        invoice_input = _invoice_input("recipientWalletId", recipient_wallet_id, amount_sats, memo, expires_in_minutes)
+        if external_id is not None:
+            invoice_input["externalId"] = external_id
+        data = await self._retried(operation, {"input": invoice_input})
+        return _invoice_from_payload(operation, data)
 
     async def pay_invoice(self, wallet_id: str, payment_request: str, memo: str | None = None) -> PaymentResult:
         """Pay an invoice from a wallet of this key's account; sent once, never retried.

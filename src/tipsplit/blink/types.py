@@ -61,6 +61,14 @@ class Wallet:
 
 
 @dataclass(frozen=True)
+class PublicWallet:
+    """A Blink user's wallet as anyone may see it: where to send, and whether it holds sats (BTC) or cents (USD)."""
+
+    id: str
+    currency: str
+
+
+@dataclass(frozen=True)
 class Me:
     """The account an API key belongs to, used to check which wallets a key may spend from."""
 
@@ -122,6 +130,10 @@ class RealtimePrice:
     fraction_digits: int
     sat_price_base: int
     sat_price_offset: int
+
+    def minor_units_bought_by(self, sats: int) -> int:
+        """The whole minor units (e.g. US cents) `sats` buy at this price, rounded down as Blink credits them."""
+        return sats * self.sat_price_base // 10**self.sat_price_offset
 
     def sats_for(self, amount: Decimal) -> int:
         """Convert a display amount in major units (e.g. 12.50 USD, 1500 JPY) to whole sats, half up.

@@ -34,6 +34,13 @@ class LegStatus(StrEnum):
 
 FINAL_LEG_STATUSES = frozenset({LegStatus.SUCCEEDED, LegStatus.SKIPPED})
 
+class WalletCurrency(StrEnum):
+    """What a destination wallet holds: sats (BTC), or US cents (USD, Blink's Stablesats) bought with the leg's sats."""
+
+    BTC = "BTC"
+    USD = "USD"
+
+
 BASE_LEG = "base"
 
 

@@ -24,6 +24,7 @@ from tipsplit.domain.states import (
     FINAL_LEG_STATUSES,
     LegStatus,
     PaymentStatus,
+    WalletCurrency,
 )
 from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 from tipsplit.store.migrate import libpq_url
@@ -63,7 +64,7 @@ PAYMENT_COLUMNS = (
 LEG_COLUMNS = (
     "payment_hash, leg, amount, status, destination_username, destination_wallet_id, share, memo,"
     " dest_payment_hash, dest_payment_request, attempts, last_error, next_attempt_at, created_at,"
-    " updated_at, completed_at, invoice_generation, waiting_for"
+    " updated_at, completed_at, invoice_generation, waiting_for, destination_currency"
 )
 LEG_ORDER = "(leg <> 'base'), NULLIF(substring(leg from 5), '')::int"
 # The POS accounts a caller settles for: their wallet ids, and the one that stands for payments stored without one.
@@ -128,6 +129,7 @@ def _payment(row: Mapping[str, Any], recipients: Iterable[Mapping[str, Any]] = (
 def _leg(row: Mapping[str, Any]) -> LegRecord:
     fields = {key: row[key] for key in row.keys() if key in LegRecord.__dataclass_fields__}
     fields["status"] = LegStatus(row["status"])
+    fields["destination_currency"] = WalletCurrency(row["destination_currency"])
     return LegRecord(**fields)
 
 
@@ -279,12 +281,18 @@ class ColdStore:
         legs: Sequence[LegPlan],
         recipient_wallets: Mapping[str, str],
         expires_at: datetime,
+        wallet_currencies: Mapping[str, WalletCurrency] | None = None,
     ) -> bool:
-        """Record a new payment with its recipients and planned legs; False if the hash was already there."""
+        """Record a new payment with its recipients and planned legs; False if the hash was already there.
+
+        `wallet_currencies` says, by wallet id, what each destination wallet holds; a wallet it does not name is BTC.
+        """
         if not encrypted_key.startswith("enc:"):
             raise ValueError("refusing to store an API key that is not encrypted")
         if sum(plan.amount for plan in legs) != tip.total_amount:
             raise ValueError("leg amounts do not add up to the invoice amount")
+        leg_wallets = [plan.wallet_id or (plan.username and recipient_wallets.get(plan.username)) for plan in legs]
+        currencies = wallet_currencies or {}
         # One statement (so one round trip, atomic without BEGIN/COMMIT): the payment row, then, only if it
         # was new, its recipients, legs and `created` event. Foreign keys are checked at the statement's end.
         async with self._connection() as conn:
@@ -305,12 +313,13 @@ class ColdStore:
                     SELECT p.payment_hash, r.* FROM payment p, unnest($17::int[], $18::text[], $19::numeric[]) AS r
                 ), legs AS (
                     INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id,
-                                              amount, share, memo, status, completed_at)
-                    SELECT p.payment_hash, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status,
-                           CASE WHEN l.status = 'skipped' THEN now() END
+                                              destination_currency, amount, share, memo, status, completed_at)
+                    SELECT p.payment_hash, l.leg, l.username, l.wallet, l.currency, l.amount, l.share, l.memo,
+                           l.status, CASE WHEN l.status = 'skipped' THEN now() END
                     FROM payment p,
                          unnest($20::text[], $21::text[], $22::text[], $23::bigint[], $24::numeric[], $25::text[],
-                                $26::text[]) AS l(leg, username, wallet, amount, share, memo, status)
+                                $26::text[], $29::text[]) AS l(leg, username, wallet, amount, share, memo, status,
+                                                              currency)
                 ), event AS (
                     INSERT INTO payment_events (payment_hash, event_type, event_data)
                     SELECT p.payment_hash, 'created', $27::jsonb FROM payment p
@@ -338,7 +347,7 @@ class ColdStore:
                 [r.share for r in tip.tip_recipients],
                 [plan.leg for plan in legs],
                 [plan.username for plan in legs],
-                [plan.wallet_id or (plan.username and recipient_wallets.get(plan.username)) for plan in legs],
+                leg_wallets,
                 [plan.amount for plan in legs],
                 [plan.share for plan in legs],
                 [plan.memo for plan in legs],
@@ -354,6 +363,8 @@ class ColdStore:
                     }
                 ),
                 tip.pos_wallet_id,
+                [currencies.get(wallet, WalletCurrency.BTC).value if wallet else WalletCurrency.BTC.value
+                 for wallet in leg_wallets],
             )
         if created is None:
             return False
@@ -749,21 +760,24 @@ class ColdStore:
         """The payment's legs in order (base, tip:1, …)."""
         return [_leg(row) for row in await self._read(lambda conn: self._load_legs(conn, payment_hash))]
 
-    async def set_leg_wallet(self, payment_hash: str, leg: str, wallet_id: str) -> bool:
-        """Remember the wallet a tip recipient's username resolved to, before its invoice exists."""
+    async def set_leg_wallet(self, payment_hash: str, leg: str, wallet_id: str, currency: WalletCurrency) -> bool:
+        """Remember the wallet (and what it holds) a tip recipient's username resolved to, before its invoice exists."""
         async with self._transaction() as conn:
             result = await conn.execute(
                 """
-                UPDATE payment_legs SET destination_wallet_id = $3, updated_at = now()
+                UPDATE payment_legs SET destination_wallet_id = $3, destination_currency = $4, updated_at = now()
                 WHERE payment_hash = $1 AND leg = $2 AND status IN ('pending', 'failed') AND dest_payment_hash IS NULL
                 """,
                 payment_hash,
                 leg,
                 wallet_id,
+                currency.value,
             )
             if not result.endswith(" 1"):
                 return False
-            await self._event(conn, payment_hash, "leg_wallet_resolved", {"leg": leg, "walletId": wallet_id})
+            await self._event(
+                conn, payment_hash, "leg_wallet_resolved", {"leg": leg, "walletId": wallet_id, "currency": currency.value}
+            )
         return True
 
     async def set_leg_invoice(self, payment_hash: str, leg: str, dest_hash: str, dest_request: str) -> LegRecord:

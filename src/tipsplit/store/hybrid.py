@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, check_payment_hash, plan_legs
-from tipsplit.domain.states import PaymentStatus
+from tipsplit.domain.states import PaymentStatus, WalletCurrency
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import (
     HotStoreUnavailable,
@@ -191,9 +191,13 @@ class HybridTipStore:
         tip_data: Mapping[str, Any] | TipData,
         *,
         recipient_wallets: Mapping[str, str] | None = None,
+        wallet_currencies: Mapping[str, WalletCurrency] | None = None,
         expires_at: datetime | None = None,
     ) -> bool:
         """Remember a new invoice's split; returns once it is durable (PostgreSQL, or the fsynced journal).
+
+        `recipient_wallets` maps tip recipients to their wallet ids, `wallet_currencies` destination wallet ids
+        (the merchant's too) to what they hold; a wallet not named there is a BTC wallet.
 
         True when this call stored it; False when the same split was already
         stored under this hash (a repeat). Another split under the hash raises
@@ -205,9 +209,10 @@ class HybridTipStore:
         api_key = tip.user_api_key.get_secret_value()
         encrypted = self._keyring.encrypt(api_key)
         wallets = dict(recipient_wallets or {})
+        currencies = dict(wallet_currencies or {})
         try:
             inserted = await self.cold.insert_payment(
-                payment_hash, tip, encrypted, plan_legs(tip), wallets, tip.expires_at
+                payment_hash, tip, encrypted, plan_legs(tip), wallets, tip.expires_at, currencies
             )
         except StorageUnavailable as exc:
             if self.journal is None:
@@ -215,7 +220,7 @@ class HybridTipStore:
                     f"payment {payment_hash} was not stored: PostgreSQL is unreachable and"
                     " FALLBACK_TO_FILE_STORAGE is off"
                 ) from exc
-            await self._journal_store(payment_hash, tip, encrypted, wallets)
+            await self._journal_store(payment_hash, tip, encrypted, wallets, currencies)
             await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
             return True
         if not inserted:
@@ -520,7 +525,14 @@ class HybridTipStore:
             )
         return tuple(r.username for r in payment.tip_recipients)
 
-    async def _journal_store(self, payment_hash: str, tip: TipData, encrypted: str, wallets: dict[str, str]) -> None:
+    async def _journal_store(
+        self,
+        payment_hash: str,
+        tip: TipData,
+        encrypted: str,
+        wallets: dict[str, str],
+        currencies: dict[str, WalletCurrency],
+    ) -> None:
         assert self.journal is not None and tip.created_at is not None and tip.expires_at is not None
         await self.journal.append(
             {
@@ -530,6 +542,7 @@ class HybridTipStore:
                 "createdAt": tip.created_at.isoformat(),
                 "expiresAt": tip.expires_at.isoformat(),
                 "recipientWallets": wallets,
+                "walletCurrencies": {wallet: currency.value for wallet, currency in currencies.items()},
             }
         )
         log.warning("store.journaled", payment_hash=payment_hash, reason="postgresql unavailable")
@@ -548,8 +561,10 @@ class HybridTipStore:
             }
         )
         assert tip.expires_at is not None
+        currencies = {wallet: WalletCurrency(c) for wallet, c in (record.get("walletCurrencies") or {}).items()}
         await self.cold.insert_payment(
-            payment_hash, tip, encrypted, plan_legs(tip), record.get("recipientWallets") or {}, tip.expires_at
+            payment_hash, tip, encrypted, plan_legs(tip), record.get("recipientWallets") or {}, tip.expires_at,
+            currencies,
         )
 
     async def _replay_forever(self) -> None:

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,7 @@ class LegRecord:
     completed_at: datetime | None
     invoice_generation: int = 0
     waiting_for: str | None = None
+    destination_currency: WalletCurrency = WalletCurrency.BTC
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,10 @@ The export has one row per payment, base and tip in separate columns, then
 one `tip:<username>` column per recipient found in the export holding the
 sats that recipient's leg carries, so the end-of-day tip payout is a column
 sum. `unsettled_legs` names every leg not (yet) paid, so an owed tip is never
-mistaken for a paid one.
+mistaken for a paid one. Last come the currency each destination received in
+(`BTC` or `USD`, the sats bought cents at Blink's price): `base_currency`,
+then one `currency:<username>` column per recipient (blank when the payment
+has no leg to them).
 """
 
 import csv
@@ -128,11 +131,15 @@ def payments_csv(payments: Sequence[PaymentRecord], legs: Mapping[str, Sequence[
     )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*CSV_BASE_COLUMNS, *(f"tip:{name}" for name in recipients), "unsettled_legs"])
+    writer.writerow([
+        *CSV_BASE_COLUMNS, *(f"tip:{name}" for name in recipients), "unsettled_legs",
+        "base_currency", *(f"currency:{name}" for name in recipients),
+    ])
     for payment in payments:
         own = legs.get(payment.payment_hash, [])
         base = next((leg for leg in own if leg.leg == BASE_LEG), None)
         tips = {leg.destination_username: leg.amount for leg in own if leg.leg != BASE_LEG}
+        currencies = {leg.destination_username: leg.destination_currency.value for leg in own if leg.leg != BASE_LEG}
         writer.writerow([
             payment.created_at.astimezone(UTC).isoformat(),
             payment.paid_at.astimezone(UTC).isoformat() if payment.paid_at else "",
@@ -142,5 +149,7 @@ def payments_csv(payments: Sequence[PaymentRecord], legs: Mapping[str, Sequence[
             payment.user_wallet_id, base.status.value if base else "",
             *(tips.get(name, 0) for name in recipients),
             _unsettled(own),
+            base.destination_currency.value if base else "",
+            *(currencies.get(name, "") for name in recipients),
         ])
     return out.getvalue()
