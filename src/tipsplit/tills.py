@@ -23,6 +23,8 @@ from tipsplit.key_scopes import MerchantKeyPolicy, MerchantKeyRefused
 from tipsplit.store.tills import TeamMember, Till, TillStore
 
 CURRENCIES = ("BTC", "USD", "EUR", "GBP", "CHF", "CAD", "BRL", "ZAR", "KES", "NGN", "JPY", "KRW", "CLP", "XOF")
+# Currencies without a minor unit (as Blink prices them); the others have cents.
+WHOLE_UNIT_CURRENCIES = frozenset({"JPY", "KRW", "CLP", "XOF"})
 DEFAULT_PRESETS = (Decimal(10), Decimal(15), Decimal(20))
 MAX_PRESETS = 6
 
@@ -109,9 +111,13 @@ def check_currency(code: str) -> str:
     return code
 
 
-def display_split(base: Decimal, percent: Decimal, fraction_digits: int) -> dict[str, str]:
+def fraction_digits(currency: str) -> int:
+    return 0 if currency in WHOLE_UNIT_CURRENCIES or currency in SAT_CURRENCIES else 2
+
+
+def display_split(base: Decimal, percent: Decimal, currency: str) -> dict[str, str]:
     """The sale in the display currency, as the customer reads it (the sats are the server's exact amounts)."""
-    unit = Decimal(1).scaleb(-fraction_digits)
+    unit = Decimal(1).scaleb(-fraction_digits(currency))
     tip = (base * percent / 100).quantize(unit, rounding=ROUND_HALF_UP)
     return {"base": str(base.quantize(unit)), "tip": str(tip), "total": str((base + tip).quantize(unit))}
 

@@ -4,6 +4,8 @@ Public like the payment status (anyone holding the payment hash): amounts, the t
 recipients' usernames and shares, and no wallet id, key or Blink error.
 """
 
+from decimal import Decimal
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -29,9 +31,8 @@ async def receipt(
         return templates.TemplateResponse(request, "receipt.html", {"payment": None}, status_code=404)
     fiat = None
     if payment.display_currency not in SAT_CURRENCIES and payment.base_amount_display is not None:
-        exponent = payment.base_amount_display.as_tuple().exponent
-        digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        fiat = display_split(payment.base_amount_display, payment.tip_percent or 0, digits)  # type: ignore[arg-type]
+        percent = payment.tip_percent or Decimal(0)
+        fiat = display_split(payment.base_amount_display, percent, payment.display_currency)
     tips = [leg for leg in payment.legs if leg.leg != BASE_LEG]
     context = {
         "payment": payment, "fiat": fiat, "tips": tips, "till_name": await tills.store.sale_till(ph),

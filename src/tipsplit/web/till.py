@@ -173,9 +173,8 @@ async def till_invoice(
         "qrSvg": invoice_qr_svg(created.payment_request),
     }
     if till.display_currency not in SAT_CURRENCIES:
-        exponent = body.amount.as_tuple().exponent  # the page sends exactly the currency's fraction digits
-        digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        content["display"] = {"currency": till.display_currency, **display_split(body.amount, body.tipPercent, digits)}
+        content["display"] = {"currency": till.display_currency,
+                              **display_split(body.amount, body.tipPercent, till.display_currency)}
     return JSONResponse(content)
 
 
