@@ -95,6 +95,9 @@ async def test_a_till_sells_with_a_customer_chosen_tip_split_across_its_team(wor
     await till.context.set_offline(False)
     await expect(till.locator("#charge")).to_be_enabled()
 
+    await owner.goto("/dashboard")
+    await expect(owner.locator("#payments-table")).to_contain_text("14.38 EUR")
+    await expect(owner.locator("#payments-table time.local").first).not_to_contain_text("UTC")
     await owner.goto("/dashboard/tills")
     await owner.click(".revoke-form button")
     await expect(owner.locator("#till-list")).to_contain_text("closed")

@@ -1,10 +1,14 @@
 // Times in the viewer's own time zone; the receipt's print and share buttons.
 "use strict";
 (function () {
-  document.querySelectorAll("time.local").forEach((el) => {
-    const when = new Date(el.getAttribute("datetime"));
-    if (!isNaN(when)) el.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-  });
+  function localTimes(root) {
+    root.querySelectorAll("time.local").forEach((el) => {
+      const when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when)) el.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+    });
+  }
+  localTimes(document);
+  document.addEventListener("htmx:afterSwap", (event) => localTimes(event.target));
   const print = document.getElementById("print");
   if (print) print.addEventListener("click", () => window.print());
   const share = document.getElementById("share");

@@ -3,7 +3,8 @@
 "use strict";
 const CACHE = "tipsplit-shell-v1";
 const SHELL = [
-  "/static/style.css", "/static/till.js", "/static/till-pair.js", "/static/htmx.min.js", "/static/paid.wav",
+  "/static/style.css", "/static/till.js", "/static/till-pair.js", "/static/htmx.min.js", "/static/local-time.js",
+  "/static/paid.wav",
   "/static/icons/icon-192.png", "/static/icons/icon-512.png", "/manifest.webmanifest",
 ];
 
