@@ -10,12 +10,12 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import BlinkAuthError, BlinkNotFound
-from tipsplit.crypto import KeyRing
+from tipsplit.crypto import DecryptionError, KeyRing
 from tipsplit.domain.models import MAX_RECIPIENTS, USERNAME_RE
 from tipsplit.domain.split import equal_shares
 from tipsplit.invoicing import SAT_CURRENCIES, InvoiceOrder
@@ -120,6 +120,30 @@ def display_split(base: Decimal, percent: Decimal, currency: str) -> dict[str, s
     unit = Decimal(1).scaleb(-fraction_digits(currency))
     tip = (base * percent / 100).quantize(unit, rounding=ROUND_HALF_UP)
     return {"base": str(base.quantize(unit)), "tip": str(tip), "total": str((base + tip).quantize(unit))}
+
+
+@dataclass
+class TillKeyRotation:
+    """What `tipsplit keys rotate` did to the tills' keys."""
+
+    rotated: int = 0
+    unreadable: list[tuple[int, str]] = field(default_factory=list)
+
+
+async def rotate_till_keys(store: TillStore, keyring: KeyRing) -> TillKeyRotation:
+    """Re-seal every till's merchant key under the newest encryption key, so the old one can be retired."""
+    report = TillKeyRotation()
+    for till_id, sealed in await store.sealed_keys():
+        if not keyring.needs_rotation(sealed):
+            continue
+        try:
+            fresh = keyring.rotate(sealed)
+        except DecryptionError as exc:
+            report.unreadable.append((till_id, str(exc)))
+            continue
+        if await store.replace_key(till_id, sealed, fresh):
+            report.rotated += 1
+    return report
 
 
 @dataclass(frozen=True)

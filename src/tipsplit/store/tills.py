@@ -132,6 +132,20 @@ class TillStore:
             )
         return done is not None
 
+    async def sealed_keys(self) -> list[tuple[int, str]]:
+        """Every till's id and sealed key, for `tipsplit keys rotate`."""
+        rows = await self._cold._read(lambda conn: conn.fetch("SELECT id, api_key_encrypted FROM tills ORDER BY id"))
+        return [(row["id"], row["api_key_encrypted"]) for row in rows]
+
+    async def replace_key(self, till_id: int, old: str, new: str) -> bool:
+        """Re-seal one till's key, unless it changed meanwhile."""
+        async with self._cold._transaction() as conn:
+            done = await conn.fetchval(
+                "UPDATE tills SET api_key_encrypted = $3 WHERE id = $1 AND api_key_encrypted = $2 RETURNING id",
+                till_id, old, new,
+            )
+        return done is not None
+
     async def record_sale(self, till_id: int, payment_hash: str) -> None:
         async with self._cold._transaction() as conn:
             await conn.execute("INSERT INTO till_sales (payment_hash, till_id) VALUES ($1, $2)", payment_hash, till_id)
