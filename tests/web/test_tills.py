@@ -160,6 +160,7 @@ async def test_cancel_marks_only_an_unpaid_sale_of_the_same_till(world: World) -
         assert done["status"] == "completed", "a cancelled sale paid anyway is still forwarded"
         flagged = await owner.get("/dashboard/tills")
         assert "Cancelled but paid anyway" in flagged.text and ph in flagged.text
+        assert "1 sale cancelled at a till was paid anyway" in (await owner.get("/dashboard")).text
 
 
 async def test_every_till_route_refuses_a_cross_site_post(world: World) -> None:
