@@ -64,6 +64,9 @@ def serve(
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format, settings_secrets(settings))
     public = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    typer.echo(f"tipsplit serves {public}: the owner's dashboard (create tills) at {public}/dashboard, a till at"
+               f" {public}/till, the sign-in-with-a-key POS at {public}/, the API docs at {public}/docs."
+               " Ctrl-C stops it.")
     # Idle keep-alive connections stay open 75 s, longer than the usual 60 s idle timeout of load balancers and
     # HTTP clients, so the server never closes a connection at the moment its client reuses it.
     # uvicorn's own proxy-header handling (which trusts 127.0.0.1) is off: the app trusts TRUSTED_PROXIES only.

@@ -120,7 +120,9 @@ def read_source(path: Path) -> Source:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise MigrationInputError(f"{path}: no such file") from None
+        raise MigrationInputError(
+            f"{path}: no such file; name the original app's store with --file PATH (or set TIP_STORE_FILE)"
+        ) from None
     except OSError as exc:
         raise MigrationInputError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     try:
@@ -177,7 +179,8 @@ def _open_key(value: Any, keyring: KeyRing, passphrase: str | None) -> str:
             return keyring.decrypt(value)
         if value.startswith(CRYPTOJS_PREFIX):
             if passphrase is None:
-                raise EntryError("userApiKey is CryptoJS-encrypted and no legacy passphrase was given")
+                raise EntryError("userApiKey was encrypted by the original app: give its passphrase with"
+                                 " --legacy-passphrase (or LEGACY_ENCRYPTION_KEY) and run the import again")
             return decrypt_cryptojs(value, passphrase)
     except DecryptionError as exc:
         raise EntryError(f"userApiKey: {exc}") from None

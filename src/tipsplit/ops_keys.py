@@ -6,6 +6,8 @@ from tipsplit.config import Settings
 from tipsplit.keys import rotate_keys
 from tipsplit.ops_cli import EXIT_OK, EXIT_PARTIAL, CommandError, connected, err, fail, out
 from tipsplit.ops_payments import emit_json
+from tipsplit.store.tills import TillStore
+from tipsplit.tills import rotate_till_keys
 
 
 async def rotate(settings: Settings, as_json: bool) -> int:
@@ -13,11 +15,13 @@ async def rotate(settings: Settings, as_json: bool) -> int:
     try:
         async with connected(settings) as opened:
             report = await rotate_keys(opened.store, opened.keyring)
+            tills = await rotate_till_keys(TillStore(opened.store.cold), opened.keyring)
     except CommandError as exc:
         return fail(exc)
     counts = {"keyId": report.key_id, "examined": report.examined, "rotated": report.rotated,
               "changedMeanwhile": report.changed_meanwhile, "unreadable": len(report.unreadable),
-              "fileStoreResealed": report.file_store_resealed, "journalWaiting": report.journal_waiting}
+              "fileStoreResealed": report.file_store_resealed, "journalWaiting": report.journal_waiting,
+              "tillsRotated": tills.rotated, "tillsUnreadable": [till_id for till_id, _ in tills.unreadable]}
     if as_json:
         emit_json({**counts, "unreadablePayments": [{"paymentHash": h, "reason": r} for h, r in report.unreadable]})
     else:
@@ -28,13 +32,17 @@ async def rotate(settings: Settings, as_json: bool) -> int:
                              report.rotated), ("changed meanwhile, left alone", report.changed_meanwhile),
                              ("cannot be opened", len(report.unreadable)),
                              ("file-store entries re-sealed", report.file_store_resealed),
+                             ("till keys re-encrypted", tills.rotated),
+                             ("till keys that cannot be opened", len(tills.unreadable)),
                              ("journal records waiting for PostgreSQL (old key still needed)",
                               report.journal_waiting)):
             table.add_row(label, f"{value:,}")
         out.print(table)
         for payment_hash, reason in report.unreadable[:20]:
             out.print(f"cannot open the key of {payment_hash}: {reason}", markup=False)
-    if report.unreadable:
+        for till_id, reason in tills.unreadable:
+            out.print(f"cannot open the key of till {till_id}: {reason}", markup=False)
+    if report.unreadable or tills.unreadable:
         err.print("error: some keys are sealed under a key that is not in ENCRYPTION_KEYS; add it and run again",
                   markup=False)
         return EXIT_PARTIAL

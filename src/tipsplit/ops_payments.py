@@ -25,9 +25,13 @@ from tipsplit.payment_retry import RetryRefused, retry_failed_payment
 from tipsplit.pos_accounts import open_pos_accounts
 from tipsplit.sandbox import SandboxNotRunning, running_sandbox
 from tipsplit.settle import SettlePolicy, Settler
+from tipsplit.store.cold import ColdStore
+from tipsplit.store.lookup import hashes_starting_with
 from tipsplit.store.records import EventRecord, LegRecord, PaymentRecord
 
 RELATIVE_RE = re.compile(r"^(\d+)\s*([smhdw])$")
+MIN_PREFIX = 8
+HASH_SHOWN = 12
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -61,6 +65,28 @@ def parse_hash(value: str) -> str:
         return check_payment_hash(value)
     except ValueError as exc:
         raise CommandError(f"{value[:80]!r}: {exc}") from None
+
+
+def parse_hash_or_prefix(value: str) -> str:
+    """A whole payment hash, or its first 8 to 63 hexadecimal characters (as `payments list` shows them)."""
+    lowered = value.strip().lower()
+    if len(lowered) < 64 and len(lowered) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in lowered):
+        return lowered
+    if len(lowered) < MIN_PREFIX:
+        raise CommandError(f"{value[:80]!r}: give the payment hash or at least its first {MIN_PREFIX} characters")
+    return parse_hash(value)
+
+
+async def resolve_hash(cold: ColdStore, value: str) -> str:
+    """The one stored payment whose hash starts with `value`; CommandError when none or several do."""
+    if len(value) == 64:
+        return value
+    found = await hashes_starting_with(cold, value)
+    if not found:
+        raise CommandError(f"no stored payment hash starts with {value}", EXIT_PARTIAL)
+    if len(found) > 1:
+        raise CommandError(f"several payment hashes start with {value}; give more characters")
+    return found[0]
 
 
 def _plain(value: Any) -> Any:
@@ -169,14 +195,17 @@ async def list_payments(settings: Settings, query: ListQuery, as_json: bool) -> 
     if as_json:
         emit_json([payment_view(p) for p in payments])
         return EXIT_OK
-    table = Table(title=f"payments ({len(payments)})")
-    table.add_column("payment hash", no_wrap=True)
-    for column in ("status", "total", "base", "tip", "recipients", "created"):
-        table.add_column(column, justify="right" if column in ("total", "base", "tip") else "left")
+    table = Table(title=f"payments ({len(payments)})", caption="hash: the first 12 characters; --json: whole",
+                  caption_justify="left")
+    table.add_column("hash", no_wrap=True)
+    for column in ("status", "total", "base", "tip", "recipients", "created (UTC)"):
+        table.add_column(column, justify="right" if column in ("total", "base", "tip") else "left",
+                         no_wrap=column != "recipients", overflow="fold")
     for p in payments:
         table.add_row(
-            p.payment_hash, p.status.value, f"{p.total_amount:,}", f"{p.base_amount:,}", f"{p.tip_amount:,}",
-            ", ".join(r.username for r in p.tip_recipients), p.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            p.payment_hash[:HASH_SHOWN], p.status.value, f"{p.total_amount:,}", f"{p.base_amount:,}",
+            f"{p.tip_amount:,}", ", ".join(r.username for r in p.tip_recipients),
+            p.created_at.strftime("%m-%d %H:%M"),
         )
     out.print(table)
     return EXIT_OK
@@ -185,8 +214,9 @@ async def list_payments(settings: Settings, query: ListQuery, as_json: bool) -> 
 async def show_payment(settings: Settings, payment_hash: str, as_json: bool) -> int:
     """One payment with its legs and audit trail."""
     try:
-        payment_hash = parse_hash(payment_hash)
+        payment_hash = parse_hash_or_prefix(payment_hash)
         async with connected(settings) as opened:
+            payment_hash = await resolve_hash(opened.store.cold, payment_hash)
             payment = await opened.store.cold.get_payment(payment_hash)
             events = await opened.store.cold.events(payment_hash) if payment else []
         if payment is None:

@@ -1,4 +1,4 @@
-"""Sandbox mode: the bundled Blink simulator with a POS account, a merchant and two tip recipients.
+"""Sandbox mode: the bundled Blink simulator with a POS account, a merchant and three tip recipients.
 
 It lets `make run` on a fresh machine give a working POS backend, and is
 said loudly in the logs so nobody mistakes it for real money.
@@ -32,7 +32,7 @@ from tipsplit.sim.server import SimServer
 
 log = structlog.get_logger(__name__)
 
-RECIPIENTS = ("alice_tips", "bob_tips")
+RECIPIENTS = ("alice_tips", "bob_tips", "carol_tips")
 # The POS key settles (checks, creates and pays invoices); everyone else's key only reads, as tipsplit asks of merchants.
 POS_SCOPES = ["READ", "RECEIVE", "WRITE"]
 MERCHANT_SCOPES = ["READ"]

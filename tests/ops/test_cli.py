@@ -53,6 +53,14 @@ async def test_stats_list_and_show_describe_settled_payments(world: World, world
     assert types[0] == "created" and types[-1] == "completed"
     human = await run(world_cli, "payments", "show", ph.upper())
     assert human.exit_code == 0 and "tip:2" in human.stdout and "completed" in human.stdout
+    by_prefix = json.loads((await run(world_cli, "payments", "show", ph[:8], "--json")).stdout)
+    assert by_prefix["paymentHash"] == ph
+    short = await run(world_cli, "payments", "show", ph[:7])
+    assert short.exit_code == 2 and "at least its first 8 characters" in short.stderr
+    narrow = await run(world_cli, "payments", "list", COLUMNS="80")
+    assert narrow.exit_code == 0 and ph[:12] in narrow.stdout, narrow.stdout
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80, narrow.stdout
+    assert "complet" in narrow.stdout and "1,100" in narrow.stdout
 
     stats = json.loads((await run(world_cli, "stats", "--json")).stdout)
     assert stats["last24Hours"]["completed_count"] == 1 and stats["last24Hours"]["pending_count"] == 1
@@ -66,6 +74,8 @@ async def test_stats_list_and_show_describe_settled_payments(world: World, world
 async def test_bad_input_exits_2_and_unknown_payments_exit_1(world_cli: Cli) -> None:
     unknown = await run(world_cli, "payments", "show", "ab" * 32)
     assert unknown.exit_code == 1 and "not stored" in unknown.stderr
+    no_prefix = await run(world_cli, "payments", "show", "ab" * 5)
+    assert no_prefix.exit_code == 1 and "no stored payment hash starts with ababababab" in no_prefix.stderr
     for args in (
         ("payments", "show", "xyz"),
         ("payments", "retry", "12" * 31),

@@ -64,3 +64,16 @@ async def test_rotation_reseals_postgres_and_drops_stale_redis_entries(cli: Cli,
 def test_rotation_without_keys_is_a_configuration_error(cli: Cli) -> None:
     result = cli("keys", "rotate", ENCRYPTION_KEYS="k1:short")
     assert result.exit_code == 2 and "ENCRYPTION_KEYS" in result.stderr
+
+
+def test_rotation_reseals_the_tills_keys(cli: Cli) -> None:
+    assert cli("db", "upgrade").exit_code == 0
+    old_ring = KeyRing.from_settings(load_settings(encryption_keys=KEY_OLD))
+    cli.sql("INSERT INTO tills (name, token_hash, api_key_encrypted, wallet_id, tip_presets, team)"
+            " VALUES (%s, %s, %s, %s, %s, %s::jsonb) RETURNING id",
+            "Bar", "0" * 64, old_ring.encrypt("till-merchant-key"), "w", [10], "[]")
+    report = json.loads(cli("keys", "rotate", "--json", ENCRYPTION_KEYS=f"{KEY_OLD},{KEY_NEW}").stdout)
+    assert (report["tillsRotated"], report["tillsUnreadable"]) == (1, [])
+    [(sealed,)] = cli.sql("SELECT api_key_encrypted FROM tills")
+    assert sealed.startswith("enc:v1:k2:")
+    assert KeyRing.from_settings(load_settings(encryption_keys=KEY_NEW)).decrypt(sealed) == "till-merchant-key"

@@ -127,7 +127,8 @@ def test_cryptojs_keys_are_opened_with_the_legacy_passphrase(cli: Cli, tmp_path:
 
     without = cli("migrate-to-hybrid", "--file", str(source))
     assert without.exit_code == 1
-    assert "no legacy passphrase" in without.stdout
+    said = " ".join(without.stdout.split())
+    assert "--legacy-passphrase" in said and "encrypted by the original app" in said
     assert counts(cli) == {"pending": 1}
 
     wrong = cli("migrate-to-hybrid", "--file", str(source), "--legacy-passphrase", "not-it")
@@ -197,7 +198,7 @@ def test_broken_files_are_refused_with_nothing_written(cli: Cli, tmp_path: Path,
 
 def test_missing_and_unreadable_files_are_refused(cli: Cli, tmp_path: Path) -> None:
     missing = cli("migrate-to-hybrid", "--file", str(tmp_path / "nope.json"))
-    assert missing.exit_code == 2 and "no such file" in missing.stderr
+    assert missing.exit_code == 2 and "no such file" in missing.stderr and "--file PATH" in " ".join(missing.stderr.split())
     (tmp_path / "dir.json").mkdir()
     unreadable = cli("migrate-to-hybrid", "--file", str(tmp_path / "dir.json"))
     assert unreadable.exit_code == 2 and "cannot be read" in unreadable.stderr

@@ -69,7 +69,9 @@ async def test_malformed_and_oversized_requests(world: World) -> None:
         bad_hash = await client.post("/api/blink/forward-with-tips", json={"paymentHash": "xyz"})
         bad_status = await client.get("/api/payment-status/not-a-hash")
         unknown_status = await client.get(f"/api/payment-status/{'cd' * 32}")
-    assert not_json.status_code == 400 and not_json.json()["error"]
+    assert not_json.status_code == 400 and not_json.json()["field"] == "body"
+    assert not_json.json()["error"].startswith("body: the request body is not valid JSON (")
+    assert "at character 1" in not_json.json()["error"] and "send a JSON object" in not_json.json()["error"]
     assert huge.status_code == 413 and huge.json()["error"]
     assert bad_hash.status_code == 400 and bad_hash.json()["field"] == "paymentHash"
     assert bad_status.status_code == 400

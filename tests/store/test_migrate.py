@@ -14,10 +14,12 @@ TABLES = {
     "payment_events",
     "tip_recipients_stats",
     "system_metrics",
+    "tills",
+    "till_sales",
 }
 
 
-MIGRATIONS = ["0001_initial", "0002_pos_accounts_and_leg_invoices"]
+MIGRATIONS = ["0001_initial", "0002_pos_accounts_and_leg_invoices", "0003_tills"]
 
 
 def query(url: str, sql: str) -> list[tuple]:

@@ -93,6 +93,8 @@ async def test_an_unknown_recipient_is_refused_before_any_invoice(world: World, 
     await expect(page.locator("#error")).to_contain_text("Blink has no user named 'nobody_here' (tipRecipients)")
     await expect(page.locator("#invoice")).to_be_hidden()
     await screenshot(page, "pos-unknown-recipient-phone")
+    await page.locator("#recipient-list li .username").first.fill("alice")
+    await expect(page.locator("#error")).to_be_hidden()
     refused = "Failed to load resource: the server responded with a status of 400 (Bad Request)"
     assert errors.messages == [f"console: {refused}"], "only Chromium's note of the refused request"
 

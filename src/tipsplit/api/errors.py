@@ -22,10 +22,19 @@ def _field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _problem(err: dict[str, Any]) -> dict[str, str]:
+    """One validation problem; a body that is not JSON at all is named as such, with where parsing stopped."""
+    if err.get("type") == "json_invalid":
+        where = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+        detail = (err.get("ctx") or {}).get("error", "")
+        at = f" at character {where}" if where is not None else ""
+        return {"field": "body", "message": f"the request body is not valid JSON ({detail}{at}); send a JSON object"
+                                            " with Content-Type: application/json"}
+    return {"field": _field_of(tuple(err.get("loc", ()))), "message": str(err.get("msg"))}
+
+
 async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = [
-        {"field": _field_of(tuple(err.get("loc", ()))), "message": str(err.get("msg"))} for err in exc.errors()
-    ]
+    problems = [_problem(err) for err in exc.errors()]
     first = problems[0] if problems else {"field": "body", "message": "invalid request"}
     return JSONResponse(
         status_code=400,

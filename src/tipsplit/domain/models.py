@@ -104,8 +104,9 @@ class TipData(BaseModel):
         names = [r.username.lower() for r in self.tip_recipients]
         if len(set(names)) != len(names):
             raise ValueError("tipRecipients lists a username twice")
-        if self.tip_recipients and sum((r.share for r in self.tip_recipients), Decimal(0)) != HUNDRED:
-            raise ValueError("tipRecipients shares must sum to 100")
+        total = sum((r.share for r in self.tip_recipients), Decimal(0))
+        if self.tip_recipients and total != HUNDRED:
+            raise ValueError(f"tipRecipients shares must sum to 100; they sum to {total.normalize():f}")
         if self.tip_amount > 0 and not self.tip_recipients:
             raise ValueError("a tip needs at least one tip recipient")
         if self.total_amount == 0:

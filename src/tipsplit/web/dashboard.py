@@ -29,6 +29,7 @@ from tipsplit.web import csrf
 from tipsplit.web.csrf import require_csrf
 from tipsplit.web.reports import PAGE_SIZE, PaymentFilter, chart_bars, payments_csv
 from tipsplit.web.sessions import WebKeys, web_keys
+from tipsplit.web.till import till_service
 from tipsplit.web.templating import templates
 
 log = structlog.get_logger(__name__)
@@ -141,11 +142,14 @@ async def dashboard(
     hour = now.replace(minute=0, second=0, microsecond=0)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     cold = rt.store.cold
-    hourly, daily, leaders, last24 = await asyncio.gather(
+    till_sales = till_service(request).store
+    hourly, daily, leaders, last24, cancelled, flagged = await asyncio.gather(
         cold.volume_series(hour - timedelta(hours=23), "hour"),
         cold.volume_series(day - timedelta(days=6), "day"),
         cold.recipient_stats(limit=10),
         cold.stats_24h(),
+        till_sales.cancelled_unpaid_24h(),
+        till_sales.paid_after_cancel(),
     )
     context = {
         **await _payments_context(rt, request),
@@ -153,6 +157,8 @@ async def dashboard(
         "sandbox": keys.sandbox,
         "write_keys_allowed": rt.merchant_keys.allow_write,
         "stats": last24,
+        "in_progress": last24["pending_count"] + last24["processing_count"] - cancelled,
+        "paid_after_cancel": len(flagged),
         "leaders": leaders,
         "charts": [
             ("Last 24 hours", chart_bars(hourly, hour - timedelta(hours=23), 24, timedelta(hours=1), "%H:00")),

@@ -18,3 +18,11 @@ def invoice_qr_svg(payment_request: str) -> str:
     )
     svg: str = image.to_string(encoding="unicode")
     return _SIZE_ATTRS.sub(' role="img" aria-label="Lightning invoice QR code" class="qr"', svg, count=1)
+
+
+def link_qr_svg(url: str) -> str:
+    """A link (a till's pairing link) as a QR code a tablet's camera opens."""
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage,
+                        error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
+    svg: str = image.to_string(encoding="unicode")
+    return _SIZE_ATTRS.sub(' role="img" aria-label="Till link QR code" class="qr"', svg, count=1)

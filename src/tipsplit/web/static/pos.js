@@ -72,6 +72,7 @@
       const on = state.tip.kind === choice.kind && (choice.kind === "none" || state.tip.percent === choice.percent);
       b.setAttribute("aria-checked", on ? "true" : "false");
       b.addEventListener("click", () => {
+        hideError();
         state.tip = { kind: choice.kind, percent: choice.percent };
         $("custom-tip").value = "";
         renderPresets();
@@ -101,8 +102,9 @@
     remove.setAttribute("aria-label", "Remove recipient " + n);
     user.value = rec.username || "";
     share.value = rec.share || "";
-    user.addEventListener("input", saveRecipients);
-    share.addEventListener("input", saveRecipients);
+    const edited = () => { saveRecipients(); hideError(); };
+    user.addEventListener("input", edited);
+    share.addEventListener("input", edited);
     remove.addEventListener("click", () => { li.remove(); saveRecipients(); });
     $("recipient-list").appendChild(li);
     return li;
@@ -142,6 +144,7 @@
 
   // ---- keypad -----------------------------------------------------------
   function press(key) {
+    hideError();
     if (key === "C") state.digits = "";
     else if (key === "⌫") state.digits = state.digits.slice(0, -1);
     else if (/^\d$/.test(key) && state.digits.length < MAX_DIGITS && !(key === "0" && !state.digits)) state.digits += key;
