@@ -18,7 +18,7 @@ from tipsplit.sim.events import EventStream
 from tipsplit.sim.faults import FaultPlan, Target
 from tipsplit.sim.ledger import (
     Account, ApiKey, Direction, InvalidAmount, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent,
-    MismatchedCurrency, NotFound, SendResult, SubOneCent, UsdSenderUnsupported, Wallet, WalletCurrency,
+    MismatchedCurrency, NotFound, SendResult, SubOneCent, Transaction, UsdSenderUnsupported, Wallet, WalletCurrency,
     unknown_wallet,
 )
 from tipsplit.sim.limits import INVOICE_CREATE, INVOICE_CREATE_FOR_RECIPIENT
@@ -281,9 +281,12 @@ def account_realtime_price(account: views.View, info: GraphQLResolveInfo) -> vie
     return views.realtime_price_view(account["displayCurrency"], sim.prices, sim.clock.now())
 
 
-def _tx_views(info: GraphQLResolveInfo, wallet_ids: list[str]) -> list[views.View]:
+def _tx_views(
+    info: GraphQLResolveInfo, wallet_ids: list[str], keep: Callable[[Transaction], bool] = lambda _tx: True
+) -> list[views.View]:
+    """The wallets' transactions as Blink lists them, newest first; `keep` picks before any view is built."""
     sim = ctx(info).sim
-    txs = [tx for w in wallet_ids for tx in sim.ledger.transactions(w)]
+    txs = [tx for w in wallet_ids for tx in sim.ledger.transactions(w) if keep(tx)]
     txs.sort(key=lambda t: t.created_at, reverse=True)
     return [views.transaction_view(tx, sim.prices, _display_currency(info, tx.wallet_id)) for tx in txs]
 
@@ -346,14 +349,14 @@ def account_csv_transactions(account: views.View, info: GraphQLResolveInfo, wall
 @resolves(WALLET_TYPES, "transactionsByPaymentHash")
 def wallet_transactions_by_hash(wallet: views.View, info: GraphQLResolveInfo, paymentHash: str) -> list[views.View]:
     wanted = paymentHash.lower()
-    return [t for t in _tx_views(info, [wallet["id"]]) if t["initiationVia"].get("paymentHash") == wanted]
+    return _tx_views(info, [wallet["id"]], lambda tx: tx.payment_hash == wanted)
 
 
 @resolves(WALLET_TYPES, "transactionsByPaymentRequest")
 def wallet_transactions_by_request(
     wallet: views.View, info: GraphQLResolveInfo, paymentRequest: str
 ) -> list[views.View]:
-    return [t for t in _tx_views(info, [wallet["id"]]) if t["initiationVia"].get("paymentRequest") == paymentRequest]
+    return _tx_views(info, [wallet["id"]], lambda tx: tx.payment_request == paymentRequest)
 
 
 @resolves(WALLET_TYPES, "transactionById")
