@@ -178,6 +178,7 @@ class HybridTipStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replayer
         await self.feed.close()
+        await self.live.close()
         await self.metrics.stop()
         await self.cold.close()
         if self.hot is not None:

@@ -43,8 +43,8 @@ FINAL_VIEW_TTL_SECONDS = 60
 MIN_ACTIVE_VIEW_TTL_SECONDS = 60
 # Changes that could not be announced (Redis down) are announced again later; at most this many are kept.
 MAX_UNANNOUNCED = 10_000
-RESUBSCRIBE_MIN_SECONDS = 0.2
-RESUBSCRIBE_MAX_SECONDS = 5.0
+RETRY_MIN_SECONDS = 0.2
+RETRY_MAX_SECONDS = 5.0
 LISTEN_TIMEOUT_SECONDS = 30.0
 SUBSCRIPTION_ERRORS: tuple[type[BaseException], ...] = (
     HotStoreUnavailable, redis.exceptions.RedisError, *REDIS_DOWN_ERRORS
@@ -69,6 +69,7 @@ class LiveViews:
         self._hot = hot
         self._metrics = metrics
         self._unannounced: dict[str, None] = {}
+        self._retrier: asyncio.Task[None] | None = None
 
     async def get(self, payment_hash: str, render: Render) -> dict[str, Any] | None:
         """The payment's view as `render` builds it from the payment and its trail; None if it is not stored.
@@ -94,7 +95,11 @@ class LiveViews:
         return view
 
     async def changed(self, payment_hashes: Sequence[str]) -> None:
-        """Called after transitions committed: drop their views and announce them (with any not yet announced)."""
+        """Called after transitions committed: drop their views and announce them (with any not yet announced).
+
+        When Redis does not take the announcement, it is tried again in the background until it does:
+        until then another process may still serve the old view, and its streams wait for the notice.
+        """
         if self._hot is None:
             return
         batch = {**self._unannounced, **dict.fromkeys(payment_hashes)}
@@ -106,6 +111,8 @@ class LiveViews:
             while len(self._unannounced) > MAX_UNANNOUNCED:
                 self._unannounced.pop(next(iter(self._unannounced)))
             log.warning("live.change_not_announced", payments=len(payment_hashes), waiting=len(self._unannounced))
+            if self._retrier is None or self._retrier.done():
+                self._retrier = asyncio.create_task(self._announce_until_taken(), name="live-announce-retry")
             return
         for payment_hash in batch:
             self._unannounced.pop(payment_hash, None)
@@ -114,6 +121,25 @@ class LiveViews:
         """Announce the changes Redis missed while it was down (their views may have been cached before)."""
         if self._unannounced:
             await self.changed([])
+
+    async def _announce_until_taken(self) -> None:
+        delay = RETRY_MIN_SECONDS
+        while self._unannounced:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            assert self._hot is not None
+            batch = dict(self._unannounced)
+            with contextlib.suppress(HotStoreUnavailable):
+                await self._hot.invalidate_live_views(batch)
+                for payment_hash in batch:
+                    self._unannounced.pop(payment_hash, None)
+
+    async def close(self) -> None:
+        if self._retrier is not None:
+            self._retrier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrier
+            self._retrier = None
 
 
 class Watch:
@@ -195,12 +221,12 @@ class LiveFeed:
 
     async def _listen_forever(self) -> None:
         assert self._hot is not None
-        delay = RESUBSCRIBE_MIN_SECONDS
+        delay = RETRY_MIN_SECONDS
         while True:
             try:
                 async with self._hot.subscribe_changes() as pubsub:
                     self._set_live(True)
-                    delay = RESUBSCRIBE_MIN_SECONDS
+                    delay = RETRY_MIN_SECONDS
                     if self._on_resubscribed is not None:
                         with contextlib.suppress(HotStoreUnavailable):
                             await self._on_resubscribed()
@@ -214,7 +240,7 @@ class LiveFeed:
                     log.warning("live.subscription_lost", error=type(exc).__name__)
             self._set_live(False)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, RESUBSCRIBE_MAX_SECONDS)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
 
 
 __all__ = ["LiveFeed", "LiveViews", "Watch", "view_ttl_ms"]
