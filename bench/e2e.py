@@ -97,7 +97,8 @@ async def start_sim(log_dir: Path) -> Process:
 
 
 async def start_service(sim: Process, pos: dict[str, Any], database_url: str, redis_url: str, prefix: str,
-                        data_dir: Path, name: str = "service", webhook: bool = True) -> Process:
+                        data_dir: Path, name: str = "service", webhook: bool = True,
+                        env_overrides: dict[str, str] | None = None) -> Process:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "BLINK"))}
@@ -118,6 +119,7 @@ async def start_service(sim: Process, pos: dict[str, Any], database_url: str, re
         PUBLIC_METRICS="true",
         LOG_FORMAT="json",
     )
+    env.update(env_overrides or {})
     log = (data_dir / f"{name}.log").open("ab")
     popen = subprocess.Popen([sys.executable, "-m", "tipsplit", "serve", "--port", str(port)],
                              env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -151,6 +151,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{_f(mem.get('rss_mb_after_first'), 1)} MB after {_f(mem.get('payments_per_round'))} payments, "
         f"{_f(mem.get('rss_mb_after_second'), 1)} MB after {_f(mem.get('payments_per_round'))} more "
         f"({_f(mem.get('growth_second_round_pct'), 1)} % in the second round).",
+        *hot_path_lines(results.get("hot_path")),
         "",
         "**Targets**",
         "",
@@ -160,6 +161,32 @@ def markdown(results: dict[str, Any]) -> str:
     for t in results["targets"]:
         lines.append(f"| {t['target']} | {t['wanted']} | {_f(t['measured'], 3)} | {'yes' if t['met'] else 'NO'} |")
     return "\n".join(lines) + "\n"
+
+
+def hot_path_lines(hot: dict[str, Any] | None) -> list[str]:
+    """Section 6: PostgreSQL round trips per status poll (target 0 on a hit) and the CPU of idle streams."""
+    if not hot:
+        return []
+    hit, miss, st = hot["status_poll_hit"], hot["status_poll_miss"], hot["streams"]
+    return [
+        "",
+        "**6. Hot read path** (status polls of a pending sale; idle server-sent-event streams)",
+        "",
+        "| measure | view in Redis (hit) | view deleted before each poll (miss) |",
+        "|---|---|---|",
+        f"| PostgreSQL round trips per poll (target 0 on a hit) | {_f(hit['round_trips_per_poll'], 3)} "
+        f"| {_f(miss['round_trips_per_poll'], 3)} |",
+        f"| polls (round trips during / in an idle stretch as long) | {_f(hit['polls'])} "
+        f"({_f(hit['round_trips'])} / {_f(hit['idle_round_trips'])}) | {_f(miss['polls'])} "
+        f"({_f(miss['round_trips'])} / {_f(miss['idle_round_trips'])}) |",
+        f"| poll latency p50 / p99 ms | {_f(hit['latency']['p50_ms'])} / {_f(hit['latency']['p99_ms'])} "
+        f"| {_f(miss['latency']['p50_ms'])} / {_f(miss['latency']['p99_ms'])} |",
+        "",
+        f"Service CPU over {_f(st['window_seconds'], 1)} s: {_f(st['service_cpu_ms_per_s_without'])} ms/s with no "
+        f"stream open, {_f(st['service_cpu_ms_per_s_with'])} ms/s with {_f(st['open'])} idle streams open "
+        f"(on {_f(st['payments'])} pending sales); PostgreSQL round trips in that window: "
+        f"{_f(st['postgres_round_trips_in_window'])}.",
+    ]
 
 
 def ratio_(a: Any, b: Any) -> float | None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e, limits, report, storage
+from bench import e2e, hotpath, limits, report, storage
 from bench.common import ROOT, Servers, loadavg, machine, ratio
 from tipsplit.store.migrate import apply_migrations
 
@@ -38,14 +38,19 @@ class Plan:
     stats_calls: int
     warmup: int = 100
     lifecycle_rounds: int = 1
+    hot_polls: int = 1_000
+    hot_streams: int = 1_000
+    hot_window_seconds: float = 10.0
 
 
 PLANS = {
     "full": Plan([1_000, 100_000], 1_000, {1_000: 200, 100_000: 10}, {1: 1_000, 64: 6_400}, [8, 16, 32], 15,
                  100_000, 1_000_000, {1: 200, 16: 1_000, 64: 2_000}, 100_000, 50, lifecycle_rounds=3),
     "smoke": Plan([100, 2_000], 100, {100: 50, 2_000: 20}, {1: 150, 64: 640}, [8, 16, 32], 3, 20_000, 20_000,
-                  {1: 20, 16: 48, 64: 128}, 100, 10, warmup=50),
-    "tiny": Plan([20], 10, {20: 5}, {1: 10, 64: 64}, [8], 1, 2_000, 500, {1: 3, 4: 8}, 8, 3, warmup=10),
+                  {1: 20, 16: 48, 64: 128}, 100, 10, warmup=50, hot_polls=200, hot_streams=200,
+                  hot_window_seconds=3.0),
+    "tiny": Plan([20], 10, {20: 5}, {1: 10, 64: 64}, [8], 1, 2_000, 500, {1: 3, 4: 8}, 8, 3, warmup=10, hot_polls=20,
+                 hot_streams=20, hot_window_seconds=1.0),
 }
 
 
@@ -116,10 +121,14 @@ async def run(form: str, out_dir: Path, *, with_chart: bool, readme: Path | None
             for conc in at_scale["tipsplit"]
         }
         results["scale"] = scale
-        step("3. end to end")
         e2e_url = servers.database("e2e")
         apply_migrations(e2e_url)
         async with e2e.stack(servers, e2e_url, scratch / "e2e") as world:
+            # First, while the POS account's invoice budget is untouched (it makes a few sales of its own).
+            step("6. hot read path: status polls and idle streams")
+            results["hot_path"] = await hotpath.hot_path_section(world, servers, scratch / "e2e", plan.hot_polls,
+                                                                 plan.hot_streams, plan.hot_window_seconds)
+            step("3. end to end")
             results["e2e"] = await e2e.e2e_section(world, plan.e2e)
             step("5. memory")
             results["memory"] = await e2e.memory_section(world, plan.memory_payments)

@@ -12,7 +12,7 @@ import pytest
 
 from bench import run as bench_run
 
-SECTIONS = ("machine", "latency", "lifecycle", "scale", "e2e", "memory", "targets")
+SECTIONS = ("machine", "latency", "lifecycle", "scale", "e2e", "memory", "hot_path", "targets")
 
 
 @pytest.mark.timeout(90)
@@ -52,6 +52,11 @@ def test_tiny_benchmark_writes_every_section(tmp_path: Path) -> None:
         assert {"service", "simulator"} <= set(row["cpu_ms_per_payment"]) and "simulator_cpu_share" in row
     memory = data["memory"]
     assert memory["rss_mb_after_first"] > 0 and memory["rss_mb_after_second"] > 0
+    hot = data["hot_path"]
+    for poll in (hot["status_poll_hit"], hot["status_poll_miss"]):
+        assert poll["polls"] > 0 and poll["round_trips_per_poll"] >= 0 and poll["latency"]["n"] == poll["polls"]
+    assert hot["status_poll_miss"]["round_trips"] > 0, "a miss reads PostgreSQL, and the proxy counts it"
+    assert hot["streams"]["open"] > 0 and hot["streams"]["service_cpu_ms_per_s_with"] >= 0
     assert len(data["targets"]) == 8 and all({"target", "wanted", "measured", "met"} <= set(t) for t in data["targets"])
     table = next(tmp_path.glob("tiny-*.md")).read_text()
-    assert "Storage lifecycle" in table and "Targets" in table
+    assert "Storage lifecycle" in table and "Hot read path" in table and "Targets" in table

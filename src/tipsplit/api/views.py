@@ -90,6 +90,11 @@ def public_payment_view(payment: PaymentRecord, max_attempts: int) -> dict[str, 
     }
 
 
+def public_status_view(payment: PaymentRecord, events: list[EventRecord], max_attempts: int) -> dict[str, Any]:
+    """The payment-status answer: the public view and the public audit trail (cached as one in Redis)."""
+    return {**public_payment_view(payment, max_attempts), "events": [public_event_view(e) for e in events]}
+
+
 def public_event_view(event: EventRecord) -> dict[str, Any]:
     """An audit event with only the fields that say nothing private."""
     data = {k: v for k, v in (event.event_data or {}).items() if k in PUBLIC_EVENT_FIELDS}

@@ -26,6 +26,7 @@ from tipsplit.domain.states import (
     PaymentStatus,
     WalletCurrency,
 )
+from tipsplit.store.changes import ChangeListener, changes_payment, changes_payments
 from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 from tipsplit.store.migrate import libpq_url
 from tipsplit.store.records import (
@@ -175,6 +176,8 @@ class ColdStore:
         self._pool: asyncpg.Pool | None = None
         self._open_lock = asyncio.Lock()
         self._closed = False
+        # Told the hashes of payments whose state or trail a committed transition changed (store/changes.py).
+        self.change_listener: ChangeListener | None = None
 
     @classmethod
     async def connect(cls, url: str, min_size: int = 2, max_size: int = 10, **options: Any) -> "ColdStore":
@@ -469,6 +472,7 @@ class ColdStore:
 
     # -- claims -------------------------------------------------------------
 
+    @changes_payment()
     async def claim(
         self, payment_hash: str, owner: str, lease_seconds: float, *, allow_failed: bool = False,
         details: bool = True,
@@ -536,6 +540,7 @@ class ColdStore:
             )
         return result.endswith(" 1")
 
+    @changes_payment()
     async def release_claim(
         self,
         payment_hash: str,
@@ -570,6 +575,7 @@ class ColdStore:
         """Mark a claimed payment whose invoice expired unpaid."""
         return await self.release_claim(payment_hash, owner, PaymentStatus.EXPIRED, "expired", {})
 
+    @changes_payment()
     async def mark_paid(self, payment_hash: str, owner: str) -> bool:
         """Record that Blink says the POS invoice is paid; True only the first time."""
         async with self._transaction() as conn:
@@ -587,6 +593,7 @@ class ColdStore:
             await self._event(conn, payment_hash, "paid", {"owner": owner})
         return True
 
+    @changes_payment()
     async def complete(self, payment_hash: str, owner: str, result: Mapping[str, Any]) -> Archived | None:
         """Archive a settled payment: status, result hashes, event and recipient stats in one transaction.
 
@@ -663,6 +670,7 @@ class ColdStore:
             )
         return Archived(tuple(recipients))
 
+    @changes_payment()
     async def fail(
         self, payment_hash: str, owner: str, error: str, *, next_attempt_at: datetime | None = None
     ) -> Archived | None:
@@ -702,6 +710,7 @@ class ColdStore:
             MAX_RETRY_DELAY_SECONDS,
         )
 
+    @changes_payment()
     async def fail_unclaimed(self, payment_hash: str, owner: str, error: str) -> Archived | None:
         """Fail a payment nobody holds, in one statement: what `claim` then `fail` do, in one round trip.
 
@@ -780,6 +789,7 @@ class ColdStore:
             )
         return True
 
+    @changes_payment()
     async def set_leg_invoice(self, payment_hash: str, leg: str, dest_hash: str, dest_request: str) -> LegRecord:
         """Store the destination invoice once, before paying it.
 
@@ -811,6 +821,7 @@ class ColdStore:
             raise LookupError(f"payment {payment_hash} has no leg {leg!r}")
         return _leg(current)
 
+    @changes_payment()
     async def reset_leg_invoice(self, payment_hash: str, leg: str, from_statuses: set[LegStatus]) -> bool:
         """Forget a destination invoice that expired unpaid, so a fresh one (the next generation) can be made.
 
@@ -842,6 +853,7 @@ class ColdStore:
             await self._event(conn, payment_hash, "leg_invoice_expired", {"leg": leg, "expiredPaymentHash": old_hash})
         return True
 
+    @changes_payment()
     async def skip_invoice_generation(self, payment_hash: str, leg: str, generation: int, external_id: str) -> bool:
         """Move a leg with no stored invoice past a generation whose invoice exists on Blink but was never stored.
 
@@ -865,6 +877,7 @@ class ColdStore:
             )
         return True
 
+    @changes_payment()
     async def wait_leg(self, payment_hash: str, leg: str, until: datetime, reason: str) -> bool:
         """Hold a leg that has no invoice yet until `until`: not an attempt, not a failure, just not now.
 
@@ -893,6 +906,7 @@ class ColdStore:
                 await self._event(conn, payment_hash, "leg_waiting", {"leg": leg, "for": reason, "until": until})
         return True
 
+    @changes_payment()
     async def transition_leg(
         self,
         payment_hash: str,
@@ -940,6 +954,7 @@ class ColdStore:
 
     # -- events -------------------------------------------------------------
 
+    @changes_payment(always=True)
     async def add_event(self, payment_hash: str, event_type: str, data: Mapping[str, Any] | None = None) -> None:
         """Append to a payment's audit trail (secrets are dropped)."""
         async with self._connection() as conn:
@@ -1231,6 +1246,7 @@ class ColdStore:
                 )
         return new
 
+    @changes_payments
     async def archive_expired(self, payment_hashes: Sequence[str], event_type: str, data: Mapping[str, Any]) -> list[str]:
         """Pending payments whose invoice expired → expired, never pending again; returns those it moved.
 
@@ -1266,6 +1282,7 @@ class ColdStore:
         )
         return [(row["payment_hash"], row["user_api_key_encrypted"]) for row in rows]
 
+    @changes_payments
     async def replace_api_keys(self, changes: Sequence[tuple[str, str, str]], key_id: str) -> list[str]:
         """Swap (hash, old token, new token) where the stored token is still the old one; returns the hashes changed."""
         if any(not new.startswith("enc:") for _, _, new in changes):
@@ -1286,6 +1303,7 @@ class ColdStore:
             await self._events(conn, changed, "api_key_rotated", {"keyId": key_id})
         return changed
 
+    @changes_payment()
     async def reset_failed_legs(self, payment_hash: str, reason: str) -> list[str]:
         """Give a failed payment's failed legs fresh attempts, due now; returns the legs reset.
 

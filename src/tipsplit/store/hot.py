@@ -8,18 +8,20 @@ that moment tries again on a fresh connection.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+import redis.asyncio.client
 import redis.exceptions
 import structlog
 from redis.asyncio.retry import Retry
@@ -75,9 +77,31 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window - now}
 """
 
+# A payment's live view (KEYS[1]) is written only if its generation (KEYS[2]) is still the one read before
+# PostgreSQL was: a transition committed meanwhile has moved the generation on, and its view must not be
+# overwritten by an older read.
+PUT_LIVE_VIEW = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+# After committed transitions: for each payment (KEYS in view, generation pairs; ARGV[3..] the hashes) move the
+# generation on, drop the view, and publish the hash on the change channel (ARGV[1]).
+INVALIDATE_LIVE_VIEWS = """
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
+  redis.call('DEL', KEYS[i])
+  redis.call('PUBLISH', ARGV[1], ARGV[2 + (i + 1) / 2])
+end
+return #KEYS / 2
+"""
+# A generation outlives any read that could still be under way (a PostgreSQL read is bounded by its timeout).
+LIVE_GENERATION_TTL_MS = 25 * 3600 * 1000
+
 _SCRIPT_SHAS = {
     source: hashlib.sha1(source.encode()).hexdigest()
-    for source in (RELEASE_LOCK, EXTEND_LOCK, SLIDING_WINDOW)
+    for source in (RELEASE_LOCK, EXTEND_LOCK, SLIDING_WINDOW, PUT_LIVE_VIEW, INVALIDATE_LIVE_VIEWS)
 }
 
 
@@ -128,6 +152,10 @@ class HotStore:
         self.lock_ttl_seconds = lock_ttl_seconds
         self.stats_ttl_seconds = stats_ttl_seconds
         self._pipeline = AutoPipeline(self._client)
+        # Pub/sub holds its connection open and idle for as long as it listens, so it gets a client of its own
+        # without a read timeout (a dead server shows as a closed connection or a failed health-check PING).
+        subscriber_options = {**options, "socket_timeout": None, "socket_keepalive": True}
+        self._subscriber = aioredis.Redis.from_url(_tls_url(url) if tls else url, **subscriber_options)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> "HotStore":
@@ -155,6 +183,7 @@ class HotStore:
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._subscriber.aclose()
 
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self.available:
@@ -218,6 +247,47 @@ class HotStore:
         if expires_at is None:
             return DEFAULT_TIP_TTL_SECONDS * 1000
         return math.floor((expires_at - datetime.now(UTC)).total_seconds() * 1000)
+
+    # -- live payment views and change notices ------------------------------
+
+    @property
+    def change_channel(self) -> str:
+        """The pub/sub channel on which each committed payment change is announced (the message: its hash)."""
+        return self.key("live", "changes")
+
+    def _live_keys(self, payment_hash: str) -> list[str]:
+        return [self.key("live", "view", payment_hash), self.key("live", "generation", payment_hash)]
+
+    async def get_live_view(self, payment_hash: str) -> tuple[str | None, str]:
+        """`live:view:{hash}` (None on a miss) and the view's generation, to hand back to `put_live_view`."""
+        body, generation = await self._command("MGET", *self._live_keys(payment_hash))
+        return body, generation or "0"
+
+    async def put_live_view(self, payment_hash: str, generation: str, body: str, ttl_ms: int) -> bool:
+        """Cache a view read from PostgreSQL, unless a transition was announced since `generation` was read."""
+        if ttl_ms <= 0:
+            return False
+        return bool(await self._script(PUT_LIVE_VIEW, self._live_keys(payment_hash), [generation, body, ttl_ms]))
+
+    async def invalidate_live_views(self, payment_hashes: Iterable[str]) -> None:
+        """Drop the views of changed payments, so no older read can be cached again, and announce the changes."""
+        hashes = list(payment_hashes)
+        keys = [key for payment_hash in hashes for key in self._live_keys(payment_hash)]
+        await self._script(INVALIDATE_LIVE_VIEWS, keys, [self.change_channel, LIVE_GENERATION_TTL_MS, *hashes])
+
+    @contextlib.asynccontextmanager
+    async def subscribe_changes(self) -> AsyncIterator["redis.asyncio.client.PubSub"]:
+        """A pub/sub connection subscribed to the change channel; raises HotStoreUnavailable if it cannot be."""
+        pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
+        try:
+            try:
+                await pubsub.subscribe(self.change_channel)
+            except REDIS_DOWN_ERRORS as exc:
+                raise HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
+            yield pubsub
+        finally:
+            with contextlib.suppress(*REDIS_DOWN_ERRORS, redis.exceptions.RedisError):
+                await pubsub.aclose()
 
     # -- processing locks ---------------------------------------------------
 

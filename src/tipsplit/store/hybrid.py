@@ -36,6 +36,7 @@ from tipsplit.store.errors import (
 from tipsplit.store.filestore import FileTipStore
 from tipsplit.store.hot import HotStore, RateLimitResult
 from tipsplit.store.journal import Journal
+from tipsplit.store.live import LiveFeed, LiveViews
 from tipsplit.store.metrics import MetricsCollector
 from tipsplit.store.migrate import apply_migrations
 from tipsplit.store.records import Archived, PaymentRecord
@@ -139,6 +140,10 @@ class HybridTipStore:
         self.journal: Journal | None = Journal(settings.journal_path) if self.fallback else None
         self.file_store: FileTipStore | None = FileTipStore(settings.tip_store_file, keyring) if self.fallback else None
         self.metrics = MetricsCollector(self.cold)
+        self.live = LiveViews(self.cold, self.hot, self.metrics)
+        self.feed = LiveFeed(self.hot, on_resubscribed=self.live.announce_pending)
+        if self.hot is not None:
+            self.cold.change_listener = self.live.changed
         self._replay_interval = replay_interval
         self._replay_lock = asyncio.Lock()
         self._replayer: asyncio.Task[None] | None = None
@@ -172,6 +177,8 @@ class HybridTipStore:
             self._replayer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replayer
+        await self.feed.close()
+        await self.live.close()
         await self.metrics.stop()
         await self.cold.close()
         if self.hot is not None:
