@@ -16,7 +16,7 @@
   const state = {
     currency: { code: "BTC", fractionDigits: 0, satsPerMinorUnit: 1 },
     digits: "",
-    tip: { kind: "preset", percent: null },
+    tip: { kind: "unset", percent: null },
     source: null,
     countdown: null,
   };
@@ -62,7 +62,6 @@
     box.textContent = "";
     const choices = presets().map((p) => ({ kind: "preset", percent: p, label: p + " %" }));
     choices.push({ kind: "none", percent: 0, label: "No tip" });
-    if (state.tip.kind === "preset" && state.tip.percent === null) state.tip.percent = presets()[0];
     for (const choice of choices) {
       const b = document.createElement("button");
       b.type = "button";
@@ -333,7 +332,7 @@
     document.querySelectorAll("#keypad .key").forEach((b) => b.addEventListener("click", () => press(b.dataset.key)));
     document.addEventListener("keydown", onKey);
     $("custom-tip").addEventListener("input", () => {
-      state.tip = $("custom-tip").value === "" ? { kind: "preset", percent: presets()[0] } : { kind: "custom", percent: null };
+      state.tip = $("custom-tip").value === "" ? { kind: "unset", percent: null } : { kind: "custom", percent: null };
       renderPresets();
       renderTotals();
     });
@@ -341,7 +340,7 @@
     $("presets").addEventListener("change", () => {
       const list = $("presets").value.split(",").map((s) => parseFloat(s)).filter((v) => isFinite(v) && v > 0 && v <= 100);
       store.set("presets", list.length ? list : [10, 15, 20]);
-      state.tip = { kind: "preset", percent: null };
+      state.tip = { kind: "unset", percent: null };
       renderPresets();
       renderTotals();
     });
