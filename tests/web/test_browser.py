@@ -106,6 +106,8 @@ async def test_a_sale_whose_tip_cannot_be_forwarded(world: World, browser: Brows
     await _sign_in(page, world)
     for key in "2000":
         await page.click(f"#keypad .key[data-key='{key}']")
+    await expect(page.locator("#tip-presets [aria-checked='true']")).to_have_count(0)
+    await expect(page.locator("#total-tip")).to_contain_text("(0 %)")
     await page.get_by_role("radio", name="10 %").click()
     await _set_recipients(page, [("alice", "50"), ("bob", "50")])
     await world.pay(await _charge(page))
