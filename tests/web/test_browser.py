@@ -89,6 +89,7 @@ async def test_an_unknown_recipient_is_refused_before_any_invoice(world: World, 
         await page.click(f"#keypad .key[data-key='{key}']")
     await expect(page.locator("#amount")).to_have_text("¥1,500")
     await _set_recipients(page, [("nobody_here", "")])
+    await page.get_by_role("radio", name="15 %").click()
     await page.click("#charge")
     await expect(page.locator("#error")).to_contain_text("Blink has no user named 'nobody_here' (tipRecipients)")
     await expect(page.locator("#invoice")).to_be_hidden()
