@@ -5,12 +5,13 @@ import pytest
 from tipsplit.config import SettingsError, load_settings
 
 
-def test_the_pool_lists_its_accounts_then_the_single_account() -> None:
+def test_the_single_account_comes_first_then_the_pool() -> None:
+    """Payments stored before they recorded their POS account were received by the single account."""
     settings = load_settings(
         _env_file=None, blinkpos_accounts=" blink_a:wallet-a , blink_b:wallet-b,",
         blinkpos_api_key="blink_c", blinkpos_btc_wallet_id="wallet-c",
     )
-    assert settings.pos_accounts == [("blink_a", "wallet-a"), ("blink_b", "wallet-b"), ("blink_c", "wallet-c")]
+    assert settings.pos_accounts == [("blink_c", "wallet-c"), ("blink_a", "wallet-a"), ("blink_b", "wallet-b")]
 
 
 def test_the_single_account_alone_still_works_and_is_not_listed_twice() -> None:

@@ -179,12 +179,16 @@ class Settings(BaseSettings):
 
     @property
     def pos_accounts(self) -> list[tuple[str, str]]:
-        """Every POS account as (API key, BTC wallet id): BLINKPOS_ACCOUNTS, then the single-account pair if set."""
-        accounts = parse_pos_accounts(self.blinkpos_accounts)
+        """Every POS account as (API key, BTC wallet id): the single-account pair if set, then BLINKPOS_ACCOUNTS.
+
+        The first is the one payments stored before they recorded their POS account were received by, which
+        is the single account of a deployment that later grew a pool.
+        """
+        pool = parse_pos_accounts(self.blinkpos_accounts)
         single = (self.blinkpos_api_key, self.blinkpos_btc_wallet_id)
-        if single[0] and single[1] and all(wallet != single[1] for _, wallet in accounts):
-            accounts.append((single[0], single[1]))
-        return accounts
+        if not (single[0] and single[1]):
+            return pool
+        return [(single[0], single[1]), *(account for account in pool if account[1] != single[1])]
 
     @property
     def proxy_hosts(self) -> list[str]:

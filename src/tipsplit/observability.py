@@ -62,6 +62,7 @@ def settings_secrets(settings: Any) -> list[str]:
         settings.redis_password, settings.encryption_keys,
     ]
     values += [pair.partition(":")[2].strip() for pair in (settings.encryption_keys or "").split(",")]
+    values += [api_key for api_key, _ in settings.pos_accounts]
     webhook = settings.blink_webhook_secret or ""
     values.append(webhook.removeprefix("whsec_"))
     for url in (settings.database_url, settings.redis_url):

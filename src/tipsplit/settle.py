@@ -305,14 +305,20 @@ class Settler:
         except BlinkUnavailable:
             await self._cold.transition_leg(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
             raise
-        if result.settled:
-            await self._leg_succeeded(ph, leg, result.status.value)
-        elif result.status is PaymentSendStatus.FAILURE:
-            reason = "; ".join(str(e) for e in result.errors) or "payment failed"
-            await self._leg_failed(ph, replace(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
+        except BlinkError as exc:
+            # Refused before paying (a key without WRITE, a malformed request): nothing moved.
+            reason = str(exc)
         else:
-            log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
-            await self._cold.add_event(ph, "leg_payment_pending", {"leg": leg.leg})
+            if result.settled:
+                await self._leg_succeeded(ph, leg, result.status.value)
+                return
+            if result.status is not PaymentSendStatus.FAILURE:
+                log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
+                await self._cold.add_event(ph, "leg_payment_pending", {"leg": leg.leg})
+                return
+            reason = "; ".join(str(e) for e in result.errors) or "payment failed"
+        # The send was an attempt (counted when the leg became `paying`) and it failed.
+        await self._leg_failed(ph, replace(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
 
     async def _resolve_unknown(self, ph: str, leg: LegRecord, pos: PosAccount) -> LegRecord:
         """Learn from Blink what became of this leg's invoice; return the leg as it now stands.

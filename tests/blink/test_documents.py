@@ -15,7 +15,6 @@ EXPECTED_OPERATIONS = {
     "lnInvoicePaymentSend",
     "lnInvoicePaymentStatusByHash",
     "walletSendsByPaymentHash",
-    "lnInvoicePaymentStatusByPaymentRequest",
     "me",
     "myUpdates",
     "realtimePrice",

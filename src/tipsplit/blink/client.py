@@ -1,9 +1,11 @@
 """Blink's GraphQL API over HTTP: typed calls, retries only where no money can move.
 
-Queries and invoice creation are retried with a short, bounded backoff when
-Blink is unavailable; at worst a retry leaves an unused invoice behind. A
-payment send is tried exactly once: if its answer is lost the call raises
-`BlinkOutcomeUnknown`, and the caller asks Blink for the invoice's status.
+Queries are retried with a short, bounded backoff when Blink is unavailable.
+Invoice creation is tried once: each try may cost a point of the account's
+invoice budget at Blink, so only the caller, who took that point, may try
+again. A payment send is tried exactly once: if its answer is lost the call
+raises `BlinkOutcomeUnknown`, and the caller asks Blink what became of the
+send (the wallet's own sends for the invoice, and the invoice's status).
 """
 
 import asyncio
@@ -165,7 +167,7 @@ class BlinkClient:
     ) -> Invoice:
         """An invoice paying into a wallet of this key's own account (the POS invoice)."""
         variables = {"input": _invoice_input("walletId", wallet_id, amount_sats, memo, expires_in_minutes)}
-        data = await self._retried("lnInvoiceCreate", variables)
+        data = await self._once("lnInvoiceCreate", variables)
         return _invoice_from_payload("lnInvoiceCreate", data)
 
     async def create_invoice_on_behalf_of_recipient(
@@ -185,7 +187,7 @@ class BlinkClient:
         if external_id is not None:
             invoice_input["externalId"] = external_id
         variables = {"input": invoice_input}
-        data = await self._retried("lnInvoiceCreateOnBehalfOfRecipient", variables)
+        data = await self._once("lnInvoiceCreateOnBehalfOfRecipient", variables)
         return _invoice_from_payload("lnInvoiceCreateOnBehalfOfRecipient", data)
 
     async def create_usd_invoice_on_behalf_of_recipient(
@@ -204,15 +206,15 @@ class BlinkClient:
         invoice_input = _invoice_input("recipientWalletId", recipient_wallet_id, amount_sats, memo, expires_in_minutes)
         if external_id is not None:
             invoice_input["externalId"] = external_id
-        data = await self._retried(operation, {"input": invoice_input})
+        data = await self._once(operation, {"input": invoice_input})
         return _invoice_from_payload(operation, data)
 
     async def pay_invoice(self, wallet_id: str, payment_request: str, memo: str | None = None) -> PaymentResult:
         """Pay an invoice from a wallet of this key's account; sent once, never retried.
 
         FAILURE and PENDING are results. A lost answer raises BlinkOutcomeUnknown:
-        resolve it with `invoice_status_by_payment_request`; paying the same
-        invoice again is harmless (Blink answers ALREADY_PAID), paying another is not.
+        resolve it with `wallet_sends` and `invoice_status_by_hash`; paying the same
+        invoice again once no send is pending is harmless, paying another is not.
         """
         operation = "lnInvoicePaymentSend"
         payment: dict[str, Any] = {"walletId": wallet_id, "paymentRequest": payment_request}
@@ -243,11 +245,6 @@ class BlinkClient:
     async def invoice_status_by_hash(self, payment_hash: str) -> InvoiceStatus:
         return await self._invoice_status("lnInvoicePaymentStatusByHash", {"paymentHash": payment_hash})
 
-    async def invoice_status_by_payment_request(self, payment_request: str) -> InvoiceStatus:
-        return await self._invoice_status(
-            "lnInvoicePaymentStatusByPaymentRequest", {"paymentRequest": payment_request}
-        )
-
     async def realtime_price(self, currency: str) -> RealtimePrice:
         """The current price of one sat in `currency`, for converting display amounts to sats."""
         data = await self._retried("realtimePrice", {"currency": currency})
@@ -269,6 +266,10 @@ class BlinkClient:
             return InvoiceStatus(status)
 
     # Transport ------------------------------------------------------------------
+
+    async def _once(self, operation: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """Run an operation that moves no money but must not be repeated blindly (it spends a budget)."""
+        return await self._exchange(operation, variables, moves_money=False)
 
     async def _retried(self, operation: str, variables: Mapping[str, Any]) -> dict[str, Any]:
         """Run an operation that cannot move money, retrying while Blink is unavailable."""

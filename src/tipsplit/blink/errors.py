@@ -88,8 +88,9 @@ class BlinkUnavailable(BlinkError):
 class BlinkOutcomeUnknown(BlinkError):
     """A payment send's answer was lost, so the money may have moved.
 
-    Resolve it by asking Blink for the invoice's status; re-sending the same
-    invoice is harmless (ALREADY_PAID), paying any other invoice for it is not.
+    Resolve it by asking Blink for the wallet's own sends to the invoice and its
+    status; re-sending the same invoice once none is pending is harmless, paying
+    any other invoice for it is not.
     """
 
 
