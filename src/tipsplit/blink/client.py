@@ -178,17 +178,15 @@ class BlinkClient:
         expires_in_minutes: int | None = None,
         external_id: str | None = None,
     ) -> Invoice:
-        """An invoice paying into anyone's wallet, so a forwarded leg has a payment hash before it is paid.
+        """An invoice paying into anyone's BTC wallet, so a forwarded leg has a payment hash before it is paid.
 
         With an `external_id`, a repeat of the same creation raises BlinkDuplicateExternalId
         instead of making a second invoice.
         """
-        invoice_input = _invoice_input("recipientWalletId", recipient_wallet_id, amount_sats, memo, expires_in_minutes)
-        if external_id is not None:
-            invoice_input["externalId"] = external_id
-        variables = {"input": invoice_input}
-        data = await self._once("lnInvoiceCreateOnBehalfOfRecipient", variables)
-        return _invoice_from_payload("lnInvoiceCreateOnBehalfOfRecipient", data)
+        return await self._create_for_recipient(
+            "lnInvoiceCreateOnBehalfOfRecipient", recipient_wallet_id, amount_sats, memo, expires_in_minutes,
+            external_id,
+        )
 
     async def create_usd_invoice_on_behalf_of_recipient(
         self,
@@ -202,7 +200,20 @@ class BlinkClient:
 
         Blink keeps such an invoice for at most 5 minutes (its price is fixed at creation).
         """
-        operation = "lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient"
+        return await self._create_for_recipient(
+            "lnUsdInvoiceBtcDenominatedCreateOnBehalfOfRecipient", recipient_wallet_id, amount_sats, memo,
+            expires_in_minutes, external_id,
+        )
+
+    async def _create_for_recipient(
+        self,
+        operation: str,
+        recipient_wallet_id: str,
+        amount_sats: int,
+        memo: str | None,
+        expires_in_minutes: int | None,
+        external_id: str | None,
+    ) -> Invoice:
         invoice_input = _invoice_input("recipientWalletId", recipient_wallet_id, amount_sats, memo, expires_in_minutes)
         if external_id is not None:
             invoice_input["externalId"] = external_id

@@ -23,7 +23,7 @@ from tipsplit.key_scopes import MerchantKeyRefused
 from tipsplit.runtime import Runtime
 from tipsplit.web import csrf
 from tipsplit.web.csrf import require_csrf
-from tipsplit.web.qr import invoice_qr_svg
+from tipsplit.web.qr import sale_answer
 from tipsplit.web.sessions import (
     POS_COOKIE,
     POS_MAX_AGE,
@@ -171,15 +171,7 @@ async def create_invoice(
         return _error(exc.status, str(exc), exc.field)
     except BlinkError:
         return _error(503, "Blink could not be reached; nothing was charged, try again shortly")
-    content: dict[str, Any] = {
-        "paymentHash": created.payment_hash,
-        "paymentRequest": created.payment_request,
-        "satoshis": created.satoshis,
-        "expiresAt": created.expires_at.isoformat(),
-        "split": created.split(),
-        "qrSvg": invoice_qr_svg(created.payment_request),
-    }
-    return JSONResponse(content)
+    return JSONResponse(sale_answer(created))
 
 
 def _order(session: MerchantSession, body: PosInvoiceBody) -> InvoiceOrder:

@@ -25,7 +25,7 @@ from tipsplit.store.tills import Till, TillStore
 from tipsplit.tills import Tills, TillSetupError, display_split
 from tipsplit.web import csrf
 from tipsplit.web.csrf import require_csrf
-from tipsplit.web.qr import invoice_qr_svg
+from tipsplit.web.qr import sale_answer
 from tipsplit.web.sessions import WebKeys, web_keys
 
 router = APIRouter(tags=["till"], include_in_schema=False)
@@ -164,14 +164,7 @@ async def till_invoice(
     except BlinkError:
         return _error(503, "Blink could not be reached; nothing was charged. Try again in a moment.")
     await tills.store.record_sale(till.id, created.payment_hash)
-    content: dict[str, Any] = {
-        "paymentHash": created.payment_hash,
-        "paymentRequest": created.payment_request,
-        "satoshis": created.satoshis,
-        "expiresAt": created.expires_at.isoformat(),
-        "split": created.split(),
-        "qrSvg": invoice_qr_svg(created.payment_request),
-    }
+    content = sale_answer(created)
     if till.display_currency not in SAT_CURRENCIES:
         content["display"] = {"currency": till.display_currency,
                               **display_split(body.amount, body.tipPercent, till.display_currency)}
