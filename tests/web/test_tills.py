@@ -149,8 +149,11 @@ async def test_cancel_marks_only_an_unpaid_sale_of_the_same_till(world: World) -
         await pair(other, other_token)
         sale = (await device.post("/till/invoice", json={"amount": "700", "tipPercent": "0"})).json()
         ph = sale["paymentHash"]
+        assert "till_sale" in [e["type"] for e in (await world.status(device, ph))["events"]]
         assert (await other.post(f"/till/sales/{ph}/cancel")).status_code == 409
         assert (await device.post(f"/till/sales/{ph}/cancel")).status_code == 200
+        # The status view cached in Redis by the poll above shows the cancellation at once.
+        assert "sale_cancelled" in [e["type"] for e in (await world.status(device, ph))["events"]]
         assert (await device.post(f"/till/sales/{ph}/cancel")).status_code == 409
         dashboard = await owner.get("/dashboard")
         assert ">0</b><span>in progress" in dashboard.text.replace("\n", "")

@@ -29,7 +29,8 @@ class Announcing(Protocol):
 S = TypeVar("S", bound=Announcing)
 
 
-async def _announce(store: Announcing, payment_hashes: Sequence[str]) -> None:
+async def announce(store: Announcing, payment_hashes: Sequence[str]) -> None:
+    """Tell the store's listener that these payments changed; for changes made outside a decorated method."""
     if store.change_listener is None or not payment_hashes:
         return
     try:
@@ -52,7 +53,7 @@ def changes_payment(
         async def announced(self: S, payment_hash: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
             result = await method(self, payment_hash, *args, **kwargs)
             if always or result:
-                await _announce(self, [payment_hash])
+                await announce(self, [payment_hash])
             return result
 
         return announced
@@ -68,7 +69,7 @@ def changes_payments(
     @functools.wraps(method)
     async def announced(self: S, /, *args: P.args, **kwargs: P.kwargs) -> list[str]:
         changed = await method(self, *args, **kwargs)
-        await _announce(self, changed)
+        await announce(self, changed)
         return changed
 
     return announced

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from tipsplit.store.changes import announce
 from tipsplit.store.cold import ColdStore
 
 TILL_COLUMNS = (
@@ -99,11 +100,6 @@ class TillStore:
         )
         return _till(row) if row else None
 
-    async def get(self, till_id: int) -> Till | None:
-        row = await self._cold._read(lambda conn: conn.fetchrow(f"SELECT {TILL_COLUMNS} FROM tills WHERE id = $1",
-                                                                till_id))
-        return _till(row) if row else None
-
     async def all(self) -> list[Till]:
         """Every till, active first, newest first."""
         rows = await self._cold._read(
@@ -153,6 +149,7 @@ class TillStore:
                 "INSERT INTO payment_events (payment_hash, event_type, event_data) VALUES ($1, 'till_sale', $2)",
                 payment_hash, {"till": till_id},
             )
+        await announce(self._cold, [payment_hash])
 
     async def sale_till(self, payment_hash: str) -> str | None:
         """The name of the till that rang up a sale, or None for a sale made another way."""
@@ -177,7 +174,10 @@ class TillStore:
                     "INSERT INTO payment_events (payment_hash, event_type, event_data)"
                     " VALUES ($1, 'sale_cancelled', $2)", payment_hash, {"till": till_id},
                 )
-        return done is not None
+        if done is None:
+            return False
+        await announce(self._cold, [payment_hash])
+        return True
 
     async def cancelled_unpaid_24h(self) -> int:
         """Cancelled sales still awaiting payment, created in the last 24 h: not 'in progress' for the owner."""
