@@ -1,4 +1,4 @@
-"""Issue 6's seven chaos scenarios: three service processes, one simulator, N payments, one ledger invariant.
+"""The seven chaos scenarios: three service processes, one simulator, N payments, one ledger invariant.
 
 Each scenario prints one `[chaos] ...` line (run with `-s` to see it) with the
 numbers that tests/chaos/README.md reports.
