@@ -31,6 +31,7 @@ class Till:
     recipients: list[Account]
     settings: Settings
     http: httpx.AsyncClient
+    server: BackgroundServer
 
     async def sell(self, merchant: Account, base: int, tip: int = 0, recipient: Account | None = None) -> httpx.Response:
         body: dict[str, Any] = {"userWalletId": merchant.wallet_id, "apiKey": merchant.api_key, "baseAmount": base}
@@ -90,7 +91,7 @@ async def till_factory(
         started.append((server, http))
         hook = {"url": f"{server.url}/api/blink/webhook", "secret": WEBHOOK_SECRET}
         (await sim_http.post("/sim/webhooks", json=hook)).raise_for_status()
-        return Till(sim_http, pos, shops, staff, settings, http)
+        return Till(sim_http, pos, shops, staff, settings, http, server)
 
     yield start
     for server, http in started:
@@ -237,3 +238,46 @@ async def _first_waiting_leg(till: Till, hashes: Sequence[str]) -> dict[str, Any
                 return leg  # type: ignore[no-any-return]
         await asyncio.sleep(0.1)
     raise AssertionError("no leg waited for its destination's budget")
+
+
+async def test_an_instance_never_settles_a_payment_another_pos_account_received(sim: Any, till_factory: Any) -> None:
+    """Deployments sharing a database each settle only their own POS accounts' payments, from those accounts."""
+    server, sim_http = sim
+    till = await till_factory(server, sim_http, pos_accounts=1, merchants=1, recipients=1)
+    # Funded, so a settlement from the wrong account would succeed and show in the ledger.
+    funded = await sim_http.post("/sim/accounts", json={"username": "other_pos", "balance": 100_000})
+    funded.raise_for_status()
+    other_pos = Account("other_pos", funded.json()["apiKey"], funded.json()["btcWalletId"])
+    answer = await till.sell(till.merchants[0], 900, 90, till.recipients[0])
+    assert answer.status_code == 200, answer.text
+    ph = answer.json()["paymentHash"]
+    # The instance holding the receiving account is away; only the other deployment sees the payment.
+    await till.server.stop()
+    await till.pay(answer.json()["paymentRequest"])
+    other = BackgroundServer(create_app(till.settings.model_copy(
+        update={"blinkpos_accounts": f"{other_pos.api_key}:{other_pos.wallet_id}"}
+    )))
+    own = BackgroundServer(create_app(till.settings))
+    await other.start()
+    try:
+        async with httpx.AsyncClient(base_url=other.url, timeout=30) as other_http:
+            asked = await other_http.post("/api/blink/forward-with-tips", json={"paymentHash": ph})
+            await asyncio.sleep(2)  # several rounds of its poller and reconciler
+            status = (await other_http.get(f"/api/payment-status/{ph}")).json()
+        assert asked.status_code == 202, asked.text
+        assert status["status"] == "pending", "another deployment's instance left the payment alone"
+        await own.start()
+        await till.http.aclose()
+        till.http = httpx.AsyncClient(base_url=own.url, timeout=30)
+        forwarded = await till.http.post("/api/blink/forward-with-tips", json={"paymentHash": ph})
+        assert forwarded.status_code in (200, 202), forwarded.text
+        (status,) = await till.settled([ph], timeout=30)
+        await till.http.aclose()
+    finally:
+        await other.stop()
+        await own.stop()
+
+    assert [leg["status"] for leg in status["legs"]] == ["succeeded", "succeeded"]
+    ledger = await till.ledger()
+    senders = Counter(p["senderWalletId"] for p in ledger["payments"] if p["senderWalletId"])
+    assert senders == {till.pos[0].wallet_id: 2}, "legs are paid from the POS account that received the sale"
