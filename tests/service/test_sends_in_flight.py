@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.service.conftest import World, eventually
@@ -97,3 +98,34 @@ async def test_an_invoice_made_but_never_recorded_is_not_duplicated(world: World
     external_ids = sorted(i["externalId"] for i in invoices_to(ledger, alice.wallet_id))
     assert external_ids == [leg_external_id(ph, "tip:1", 0), leg_external_id(ph, "tip:1", 1)]
     assert await world.balance(alice) == 50
+
+
+@pytest.mark.settings(max_leg_attempts=3)
+async def test_an_operator_retry_of_a_payment_failed_with_a_send_in_flight_waits_for_that_send(world: World) -> None:
+    """A payment left `failed` while its send hung (as before sends were checked) is retried without a second invoice."""
+    alice = world.recipients["alice"]
+    await world.fault(operation="lnInvoicePaymentSend", pending=True, resolveAfterMs=8_000, username="alice", count=1)
+    async with world.http() as client:
+        invoice = await world.create_invoice(client, baseAmount=700, tipAmount=70, tipRecipients=ALICE)
+        ph = invoice["paymentHash"]
+        assert (await world.pay(invoice["paymentRequest"])).status_code == 200
+        await eventually(lambda: world.status(client, ph), lambda s: leg(s, "tip:1")["status"] == "paying")
+        # What the old engine left behind: the leg failed with its attempts spent, the payment failed.
+        async with await psycopg.AsyncConnection.connect(world.settings.database_url or "", autocommit=True) as db:
+            await db.execute("UPDATE payment_legs SET status = 'failed', attempts = 3, last_error = 'still unpaid'"
+                             " WHERE payment_hash = %s AND leg = 'tip:1'", (ph,))
+            await db.execute("UPDATE payment_splits SET status = 'failed', claim_owner = NULL, claim_expires_at = NULL"
+                             " WHERE payment_hash = %s", (ph,))
+        # Past the leg invoice's expiry, where the old engine replaced the invoice and paid it again.
+        assert (await world.sim_http.post("/sim/clock", json={"advanceSeconds": 25 * 3600})).status_code == 200
+        assert await retry_payment(world.settings, ph) == EXIT_PARTIAL  # not completed yet: its send is in flight
+        waiting = await world.status(client, ph)
+        assert leg(waiting, "tip:1")["status"] == "paying"
+        assert "leg_send_in_flight" in [e["type"] for e in waiting["events"]]
+        done = await world.wait_for_status(client, ph, {"completed"}, timeout=40)
+
+    assert leg(done, "tip:1")["status"] == "succeeded"
+    ledger = await world.ledger()
+    assert ledger["violations"] == []
+    assert len(invoices_to(ledger, alice.wallet_id)) == 1
+    assert await world.balance(alice) == 70
