@@ -4,14 +4,17 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from tipsplit.config import Settings
 from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, plan_legs
 from tipsplit.store.cold import ColdStore
+from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.migrate import apply_migrations
 
 TEST_API_KEY = "blink_PlaintextTestKey_MUST_NOT_LEAK_7f3a9c"
@@ -80,3 +83,20 @@ def hybrid_settings(database_url: str, redis_url: str | None, key_prefix: str, t
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture()
+async def store(migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing) -> AsyncIterator[HybridTipStore]:
+    """A HybridTipStore on the migrated database and this test's Redis prefix."""
+    hybrid = HybridTipStore(hybrid_settings(migrated_url, redis_url, key_prefix, tmp_path), keyring)
+    await hybrid.initialize(migrate=False)
+    yield hybrid
+    await hybrid.close()
+
+
+@pytest.fixture()
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain Redis client, to look at or break the keys a store wrote."""
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()

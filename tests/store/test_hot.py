@@ -22,13 +22,6 @@ async def hot(redis_url: str, key_prefix: str) -> AsyncIterator[HotStore]:
     await store.close()
 
 
-@pytest.fixture()
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
 async def test_tip_ttl_follows_invoice_expiry(hot: HotStore, raw: aioredis.Redis) -> None:
     payment_hash = new_hash()
     assert await hot.store_tip(payment_hash, {"baseAmount": 1}, datetime.now(UTC) + timedelta(minutes=10))

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,21 +23,6 @@ from tipsplit.store import (
     StorageUnavailable,
 )
 from tipsplit.store.cold import ColdStore
-
-
-@pytest.fixture()
-async def store(migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing) -> AsyncIterator[HybridTipStore]:
-    hybrid = HybridTipStore(hybrid_settings(migrated_url, redis_url, key_prefix, tmp_path), keyring)
-    await hybrid.initialize(migrate=False)
-    yield hybrid
-    await hybrid.close()
-
-
-@pytest.fixture()
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def settle_legs(cold: ColdStore, payment_hash: str, owner: str) -> None:

@@ -1,13 +1,11 @@
 """Live payment views in Redis and their change notices, on real PostgreSQL and Redis."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from tests.store.conftest import hybrid_settings, insert, new_hash
@@ -21,21 +19,6 @@ from tipsplit.store import HybridTipStore
 from tipsplit.store.live import FINAL_VIEW_TTL_SECONDS, Render
 
 render: Render = partial(public_status_view, max_attempts=4)
-
-
-@pytest.fixture()
-async def store(migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing) -> AsyncIterator[HybridTipStore]:
-    hybrid = HybridTipStore(hybrid_settings(migrated_url, redis_url, key_prefix, tmp_path), keyring)
-    await hybrid.initialize(migrate=False)
-    yield hybrid
-    await hybrid.close()
-
-
-@pytest.fixture()
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def fresh(store: HybridTipStore, payment_hash: str) -> dict[str, Any]:
