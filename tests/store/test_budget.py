@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support.tcp_proxy import unused_port
-from tipsplit.store.budget import BudgetPolicy, InvoiceBudget, invoices_for, own_invoices
+from tipsplit.store.budget import BudgetPolicy, BudgetState, InvoiceBudget, invoices_for, own_invoices
 from tipsplit.store.hot import HotStore
 
 
@@ -67,5 +67,9 @@ async def test_without_redis_each_process_keeps_the_budget_itself(key_prefix: st
         assert [(await budget.take("b")).allowed for _ in range(4)] == [True, True, True, False]
         await budget.blocked_by_blink("c")
         assert not (await budget.take("c")).allowed
+        # What health and the dashboard show is this process's own count and block.
+        assert await budget.state("b") == BudgetState(used=3, blocked_seconds=0, remaining=0)
+        blocked = await budget.state("c")
+        assert blocked.blocked_seconds > 0 and blocked.remaining == 0
     finally:
         await dead.close()

@@ -85,12 +85,14 @@ class InvoiceBudget:
                 pass
 
     async def state(self, bucket: str) -> BudgetState:
-        used, blocked_ms = 0, 0
-        if self._hot is not None:
-            try:
-                used, blocked_ms = await self._hot.budget_state(bucket, self.policy.window_seconds)
-            except HotStoreUnavailable:
-                used = len(self._window(bucket))
+        """The budget as Redis holds it, or as this process keeps it while Redis is away."""
+        try:
+            if self._hot is None:
+                raise HotStoreUnavailable("no Redis configured")
+            used, blocked_ms = await self._hot.budget_state(bucket, self.policy.window_seconds)
+        except HotStoreUnavailable:
+            used = len(self._window(bucket))
+            blocked_ms = math.ceil(max(0.0, self._local_blocks.get(bucket, 0.0) - time.monotonic()) * 1000)
         blocked = math.ceil(blocked_ms / 1000)
         return BudgetState(used, blocked, 0 if blocked else max(0, self.policy.budget - used))
 
