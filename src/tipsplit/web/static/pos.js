@@ -36,12 +36,7 @@
       }).format(major);
     } catch (e) { return major.toFixed(c.fractionDigits) + " " + c.code; }
   }
-  function majorString(minor) {
-    const fd = state.currency.fractionDigits;
-    if (fd === 0) return String(minor);
-    const s = String(minor).padStart(fd + 1, "0");
-    return s.slice(0, -fd) + "." + s.slice(-fd);
-  }
+  function majorString(minor) { return TipsplitSale.majorString(minor, state.currency.fractionDigits); }
   function sats(n) { return Number(n).toLocaleString("en-US") + " sats"; }
 
   // ---- tip presets and recipients --------------------------------------
@@ -218,14 +213,7 @@
   }
   function startCountdown(expires) {
     clearInterval(state.countdown);
-    const tick = () => {
-      const left = Math.max(0, Math.floor((expires - Date.now()) / 1000));
-      const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
-      $("countdown").textContent = (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
-      if (left === 0) clearInterval(state.countdown);
-    };
-    tick();
-    state.countdown = setInterval(tick, 1000);
+    state.countdown = TipsplitSale.countdown($("countdown"), expires);
   }
   function step(text, cls) {
     const li = document.createElement("li");

@@ -35,12 +35,7 @@
     } catch (e) { return Number(major).toFixed(c.fractionDigits) + " " + c.code; }
   }
   function majorOf(minor) { return minor / Math.pow(10, state.currency.fractionDigits); }
-  function majorString(minor) {
-    const fd = state.currency.fractionDigits;
-    if (fd === 0) return String(minor);
-    const s = String(minor).padStart(fd + 1, "0");
-    return s.slice(0, -fd) + "." + s.slice(-fd);
-  }
+  function majorString(minor) { return TipsplitSale.majorString(minor, state.currency.fractionDigits); }
   function satsEstimate(minor) { return "≈ " + sats(minor * state.currency.satsPerMinorUnit); }
   function tipMinor(minor, percent) { return Math.round((minor * percent) / 100); }
 
@@ -164,14 +159,7 @@
   }
   function startCountdown(expires) {
     clearInterval(state.countdown);
-    const tick = () => {
-      const left = Math.max(0, Math.floor((expires - Date.now()) / 1000));
-      const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
-      $("countdown").textContent = (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
-      if (left === 0) clearInterval(state.countdown);
-    };
-    tick();
-    state.countdown = setInterval(tick, 1000);
+    state.countdown = TipsplitSale.countdown($("countdown"), expires);
   }
   async function copyInvoice() {
     try { await navigator.clipboard.writeText(state.sale.paymentRequest); $("copy").textContent = "Copied"; }

@@ -1,0 +1,23 @@
+// What the key-in-browser POS and the till share: amounts as a currency's minor units, and an invoice's countdown.
+"use strict";
+window.TipsplitSale = Object.freeze({
+  /** Minor units (cents, yen) as the decimal string the server parses, e.g. 1250 with 2 digits → "12.50". */
+  majorString(minor, fractionDigits) {
+    if (fractionDigits === 0) return String(minor);
+    const s = String(minor).padStart(fractionDigits + 1, "0");
+    return s.slice(0, -fractionDigits) + "." + s.slice(-fractionDigits);
+  },
+  /** Show the time left until `expires` in `element` every second; returns the timer, which stops itself at 0. */
+  countdown(element, expires) {
+    let timer = null;
+    const tick = () => {
+      const left = Math.max(0, Math.floor((expires - Date.now()) / 1000));
+      const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      element.textContent = (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
+      if (left === 0 && timer !== null) clearInterval(timer);
+    };
+    tick();
+    timer = setInterval(tick, 1000);
+    return timer;
+  },
+});
