@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from tests.support.databases import create_database, drop_database  # noqa: E402
-from tipsplit.store.migrate import apply_migrations  # noqa: E402
+from tipsplit.store.schema import apply_migrations  # noqa: E402
 
 OPERATIONS = 2000
 POOL_SIZE = 10

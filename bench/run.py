@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import e2e, hotpath, limits, report, storage
 from bench.common import ROOT, Servers, loadavg, machine, ratio
-from tipsplit.store.migrate import apply_migrations
+from tipsplit.store.schema import apply_migrations
 
 
 @dataclass(frozen=True)

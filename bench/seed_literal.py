@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from tipsplit.crypto import KeyRing
+from tipsplit.keyring import KeyRing
 
 SEED_SCHEMA = """
 CREATE TABLE payment_splits (

@@ -17,11 +17,11 @@ import redis.asyncio as aioredis
 
 from bench.common import Servers, cpu_seconds, execute, ratio, summary
 from bench.seed_literal import SEED_SCHEMA, SeedLiteralStore
-from tipsplit.config import Settings
-from tipsplit.crypto import KeyRing
-from tipsplit.store.filestore import FileTipStore, atomic_write
+from tipsplit.keyring import KeyRing
+from tipsplit.settings import Settings
 from tipsplit.store.hybrid import HybridTipStore
-from tipsplit.store.migrate import apply_migrations
+from tipsplit.store.legacy_file import FileTipStore, atomic_write
+from tipsplit.store.schema import apply_migrations
 
 API_KEY = "blink_bench_not_a_real_key_0123456789"
 KEY = bytes(range(32))

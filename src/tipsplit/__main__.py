@@ -1,5 +1,5 @@
 """`python -m tipsplit` runs the command line."""
 
-from tipsplit.cli import main
+from tipsplit.cli.main import main
 
 main()

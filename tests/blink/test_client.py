@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.blink.conftest import NewAccount, SimControl
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import (
     BlinkApiError,
@@ -15,8 +16,6 @@ from tipsplit.blink.errors import (
     BlinkNotFound,
 )
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus, PublicWallet, TxStatus
-
-from tests.blink.conftest import NewAccount, SimControl
 
 
 async def test_me_lists_the_keys_account_and_wallets(blink: BlinkClient, new_account: NewAccount) -> None:

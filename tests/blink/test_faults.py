@@ -5,11 +5,10 @@ import asyncio
 import httpx
 import pytest
 
+from tests.blink.conftest import NewAccount, SimControl
 from tipsplit.blink.client import BlinkClient, RetryPolicy
 from tipsplit.blink.errors import BlinkOutcomeUnknown, BlinkUnavailable
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
-
-from tests.blink.conftest import NewAccount, SimControl
 
 FAST_RETRY = RetryPolicy(attempts=3, first_delay=0.01, max_delay=0.05)
 

@@ -5,10 +5,9 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.blink.conftest import SimControl
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.types import PaymentSendStatus
-
-from tests.blink.conftest import SimControl
 
 START = 2_000
 

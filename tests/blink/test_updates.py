@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
+from tests.blink.conftest import NewAccount, SimAccount, SimControl
 from tipsplit.blink.client import BlinkClient
 from tipsplit.blink.errors import BlinkAuthError
 from tipsplit.blink.types import InvoiceStatus, LnUpdate
 from tipsplit.blink.updates import Backoff, MyUpdates, parse_event, websocket_url
 from tipsplit.sim.server import SimServer
-
-from tests.blink.conftest import NewAccount, SimAccount, SimControl
 
 QUICK = Backoff(first_delay=0.05, max_delay=0.2)
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from tests.service.conftest import ALL_SCOPES, ENCRYPTION_KEYS, MERCHANT_SCOPES, WEBHOOK_SECRET, Account
+from tests.services.conftest import ALL_SCOPES, ENCRYPTION_KEYS, MERCHANT_SCOPES, WEBHOOK_SECRET, Account
 from tests.support.tcp_proxy import TcpProxy, behind, proxy_for, unused_port
 from tipsplit.blink.webhook import signed_headers
 from tipsplit.sim.server import SimServer

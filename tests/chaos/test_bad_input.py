@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from tests.chaos.cluster import Cluster, Sale
 from tests.chaos.conftest import ClusterFactory
 from tests.chaos.invariants import Report, check_ledger, drain
-from tests.service.conftest import WEBHOOK_SECRET
+from tests.services.conftest import WEBHOOK_SECRET
 from tipsplit.blink.webhook import signed_headers
 
 pytestmark = pytest.mark.chaos

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from graphql import parse, validate
 
+from tests.sim.documents import LN_INVOICE_CREATE_ON_BEHALF, LN_INVOICE_PAYMENT_SEND
 from tipsplit.blink.schema import blink_schema
 from tipsplit.sim.server import SimServer
-from tests.sim.documents import LN_INVOICE_CREATE_ON_BEHALF, LN_INVOICE_PAYMENT_SEND
 
 _names = itertools.count(1)
 

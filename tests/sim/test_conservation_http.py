@@ -12,8 +12,8 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tipsplit.sim.server import SimServer
 from tests.sim.conftest import Sim
+from tipsplit.sim.server import SimServer
 
 Op = tuple[str, int, int]
 

@@ -5,10 +5,10 @@ import hashlib
 import pytest
 from graphql import parse, validate
 
-from tipsplit.blink.schema import blink_schema
-from tipsplit.sim.bolt11 import decode_payment_request
 from tests.sim import documents as doc
 from tests.sim.conftest import Sim
+from tipsplit.blink.schema import blink_schema
+from tipsplit.sim.bolt11 import decode_payment_request
 
 NOT_YOURS = ("Unexpected error occurred, please try again or contact support if it persists "
              "(code: InvalidWalletForAccountError: Unknown error)")

@@ -9,7 +9,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from tipsplit.sim.clock import SimClock
 from tipsplit.sim.ledger import (
-    InvoiceAlreadyPaid, InvoiceExpired, InvoiceStatus, Ledger, LedgerError, LedgerEvent, PaymentInFlight, SendResult,
+    InvoiceAlreadyPaid,
+    InvoiceExpired,
+    InvoiceStatus,
+    Ledger,
+    LedgerError,
+    LedgerEvent,
+    PaymentInFlight,
+    SendResult,
 )
 
 

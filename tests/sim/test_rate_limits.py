@@ -7,11 +7,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tipsplit.cli import app
-from tipsplit.config import Settings
-from tipsplit.sim.server import SimServer
 from tests.sim import documents as doc
 from tests.sim.conftest import Account, Sim
+from tipsplit.cli.main import app
+from tipsplit.settings import Settings
+from tipsplit.sim.server import SimServer
 
 TOO_MANY = ("Too many invoices creation, please wait for a while and try again.", "TOO_MANY_REQUEST")
 

@@ -5,11 +5,11 @@ from typing import Any
 import pytest
 from graphql import GraphQLScalarType, parse_value, specified_scalar_types
 
+from tests.sim import documents as doc
+from tests.sim.conftest import Sim
 from tipsplit.sim.bolt11 import decode_payment_request
 from tipsplit.sim.scalars import OUTPUT_ONLY, SCALARS, Refused
 from tipsplit.sim.schema import sim_schema
-from tests.sim import documents as doc
-from tests.sim.conftest import Sim
 
 BBTV2_ON_BEHALF = """
 mutation lnInvoiceCreateOnBehalfOfRecipient($input: LnInvoiceCreateOnBehalfOfRecipientInput!) {

@@ -11,14 +11,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    GraphQLArgument, GraphQLEnumType, GraphQLField, GraphQLInputObjectType, GraphQLInputType, GraphQLList,
-    GraphQLNamedType, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, get_named_type, is_abstract_type,
-    is_leaf_type, is_non_null_type,
+    GraphQLArgument,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    get_named_type,
+    is_abstract_type,
+    is_leaf_type,
+    is_non_null_type,
 )
 
-from tipsplit.sim.schema import sim_schema
 from tests.sim import documents as doc
 from tests.sim.conftest import Account, Sim
+from tipsplit.sim.schema import sim_schema
 
 LEGITIMATELY_NULL = {
     "User.email", "User.phone", "Transaction.externalId", "Transaction.memo", "SettlementViaLn.paymentSecret",

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from tipsplit.sim import access
-from tipsplit.sim.schema import sim_schema
 from tests.sim import documents as doc
 from tests.sim.conftest import Account, Sim
+from tipsplit.sim import access
+from tipsplit.sim.schema import sim_schema
 
 READ_REFUSED = ("Unexpected error occurred, please try again or contact support if it persists "
                 "(code: AuthorizationError: not authorized to read data)")

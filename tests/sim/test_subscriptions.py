@@ -11,9 +11,9 @@ from graphql import parse, validate
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tipsplit.blink.schema import blink_schema
 from tests.sim import documents as doc
 from tests.sim.conftest import Sim
+from tipsplit.blink.schema import blink_schema
 
 TIMEOUT = 5
 

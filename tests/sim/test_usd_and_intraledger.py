@@ -4,9 +4,9 @@ import base64
 import csv
 import io
 
-from tipsplit.sim.bolt11 import decode_payment_request
 from tests.sim import documents as doc
 from tests.sim.conftest import Account, Sim
+from tipsplit.sim.bolt11 import decode_payment_request
 
 UNKNOWN_WALLET = ("Unexpected error occurred, please try again or contact support if it persists "
                   "(code: CouldNotFindWalletFromIdError: Unknown error)")

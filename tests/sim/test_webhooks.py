@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tipsplit.blink.webhook import WebhookVerificationError, verify
 from tests.sim.conftest import Sim
+from tipsplit.blink.webhook import WebhookVerificationError, verify
 
 SECRET = "whsec_" + base64.b64encode(b"simulator-webhook-test-secret!!").decode()
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tipsplit.config import Settings
-from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, plan_legs
+from tipsplit.keyring import KeyRing
+from tipsplit.settings import Settings
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.hybrid import HybridTipStore
-from tipsplit.store.migrate import apply_migrations
+from tipsplit.store.schema import apply_migrations
 
 TEST_API_KEY = "blink_PlaintextTestKey_MUST_NOT_LEAK_7f3a9c"
 

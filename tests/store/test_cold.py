@@ -7,9 +7,9 @@ import pytest
 
 from tests.store.conftest import TEST_API_KEY, insert, new_hash, tip_dict
 from tests.support.tcp_proxy import behind, proxy_for
-from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, plan_legs
 from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
+from tipsplit.keyring import KeyRing
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tipsplit.config import load_settings
-from tipsplit.crypto import DecryptionError, KeyRing, decrypt_cryptojs, is_encrypted
+from tipsplit.keyring import DecryptionError, KeyRing, decrypt_cryptojs, is_encrypted
+from tipsplit.settings import load_settings
 
 API_KEY = "blink_Zq8v1TestKeyThatMustNeverLeak0123456789"
 

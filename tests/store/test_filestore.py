@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.store.test_crypto import CRYPTOJS_VECTORS
-from tipsplit.crypto import DecryptionError, KeyRing
-from tipsplit.store.filestore import FileStoreError, FileTipStore
+from tipsplit.keyring import DecryptionError, KeyRing
+from tipsplit.store.legacy_file import FileStoreError, FileTipStore
 
 API_KEY = "blink_FileStoreTestKeyNeverInClear0123456789"
 HASH_A = "a" * 64

@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 
 from tests.store.conftest import TEST_API_KEY, hybrid_settings, new_hash, tip_dict
 from tests.support.tcp_proxy import behind, proxy_for, unused_port
-from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData
 from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
+from tipsplit.keyring import KeyRing
 from tipsplit.store import (
     HybridTipStore,
     InvalidPaymentHash,

@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 from tests.store.conftest import hybrid_settings, insert, new_hash
 from tests.support.pg_queries import QueryCounter
 from tests.support.tcp_proxy import behind, proxy_for
-from tipsplit.api.views import public_status_view
-from tipsplit.crypto import KeyRing
 from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.http.views import public_status_view
+from tipsplit.keyring import KeyRing
 from tipsplit.observability import CACHE_LOOKUPS
 from tipsplit.store import HybridTipStore
 from tipsplit.store.live import FINAL_VIEW_TTL_SECONDS, Render

@@ -6,7 +6,7 @@ import psycopg
 
 from tests.store.conftest import hybrid_settings, new_hash, tip_dict
 from tests.support.tcp_proxy import behind, proxy_for
-from tipsplit.crypto import KeyRing
+from tipsplit.keyring import KeyRing
 from tipsplit.store import HybridTipStore
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.metrics import MetricsCollector

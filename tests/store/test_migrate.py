@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tipsplit.store.migrate import apply_migrations, libpq_url, pending_migrations, yoyo_url
+from tipsplit.store.schema import apply_migrations, libpq_url, pending_migrations, yoyo_url
 
 TABLES = {
     "payment_splits",

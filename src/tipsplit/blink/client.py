@@ -23,8 +23,8 @@ from tipsplit.blink.documents import document
 from tipsplit.blink.errors import (
     AUTH_CODES,
     DUPLICATE_EXTERNAL_ID_MESSAGE,
-    RATE_LIMITED_CODE,
     NOT_FOUND_CODES,
+    RATE_LIMITED_CODE,
     BlinkApiError,
     BlinkAuthError,
     BlinkDuplicateExternalId,

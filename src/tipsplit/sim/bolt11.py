@@ -5,8 +5,8 @@ The simulator never routes over Lightning, but clients parse payment requests
 signature is random bytes: nothing in the simulator trusts it.
 """
 
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)

@@ -6,12 +6,20 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
-    DocumentNode, ExecutionResult, FieldNode, GraphQLError, OperationDefinitionNode, OperationType, execute, parse,
-    subscribe, validate,
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    subscribe,
+    validate,
 )
 
-from tipsplit.sim.schema import sim_schema
 from tipsplit.sim.resolvers import resolve_field, resolve_subscription
+from tipsplit.sim.schema import sim_schema
 from tipsplit.sim.state import RequestContext
 
 

@@ -9,10 +9,9 @@ work and then answers 502 with a non-JSON body, like a proxy that lost the upstr
 import asyncio
 import json
 
+from graphql import OperationType
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-
-from graphql import OperationType
 
 from tipsplit.sim.execution import Request, RequestRejected, prepare, root_fields, run
 from tipsplit.sim.state import RequestContext, SimState

@@ -14,18 +14,33 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, default_field_resolver
 
+from tipsplit.sim import access, views
 from tipsplit.sim.events import EventStream
 from tipsplit.sim.faults import FaultPlan, Target
 from tipsplit.sim.ledger import (
-    Account, ApiKey, Direction, InvalidAmount, Invoice, InvoiceStatus, Ledger, LedgerError, LedgerEvent,
-    MismatchedCurrency, NotFound, SendResult, SubOneCent, Transaction, UsdSenderUnsupported, Wallet, WalletCurrency,
+    Account,
+    ApiKey,
+    Direction,
+    InvalidAmount,
+    Invoice,
+    InvoiceStatus,
+    Ledger,
+    LedgerError,
+    LedgerEvent,
+    MismatchedCurrency,
+    NotFound,
+    SendResult,
+    SubOneCent,
+    Transaction,
+    UsdSenderUnsupported,
+    Wallet,
+    WalletCurrency,
     unknown_wallet,
 )
 from tipsplit.sim.limits import INVOICE_CREATE, INVOICE_CREATE_FOR_RECIPIENT
 from tipsplit.sim.prices import UnknownCurrency
 from tipsplit.sim.scalars import Refused
 from tipsplit.sim.state import RequestContext, SimState
-from tipsplit.sim import access, views
 
 Resolver = Callable[..., Any]
 WALLET_TYPES = ("BTCWallet", "UsdWallet")

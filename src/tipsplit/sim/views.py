@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tipsplit.sim.ledger import (
-    Account, Direction, Invoice, InvoiceStatus, Ledger, LedgerError, Settlement, Transaction, TxStatus, Wallet,
+    Account,
+    Direction,
+    Invoice,
+    InvoiceStatus,
+    Ledger,
+    LedgerError,
+    Settlement,
+    Transaction,
+    TxStatus,
+    Wallet,
     WalletCurrency,
 )
 from tipsplit.sim.prices import PriceBook

@@ -13,7 +13,7 @@ from tipsplit.store.errors import (
 from tipsplit.store.hot import HotStore, RateLimitResult
 from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.metrics import MetricsCollector
-from tipsplit.store.migrate import apply_migrations
+from tipsplit.store.schema import apply_migrations
 
 __all__ = [
     "ColdStore",

@@ -19,6 +19,15 @@ import asyncpg
 import structlog
 
 from tipsplit.domain.models import LegPlan, TipData
+from tipsplit.domain.records import (
+    Archived,
+    EventRecord,
+    LegRecord,
+    MetricSample,
+    PaymentRecord,
+    RecipientStats,
+    TipRecipientRecord,
+)
 from tipsplit.domain.states import (
     BASE_LEG,
     FINAL_LEG_STATUSES,
@@ -28,16 +37,7 @@ from tipsplit.domain.states import (
 )
 from tipsplit.store.changes import ChangeListener, changes_payment, changes_payments
 from tipsplit.store.errors import PaymentStateError, StorageUnavailable
-from tipsplit.store.migrate import libpq_url
-from tipsplit.store.records import (
-    Archived,
-    EventRecord,
-    LegRecord,
-    MetricSample,
-    PaymentRecord,
-    RecipientStats,
-    TipRecipientRecord,
-)
+from tipsplit.store.schema import libpq_url
 
 log = structlog.get_logger(__name__)
 

@@ -27,7 +27,7 @@ import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from tipsplit.config import Settings
+from tipsplit.settings import Settings
 from tipsplit.store.autopipeline import AutoPipeline
 from tipsplit.store.errors import HotStoreUnavailable
 

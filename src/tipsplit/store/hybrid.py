@@ -20,10 +20,11 @@ from typing import Any, Literal, TypeVar
 import structlog
 from pydantic import ValidationError
 
-from tipsplit.config import Settings
-from tipsplit.crypto import KeyRing
 from tipsplit.domain.models import TipData, check_payment_hash, plan_legs
+from tipsplit.domain.records import Archived, PaymentRecord
 from tipsplit.domain.states import PaymentStatus, WalletCurrency
+from tipsplit.keyring import KeyRing
+from tipsplit.settings import Settings
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import (
     HotStoreUnavailable,
@@ -33,13 +34,12 @@ from tipsplit.store.errors import (
     PaymentStateError,
     StorageUnavailable,
 )
-from tipsplit.store.filestore import FileTipStore
 from tipsplit.store.hot import HotStore, RateLimitResult
 from tipsplit.store.journal import Journal
+from tipsplit.store.legacy_file import FileTipStore
 from tipsplit.store.live import LiveFeed, LiveViews
 from tipsplit.store.metrics import MetricsCollector
-from tipsplit.store.migrate import apply_migrations
-from tipsplit.store.records import Archived, PaymentRecord
+from tipsplit.store.schema import apply_migrations
 
 log = structlog.get_logger(__name__)
 

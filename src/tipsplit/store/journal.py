@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tipsplit.store.filestore import atomic_write, exclusive_lock, fsync_directory
+from tipsplit.store.legacy_file import atomic_write, exclusive_lock, fsync_directory
 
 SEQ_FIELD = "seq"
 REPLAY_LOCK_POLL_SECONDS = 0.05

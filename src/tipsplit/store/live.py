@@ -28,12 +28,12 @@ from typing import Any
 import redis.exceptions
 import structlog
 
+from tipsplit.domain.records import EventRecord, PaymentRecord
 from tipsplit.domain.states import FINAL_PAYMENT_STATUSES
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import HotStoreUnavailable
 from tipsplit.store.hot import REDIS_DOWN_ERRORS, HotStore
 from tipsplit.store.metrics import MetricsCollector
-from tipsplit.store.records import EventRecord, PaymentRecord
 
 log = structlog.get_logger(__name__)
 

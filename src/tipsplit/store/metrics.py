@@ -15,10 +15,10 @@ from typing import Any
 
 import structlog
 
+from tipsplit.domain.records import MetricSample
 from tipsplit.observability import CACHE_LOOKUPS
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import StorageUnavailable
-from tipsplit.store.records import MetricSample
 
 log = structlog.get_logger(__name__)
 

@@ -1,1 +1,0 @@
-"""The HTTP face of tipsplit: thin routes over the invoice service and the settlement engine."""

@@ -1,0 +1,90 @@
+"""Health, statistics, Prometheus metrics and the sandbox's credentials.
+
+Statistics and metrics are the operator's (OPERATOR_TOKEN as a Bearer header, which Prometheus can send, or
+the dashboard's session) unless PUBLIC_METRICS=true or in sandbox mode; health stays public for probes.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tipsplit.http.deps import runtime
+from tipsplit.http.errors import error_body
+from tipsplit.http.operator_auth import OperatorGate, operator_gate, operator_required
+from tipsplit.runtime.assembly import Runtime
+
+router = APIRouter(tags=["operations"])
+
+CHECK_TIMEOUT = 3.0
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check, CHECK_TIMEOUT)
+    except Exception as exc:
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "up", "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def _disabled() -> dict[str, Any]:
+    return {"status": "disabled"}
+
+
+@router.get("/api/health")
+async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
+    """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache).
+
+    Anyone may call this, so Blink's answer is shared by concurrent calls and reused for a few seconds.
+    """
+    hot = rt.store.hot
+    postgres, redis, blink = await asyncio.gather(
+        _timed(rt.store.cold.ping()),
+        _timed(hot.ping()) if hot is not None else _disabled(),
+        rt.blink_probe.run("blink", lambda: _timed(rt.pos.realtime_price("USD"))),
+    )
+    healthy = postgres["status"] == "up" and blink["status"] == "up"
+    status = "healthy" if healthy and redis["status"] != "down" else ("degraded" if healthy else "unhealthy")
+    body = {
+        "status": status,
+        "sandbox": rt.sandbox is not None,
+        "checks": {"postgres": postgres, "redis": redis, "blink": blink},
+        "posAccounts": [budget.public() for budget in await rt.accounts.budgets()],
+    }
+    return JSONResponse(status_code=200 if healthy else 503, content=body)
+
+
+@router.get("/api/stats")
+async def stats(
+    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
+) -> dict[str, Any]:
+    """Last 24 hours and per-recipient totals, served from the Redis stats cache; the operator's."""
+    if not await gate.may_read_operations(request):
+        raise operator_required()
+    return await rt.store.get_stats()
+
+
+@router.get("/metrics")
+async def metrics(
+    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
+) -> Response:
+    """Prometheus metrics; the operator's (scrape with `authorization: Bearer <OPERATOR_TOKEN>`).
+
+    Each POS account's invoice budget and balance are read at scrape time.
+    """
+    if not await gate.may_read_operations(request):
+        raise operator_required()
+    await rt.accounts.statuses()
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/sandbox")
+async def sandbox(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """The simulator's accounts, so a sale can be made by hand; 404 when talking to real Blink."""
+    if rt.sandbox is None:
+        raise HTTPException(status_code=404, detail=error_body("not in sandbox mode"))
+    return rt.sandbox.credentials()

@@ -1,0 +1,430 @@
+"""The settlement state machine: forward a paid POS invoice's base and tips exactly once.
+
+Safety comes from PostgreSQL, not from timing: a payment is worked on only
+by the holder of a leased claim (a conditional UPDATE), every leg records its
+destination invoice before it is paid, and an unknown outcome is resolved by
+asking Blink about that same invoice. Re-running `settle` at any point, on
+any instance, after any crash, can only finish the job or find it finished.
+"""
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from tipsplit.blink.errors import (
+    BlinkDuplicateExternalId,
+    BlinkError,
+    BlinkNotFound,
+    BlinkOutcomeUnknown,
+    BlinkUnavailable,
+)
+from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
+from tipsplit.domain.external_ids import leg_external_id
+from tipsplit.domain.records import LegRecord, PaymentRecord
+from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus, WalletCurrency
+from tipsplit.observability import LEGS_RETRIED
+from tipsplit.services.pos_accounts import NoInvoiceBudget, PosAccount, PosAccounts
+from tipsplit.settings import Settings
+from tipsplit.store.hybrid import HybridTipStore
+
+log = structlog.get_logger(__name__)
+
+LEG_INVOICE_EXPIRY_MINUTES = 24 * 60
+# Blink keeps a USD wallet's invoice at most 5 minutes (its price is fixed at creation); settlement pays a leg
+# right after invoicing it, and an invoice that expires unpaid is replaced like any other.
+USD_LEG_INVOICE_EXPIRY_MINUTES = 5
+UNRESOLVED_RECHECK_SECONDS = 5.0
+WAITING_FOR_BUDGET = "destination invoice budget"
+
+
+class Outcome(StrEnum):
+    """What one call of `settle` achieved; the HTTP layer maps these to status codes."""
+
+    COMPLETED = "completed"
+    ALREADY_COMPLETED = "already_completed"
+    IN_PROGRESS = "in_progress"
+    NOT_PAID = "not_paid"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+    BLINK_UNAVAILABLE = "blink_unavailable"
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    outcome: Outcome
+    status: str
+    lock_released: bool = False
+
+
+@dataclass(frozen=True)
+class SettlePolicy:
+    """Timing of claims and retries; from settings in the service, shortened in tests."""
+
+    claim_lease_seconds: int = 60
+    max_leg_attempts: int = 6
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SettlePolicy":
+        return cls(
+            claim_lease_seconds=settings.claim_lease_seconds,
+            max_leg_attempts=settings.max_leg_attempts,
+            retry_base_seconds=settings.leg_retry_base_seconds,
+        )
+
+    def retry_delay(self, attempts: int) -> float:
+        """Exponential backoff for a failed leg, capped."""
+        return min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(0, attempts - 1))
+
+
+class Settler:
+    """Runs settlements of the payments received by this instance's POS accounts; one per service process.
+
+    Each payment's legs are paid from the POS account that received it.
+    """
+
+    def __init__(
+        self,
+        store: HybridTipStore,
+        accounts: PosAccounts,
+        policy: SettlePolicy = SettlePolicy(),
+        on_outcome: Callable[[str], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._cold = store.cold
+        self._accounts = accounts
+        self._policy = policy
+        self._owner = f"settler-{uuid.uuid4().hex[:12]}"
+        self._on_outcome = on_outcome or (lambda _outcome: None)
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    async def settle(self, payment_hash: str, *, allow_failed: bool = False) -> SettleResult:
+        """Bring one payment as far as it can go now. Safe to call any number of times, anywhere."""
+        started = time.perf_counter()
+        token = await self._store.acquire_lock(payment_hash)
+        result: SettleResult | None = None
+        try:
+            result = await self._settle_claimed(payment_hash, allow_failed=allow_failed, lock_token=token)
+        finally:
+            if token is not None and not (result is not None and result.lock_released):
+                await self._store.release_lock(payment_hash, token)
+        if result.outcome is Outcome.COMPLETED:
+            self._store.metrics.record_processing_time(payment_hash, (time.perf_counter() - started) * 1000)
+        self._on_outcome(result.outcome.value)
+        return result
+
+    async def _settle_claimed(self, payment_hash: str, *, allow_failed: bool, lock_token: str | None) -> SettleResult:
+        seen = await self._cold.get_payment(payment_hash, with_legs=False)
+        if seen is None:
+            return SettleResult(Outcome.NOT_FOUND, "not_found")
+        if self._accounts.for_payment(seen.pos_wallet_id) is None:
+            log.warning("settlement.other_pos_account", payment_hash=payment_hash)
+            return SettleResult(Outcome.IN_PROGRESS, str(seen.status))
+        blink_says: InvoiceStatus | None = None
+        if seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
+            # Asked before claiming, so that polling an unpaid invoice writes nothing.
+            try:
+                blink_says = await self._pos_invoice_status(seen)
+            except BlinkError as exc:
+                log.warning("settlement.status_unknown", payment_hash=payment_hash, error=str(exc))
+                return SettleResult(Outcome.BLINK_UNAVAILABLE, str(seen.status))
+            if blink_says is InvoiceStatus.PENDING:
+                return SettleResult(Outcome.NOT_PAID, str(seen.status))
+            if blink_says is InvoiceStatus.EXPIRED and seen.status == PaymentStatus.EXPIRED:
+                return SettleResult(Outcome.EXPIRED, str(seen.status))
+        payment = await self._cold.claim(
+            payment_hash, self._owner, self._policy.claim_lease_seconds, allow_failed=allow_failed
+        )
+        if payment is None:
+            return await self._not_claimed(payment_hash)
+        log.info("settlement.claimed", payment_hash=payment_hash, previous=seen.status)
+        if payment.paid_at is None:
+            paid = await self._confirm_paid(payment, blink_says)
+            if paid is not None:
+                return paid
+        return await self._forward(payment, lock_token)
+
+    async def _not_claimed(self, payment_hash: str) -> SettleResult:
+        payment = await self._cold.get_payment(payment_hash, with_legs=False)
+        if payment is None:
+            return SettleResult(Outcome.NOT_FOUND, "not_found")
+        outcome = {
+            PaymentStatus.COMPLETED: Outcome.ALREADY_COMPLETED,
+            PaymentStatus.FAILED: Outcome.FAILED,
+            PaymentStatus.EXPIRED: Outcome.EXPIRED,
+        }.get(PaymentStatus(payment.status), Outcome.IN_PROGRESS)
+        return SettleResult(outcome, payment.status)
+
+    async def _pos_invoice_status(self, payment: PaymentRecord) -> InvoiceStatus:
+        """Blink's word on the POS invoice; one Blink no longer knows counts as expired once its time is up."""
+        try:
+            return await self._pos_of(payment).client.invoice_status_by_hash(payment.payment_hash)
+        except BlinkNotFound:
+            return InvoiceStatus.EXPIRED if payment.expires_at <= datetime.now(UTC) else InvoiceStatus.PENDING
+
+    async def _confirm_paid(self, payment: PaymentRecord, known: InvoiceStatus | None) -> SettleResult | None:
+        """Invariant 3: nothing is forwarded before Blink says the POS invoice is PAID."""
+        ph = payment.payment_hash
+        status: InvoiceStatus
+        if known is InvoiceStatus.PAID:
+            status = known
+        else:
+            try:
+                status = await self._pos_invoice_status(payment)
+            except BlinkError as exc:
+                log.warning("settlement.status_unknown", payment_hash=ph, error=str(exc))
+                await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
+                return SettleResult(Outcome.BLINK_UNAVAILABLE, PaymentStatus.PENDING.value)
+        if status is InvoiceStatus.PAID:
+            await self._cold.mark_paid(ph, self._owner)
+            return None
+        if status is InvoiceStatus.EXPIRED:
+            await self._cold.expire(ph, self._owner)
+            await self._store.forget_hot(ph)
+            return SettleResult(Outcome.EXPIRED, PaymentStatus.EXPIRED.value)
+        await self._release(payment, PaymentStatus.PENDING, "not_paid_yet", {})
+        return SettleResult(Outcome.NOT_PAID, PaymentStatus.PENDING.value)
+
+    async def _release(self, payment: PaymentRecord, to: PaymentStatus, event: str, data: dict[str, Any]) -> None:
+        await self._cold.release_claim(payment.payment_hash, self._owner, to, event, data)
+
+    def _pos_of(self, payment: PaymentRecord) -> PosAccount:
+        pos = self._accounts.for_payment(payment.pos_wallet_id)
+        if pos is None:
+            raise LookupError(f"payment {payment.payment_hash} belongs to a POS account this instance does not have")
+        return pos
+
+    async def _forward(self, payment: PaymentRecord, lock_token: str | None) -> SettleResult:
+        ph = payment.payment_hash
+        pos = self._pos_of(payment)
+        for leg in payment.legs:
+            if leg.status in FINAL_LEG_STATUSES:
+                continue
+            if not await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds):
+                log.warning("settlement.claim_lost", payment_hash=ph)
+                return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
+            await self._drive_leg(payment, leg, pos)
+        return await self._conclude(ph, lock_token)
+
+    async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord, pos: PosAccount) -> None:
+        """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink.
+
+        Only a send that Blink could act on counts as an attempt: checking on
+        a send in flight, or failing to reach Blink, never does.
+        """
+        ph = payment.payment_hash
+        try:
+            if leg.status == LegStatus.PAYING:
+                leg = await self._resolve_unknown(ph, leg, pos)
+            elif leg.status == LegStatus.FAILED:
+                if leg.attempts >= self._policy.max_leg_attempts or not _due(leg):
+                    return
+                LEGS_RETRIED.inc()
+                if leg.dest_payment_hash is None:
+                    await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
+                    leg = replace(leg, status=LegStatus.PENDING)
+                else:
+                    leg = await self._resolve_unknown(ph, leg, pos)
+            elif leg.status == LegStatus.PENDING and not _due(leg):
+                return
+        except BlinkError as exc:
+            log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(exc))
+            return
+        try:
+            if leg.status == LegStatus.PENDING:
+                leg = await self._invoice_leg(ph, leg, pos)
+            if leg.status == LegStatus.INVOICED:
+                await self._pay_leg(ph, leg, pos)
+        except NoInvoiceBudget as exc:
+            log.info("settlement.leg_waiting", payment_hash=ph, leg=leg.leg, seconds=exc.retry_after)
+            until = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
+            await self._cold.wait_leg(ph, leg.leg, until, WAITING_FOR_BUDGET)
+        except BlinkUnavailable as exc:
+            log.warning("settlement.leg_deferred", payment_hash=ph, leg=leg.leg, error=str(exc))
+        except BlinkError as exc:
+            await self._leg_failed(ph, leg, {leg.status, LegStatus.PENDING}, str(exc), counted=True)
+
+    async def _invoice_leg(self, ph: str, leg: LegRecord, pos: PosAccount) -> LegRecord:
+        """Create the destination invoice and store its hash before anything is paid.
+
+        The invoice carries the leg's deterministic externalId. If Blink already
+        has one with it, an earlier attempt made that invoice and never stored
+        it, so nothing can ever pay it: the leg moves to its next generation.
+        """
+        wallet_id, currency = leg.destination_wallet_id, leg.destination_currency
+        if wallet_id is None:
+            if leg.destination_username is None:
+                raise ValueError(f"leg {leg.leg} of {ph} has neither wallet nor username")
+            wallet = await pos.client.account_default_wallet(leg.destination_username)
+            wallet_id, currency = wallet.id, WalletCurrency(wallet.currency)
+            await self._cold.set_leg_wallet(ph, leg.leg, wallet_id, currency)
+        expiry = USD_LEG_INVOICE_EXPIRY_MINUTES if currency is WalletCurrency.USD else LEG_INVOICE_EXPIRY_MINUTES
+        for generation in (leg.invoice_generation, leg.invoice_generation + 1):
+            external_id = leg_external_id(ph, leg.leg, generation)
+            try:
+                invoice = await self._accounts.create_leg_invoice(
+                    pos, wallet_id, currency, leg.amount, leg.memo, expiry, external_id
+                )
+            except BlinkDuplicateExternalId:
+                log.warning("settlement.leg_invoice_unrecorded", payment_hash=ph, leg=leg.leg, external_id=external_id)
+                if not await self._cold.skip_invoice_generation(ph, leg.leg, generation, external_id):
+                    break
+                continue
+            return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
+        raise BlinkUnavailable("leg invoice", "the leg's invoice is being replaced elsewhere")
+
+    async def _pay_leg(self, ph: str, leg: LegRecord, pos: PosAccount) -> None:
+        moved = await self._cold.transition_leg(
+            ph, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True,
+            event_type="leg_payment_sent", event_data={"leg": leg.leg, "amount": leg.amount},
+        )
+        if not moved:
+            return
+        try:
+            result = await pos.client.pay_invoice(pos.wallet_id, leg.dest_payment_request or "", leg.memo)
+        except BlinkOutcomeUnknown as exc:
+            log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
+            await self._cold.add_event(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
+            paying = replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
+            try:
+                await self._resolve_unknown(ph, paying, pos)
+            except BlinkError as unresolved:
+                log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(unresolved))
+            return
+        except BlinkUnavailable:
+            await self._cold.transition_leg(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
+            raise
+        except BlinkError as exc:
+            # Refused before paying (a key without WRITE, a malformed request): nothing moved.
+            reason = str(exc)
+        else:
+            if result.settled:
+                await self._leg_succeeded(ph, leg, result.status.value)
+                return
+            if result.status is not PaymentSendStatus.FAILURE:
+                log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
+                await self._cold.add_event(ph, "leg_payment_pending", {"leg": leg.leg})
+                return
+            reason = "; ".join(str(e) for e in result.errors) or "payment failed"
+        # The send was an attempt (counted when the leg became `paying`) and it failed.
+        await self._leg_failed(ph, replace(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
+
+    async def _resolve_unknown(self, ph: str, leg: LegRecord, pos: PosAccount) -> LegRecord:
+        """Learn from Blink what became of this leg's invoice; return the leg as it now stands.
+
+        The POS wallet's own sends for the invoice decide, never the invoice's
+        status alone: a pending send means wait however long (the leg stays
+        `paying`, no attempt is counted, the payment cannot fail meanwhile); a
+        successful one, or a PAID invoice, means the leg is done. Only with no
+        send, or failed ones only, may the same invoice be paid again, or, once
+        it has expired unpaid, be replaced by a new one.
+        """
+        current = LegStatus(leg.status)
+        if leg.dest_payment_hash is None:
+            return leg
+        try:
+            status = await pos.client.invoice_status_by_hash(leg.dest_payment_hash)
+        except BlinkNotFound:
+            status = InvoiceStatus.PENDING
+        sends = await pos.client.wallet_sends(pos.wallet_id, leg.dest_payment_hash)
+        if status is InvoiceStatus.PAID or sends.succeeded:
+            await self._leg_succeeded(ph, leg, "PAID")
+            return replace(leg, status=LegStatus.SUCCEEDED)
+        if sends.in_flight:
+            log.info("settlement.leg_send_in_flight", payment_hash=ph, leg=leg.leg)
+            if current != LegStatus.PAYING:
+                await self._cold.transition_leg(
+                    ph, leg.leg, {current}, LegStatus.PAYING, event_type="leg_send_in_flight"
+                )
+            return replace(leg, status=LegStatus.PAYING)
+        if status is InvoiceStatus.EXPIRED:
+            await self._cold.reset_leg_invoice(ph, leg.leg, {current})
+            return replace(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)
+        if leg.attempts >= self._policy.max_leg_attempts:
+            reason = f"still unpaid after {leg.attempts} attempts"
+            await self._leg_failed(ph, leg, {current}, leg.last_error or reason, counted=False)
+            return replace(leg, status=LegStatus.FAILED)
+        await self._cold.transition_leg(ph, leg.leg, {current}, LegStatus.INVOICED)
+        return replace(leg, status=LegStatus.INVOICED)
+
+    async def _leg_succeeded(self, ph: str, leg: LegRecord, how: str) -> None:
+        event = "base_forwarded" if leg.leg == BASE_LEG else "tip_sent"
+        await self._cold.transition_leg(
+            ph, leg.leg, {leg.status, LegStatus.PAYING}, LegStatus.SUCCEEDED,
+            event_type=event,
+            event_data={"leg": leg.leg, "amount": leg.amount, "recipient": leg.destination_username,
+                        "destPaymentHash": leg.dest_payment_hash, "result": how},
+        )
+
+    async def _leg_failed(
+        self, ph: str, leg: LegRecord, from_statuses: set[LegStatus], reason: str, *, counted: bool
+    ) -> None:
+        attempts = leg.attempts + (1 if counted else 0)
+        retry_at = datetime.now(UTC) + timedelta(seconds=self._policy.retry_delay(attempts))
+        log.warning("settlement.leg_failed", payment_hash=ph, leg=leg.leg, attempts=attempts, error=reason)
+        await self._cold.transition_leg(
+            ph, leg.leg, from_statuses, LegStatus.FAILED, error=reason, count_attempt=counted,
+            next_attempt_at=retry_at, event_type="leg_failed",
+            event_data={"leg": leg.leg, "attempts": attempts, "error": reason},
+        )
+
+    async def _conclude(self, ph: str, lock_token: str | None) -> SettleResult:
+        """Archive a finished payment, fail an exhausted one, or schedule the next look.
+
+        Archiving releases the caller's Redis lock (`lock_token`) in the same round trip as the cache.
+        """
+        payment = await self._cold.get_payment(ph)
+        if payment is None:
+            return SettleResult(Outcome.NOT_FOUND, "not_found")
+        legs = payment.legs
+        if all(leg.status in FINAL_LEG_STATUSES for leg in legs):
+            await self._store.remove_tip_data(ph, {"success": True}, owner=self._owner, lock_token=lock_token)
+            return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value, lock_released=lock_token is not None)
+        exhausted = [
+            leg for leg in legs if leg.status == LegStatus.FAILED and leg.attempts >= self._policy.max_leg_attempts
+        ]
+        unresolved = [leg for leg in legs if leg.status == LegStatus.PAYING]
+        if exhausted and not unresolved:
+            reason = "; ".join(f"{leg.leg}: {leg.last_error}" for leg in exhausted)
+            await self._store.remove_tip_data(
+                ph, {"success": False, "error": reason}, owner=self._owner, lock_token=lock_token
+            )
+            return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value, lock_released=lock_token is not None)
+        await self._cold.renew_claim(ph, self._owner, self._next_look(legs))
+        return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
+
+    def _next_look(self, legs: list[LegRecord]) -> int:
+        """Seconds until the reconciler takes this payment up again, when its lease runs out.
+
+        An unresolved send is looked at again soon; otherwise at the earliest
+        retry time of a failed leg.
+        """
+        unsettled = [leg for leg in legs if leg.status in (LegStatus.PAYING, LegStatus.INVOICED)]
+        if unsettled:
+            attempts = max(leg.attempts for leg in unsettled)
+            return max(1, int(min(UNRESOLVED_RECHECK_SECONDS, self._policy.retry_delay(attempts))))
+        now = datetime.now(UTC)
+        retry_times = [
+            leg.next_attempt_at
+            for leg in legs
+            if leg.status in (LegStatus.FAILED, LegStatus.PENDING) and leg.next_attempt_at
+        ]
+        if not retry_times:
+            return int(UNRESOLVED_RECHECK_SECONDS)
+        return max(1, int((min(retry_times) - now).total_seconds() + 0.999))
+
+
+def _due(leg: LegRecord) -> bool:
+    return leg.next_attempt_at is None or leg.next_attempt_at <= datetime.now(UTC)
+
