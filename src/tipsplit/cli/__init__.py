@@ -1,0 +1,1 @@
+"""The `tipsplit` command line: serving, the simulator, and the operator's commands."""

@@ -1,0 +1,1 @@
+"""Use cases: invoicing, settlement and its detection paths, POS accounts, tills, key rotation, the legacy import."""
