@@ -116,7 +116,7 @@ def migrate_to_hybrid(
     ),
 ) -> None:
     """Import a legacy .tip-store.json into PostgreSQL (idempotent; the source is backed up, never changed)."""
-    from tipsplit.cli.output import run_migration
+    from tipsplit.cli.legacy_import import run_migration
 
     settings = operator_settings()
     raise typer.Exit(asyncio.run(run_migration(settings, file or settings.tip_store_file, dry_run, legacy_passphrase)))
