@@ -33,6 +33,8 @@ USERS = {
     "alice_tips": PublicWallet("alice-wallet", "BTC"),
     "bob_tips": PublicWallet("bob-wallet", "BTC"),
     "carol_usd": PublicWallet("carol-usd-wallet", "USD"),
+    "dave_tips": PublicWallet("dave-wallet", "BTC"),
+    "erin_tips": PublicWallet("erin-wallet", "BTC"),
 }
 # Small enough that backoff is observable in a fast test, large enough to tell "not due yet" apart.
 RETRY = RetryPolicy(base_seconds=0.2, cap_seconds=0.4, attempts=3)

@@ -153,7 +153,6 @@ async def test_a_refused_send_is_a_counted_failure_and_an_unsent_one_is_not(harn
     assert (await harness.settler.settle(other)).outcome is Outcome.IN_PROGRESS
     leg = (await harness.legs(other))["base"]
     assert leg.status is LegStatus.INVOICED and "leg_failed" not in await harness.events(other)
-    print("ATTEMPTS", leg.attempts)
     assert (await again(harness, other)).outcome is Outcome.COMPLETED
 
 
