@@ -7,7 +7,7 @@ from typing import Any
 from tests.services.fake_blink import LOST_CREATION, Pay
 from tests.services.settler.conftest import MERCHANT_WALLET, RETRY, USERS, Harness
 from tipsplit.blink.errors import BlinkApiError, BlinkNotFound, BlinkRateLimited, BlinkUnavailable
-from tipsplit.blink.types import ApiErrorItem, InvoiceStatus, PaymentResult, PaymentSendStatus
+from tipsplit.blink.types import ApiErrorItem, InvoiceStatus, PaymentResult, PaymentSendStatus, TxStatus
 from tipsplit.domain.states import LegStatus, PaymentStatus
 from tipsplit.services.operator_retry import retry_failed_payment
 from tipsplit.services.settlement import WAITING_FOR_BUDGET, Outcome, SettleResult
@@ -307,3 +307,54 @@ async def test_a_username_blink_does_not_know_fails_the_leg_not_the_others(harne
     assert legs["tip:2"].status is LegStatus.FAILED and legs["tip:1"].status is LegStatus.SUCCEEDED
     assert (await until_final(harness, ph)).outcome is Outcome.COMPLETED
     assert harness.blink.paid_into(BOB) == 600
+
+
+async def test_an_invoice_blink_no_longer_knows_is_judged_by_the_pos_wallets_sends(harness: Harness) -> None:
+    ph = await harness.sale(**BASE_ONLY)
+    harness.blink.script("pay_invoice", Pay.LOST_AFTER_PAYING, to=MERCHANT_WALLET)
+    harness.blink.script(
+        "invoice_status_by_hash", BlinkNotFound("lnInvoicePaymentStatusByHash", "gone"), to=MERCHANT_WALLET
+    )
+    assert (await harness.settler.settle(ph)).outcome is Outcome.COMPLETED
+    assert harness.blink.calls[f"pay_invoice:{MERCHANT_WALLET}"] == 1
+    assert_exactly_once(harness)
+
+
+async def test_a_failed_leg_found_with_a_send_in_flight_goes_back_to_waiting_for_it(harness: Harness) -> None:
+    ph = await harness.sale(**BASE_ONLY)
+    harness.blink.script("pay_invoice", Pay.FAIL, to=MERCHANT_WALLET)
+    assert (await harness.settler.settle(ph)).outcome is Outcome.IN_PROGRESS
+    assert (await harness.legs(ph))["base"].status is LegStatus.FAILED
+    # Blink now lists a send of ours to that invoice as pending (one the failed answer did not tell about).
+    harness.blink.script("wallet_sends", [TxStatus.FAILURE, TxStatus.PENDING], to=MERCHANT_WALLET)
+    assert (await again(harness, ph, after=RETRY.delay(1) + 0.05)).outcome is Outcome.IN_PROGRESS
+    base = (await harness.legs(ph))["base"]
+    assert base.status is LegStatus.PAYING and base.attempts == 1
+    assert "leg_send_in_flight" in await harness.events(ph)
+    assert harness.blink.calls[f"pay_invoice:{MERCHANT_WALLET}"] == 1
+    assert (await again(harness, ph)).outcome is Outcome.COMPLETED
+
+
+async def test_a_last_attempt_lost_unsent_fails_the_leg_and_the_payment(harness: Harness) -> None:
+    ph = await harness.sale(**BASE_ONLY)
+    harness.blink.script("pay_invoice", Pay.FAIL, Pay.FAIL, Pay.LOST_BEFORE_PAYING, to=MERCHANT_WALLET)
+    assert (await until_final(harness, ph)).outcome is Outcome.FAILED
+    base = (await harness.legs(ph))["base"]
+    assert base.status is LegStatus.FAILED and base.attempts == RETRY.attempts
+    assert harness.blink.paid_into(MERCHANT_WALLET) == 0
+
+
+async def test_an_exhausted_leg_fails_the_payment_only_once_no_sibling_send_is_in_flight(harness: Harness) -> None:
+    ph = await harness.sale()
+    harness.blink.script("pay_invoice", Pay.FAIL, Pay.FAIL, Pay.FAIL, to=MERCHANT_WALLET)
+    harness.blink.script("pay_invoice", Pay.PEND, to=ALICE)
+    for _ in range(RETRY.attempts + 2):
+        assert (await again(harness, ph, after=RETRY.cap_seconds + 0.05)).outcome is Outcome.IN_PROGRESS
+    legs = await harness.legs(ph)
+    assert legs["base"].status is LegStatus.FAILED and legs["base"].attempts == RETRY.attempts
+    assert legs["tip:1"].status is LegStatus.PAYING
+    (invoice,) = harness.blink.invoices_to(ALICE)
+    harness.blink.settle_send(invoice.payment_hash)
+    assert (await again(harness, ph)).outcome is Outcome.FAILED
+    assert harness.blink.paid_into(ALICE) == 900
+    assert harness.blink.calls[f"pay_invoice:{MERCHANT_WALLET}"] == RETRY.attempts
