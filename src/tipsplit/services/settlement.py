@@ -158,6 +158,8 @@ class Settler:
                 return paid
         return await self._forward(payment, lock_token)
 
+    # -- confirming the sale ---------------------------------------------------
+
     async def _not_claimed(self, payment_hash: str) -> SettleResult:
         payment = await self._cold.get_payment(payment_hash, with_legs=False)
         if payment is None:
@@ -208,6 +210,8 @@ class Settler:
             raise LookupError(f"payment {payment.payment_hash} belongs to a POS account this instance does not have")
         return pos
 
+    # -- all open legs at once -------------------------------------------------
+
     async def _forward(self, payment: PaymentRecord, lock_token: str | None) -> SettleResult:
         """Drive every open leg one step, all at once, then decide the payment's fate in one place.
 
@@ -230,29 +234,45 @@ class Settler:
                 raise errors[0]
         return await self._conclude(ph, lock_token)
 
+    # -- one leg ---------------------------------------------------------------
+
     async def _drive_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
         """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink.
 
         Only a send that Blink could act on counts as an attempt: checking on
-        a send in flight, or failing to reach Blink, never does.
+        a send in flight, or failing to reach Blink, never does. A leg's steps
+        run in order within this call, so its events do too.
         """
         try:
-            if leg.status == LegStatus.PAYING:
-                leg = await self._resolve_unknown(ph, leg, pos)
-            elif leg.status == LegStatus.FAILED:
-                if self._policy.retry.exhausted(leg.attempts) or not _due(leg):
-                    return
-                LEGS_RETRIED.inc()
-                if leg.dest_payment_hash is None:
-                    await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
-                    leg = replace(leg, status=LegStatus.PENDING)
-                else:
-                    leg = await self._resolve_unknown(ph, leg, pos)
-            elif leg.status == LegStatus.PENDING and not _due(leg):
-                return
+            ready = await self._take_up(ph, leg, pos)
         except BlinkError as exc:
             log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(exc))
             return
+        if ready is not None:
+            await self._advance(ph, ready, pos)
+
+    async def _take_up(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> LegRecord | None:
+        """The leg as it stands now, or None when there is nothing to do for it yet.
+
+        A send whose outcome is unknown is learned from Blink first; a failed
+        leg is taken up again only when its retry is due and attempts are left.
+        """
+        if leg.status == LegStatus.PAYING:
+            return await self._resolve_unknown(ph, leg, pos)
+        if leg.status == LegStatus.FAILED:
+            if self._policy.retry.exhausted(leg.attempts) or not _due(leg):
+                return None
+            LEGS_RETRIED.inc()
+            if leg.dest_payment_hash is not None:
+                return await self._resolve_unknown(ph, leg, pos)
+            await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
+            return replace(leg, status=LegStatus.PENDING)
+        if leg.status == LegStatus.PENDING and not _due(leg):
+            return None
+        return leg
+
+    async def _advance(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
+        """Invoice a pending leg, pay an invoiced one, and record what stops it: a budget, Blink, a refusal."""
         try:
             if leg.status == LegStatus.PENDING:
                 leg = await self._invoice_leg(ph, leg, pos)
@@ -390,6 +410,8 @@ class Settler:
             next_attempt_at=retry_at, event_type="leg_failed",
             event_data={"leg": leg.leg, "attempts": attempts, "error": reason},
         )
+
+    # -- the payment's fate, decided once every leg has taken its step ---------
 
     async def _conclude(self, ph: str, lock_token: str | None) -> SettleResult:
         """Archive a finished payment, fail an exhausted one, or schedule the next look.

@@ -86,8 +86,9 @@ async def test_a_settler_killed_while_its_legs_are_in_flight_is_finished_by_anot
     assert statuses & {LegStatus.INVOICED, LegStatus.PAYING, LegStatus.PENDING}, statuses
     await harness.lapse(ph)
     assert (await harness.another_settler().settle(ph)).outcome is Outcome.COMPLETED
+    # A kill between an invoice's creation and its recording leaves that invoice unpaid forever (the leg
+    # moved to its next generation); whatever the kill hit, each destination was paid exactly once.
     assert_each_destination_paid_once(harness, AMOUNTS)
-    assert all(len(harness.blink.invoices_to(wallet)) == 1 for wallet in AMOUNTS)
 
 
 async def test_a_crash_in_one_leg_lets_the_others_finish_their_step_then_surfaces(harness: Harness) -> None:
