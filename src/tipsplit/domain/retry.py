@@ -18,13 +18,13 @@ class RetryPolicy:
     attempts: int = 6
 
     def __post_init__(self) -> None:
-        if self.base_seconds <= 0 or self.cap_seconds < self.base_seconds:
-            raise ValueError("a retry policy needs 0 < base_seconds <= cap_seconds")
+        if self.base_seconds <= 0 or self.cap_seconds <= 0:
+            raise ValueError("a retry policy needs positive base_seconds and cap_seconds")
         if self.attempts < 1:
             raise ValueError("a retry policy allows at least one attempt")
 
     def delay(self, attempts: int) -> float:
-        """Seconds to wait after `attempts` failed attempts (at least the base, at most the cap)."""
+        """Seconds to wait after `attempts` failed attempts: the base, doubling each time, never above the cap."""
         return min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
 
     def exhausted(self, attempts: int) -> bool:
