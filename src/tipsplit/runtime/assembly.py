@@ -75,10 +75,12 @@ def assemble_settler(store: HybridTipStore, accounts: PosAccounts, settings: Set
     """The one way a Settler is built, for the service and for operator commands alike.
 
     Here the real POS accounts (and their `BlinkClient`s) meet the narrow
-    ports settlement is written against, so mypy checks that they fit.
+    ports settlement is written against, so mypy checks that they fit. Legs
+    are retried by the store's retry policy, the one failed payments are
+    scheduled by.
     """
     return Settler(
-        store, accounts, SettlePolicy.from_settings(settings),
+        store, accounts, SettlePolicy(settings.claim_lease_seconds, store.cold.retry),
         on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
     )
 

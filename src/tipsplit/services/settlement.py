@@ -39,7 +39,6 @@ from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, Paym
 from tipsplit.observability import LEGS_RETRIED
 from tipsplit.services.blink_port import SettlingAccount, SettlingAccounts
 from tipsplit.services.pos_accounts import NoInvoiceBudget
-from tipsplit.settings import Settings
 from tipsplit.store.hybrid import HybridTipStore
 
 log = structlog.get_logger(__name__)
@@ -74,18 +73,10 @@ class SettleResult:
 
 @dataclass(frozen=True)
 class SettlePolicy:
-    """Timing of claims and retries; from settings in the service, shortened in tests."""
+    """Timing of claims and retries; in the service, the store's own retry policy (one schedule for all)."""
 
     claim_lease_seconds: int = 60
     retry: RetryPolicy = RetryPolicy()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "SettlePolicy":
-        """The lease and the retry policy the store also schedules failed payments by."""
-        return cls(
-            claim_lease_seconds=settings.claim_lease_seconds,
-            retry=RetryPolicy(base_seconds=settings.leg_retry_base_seconds, attempts=settings.max_leg_attempts),
-        )
 
 
 class Settler:
