@@ -20,11 +20,11 @@ from tipsplit.cli.output import EXIT_OK, EXIT_PARTIAL, CommandError, connected, 
 from tipsplit.domain.models import check_payment_hash
 from tipsplit.domain.records import EventRecord, LegRecord, PaymentRecord
 from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.runtime.assembly import assemble_settler
 from tipsplit.runtime.sandbox import SandboxNotRunning, running_sandbox
 from tipsplit.services.merchant_keys import PosKeyError, require_settling_key
 from tipsplit.services.operator_retry import RetryRefused, retry_failed_payment
 from tipsplit.services.pos_accounts import open_pos_accounts
-from tipsplit.services.settlement import SettlePolicy, Settler
 from tipsplit.settings import Settings
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.lookup import hashes_starting_with
@@ -300,7 +300,7 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
                 if account is None:
                     raise CommandError(f"payment {payment_hash} was received by a POS account not configured here")
                 await _check_pos_key(account.client, settings)
-                settler = Settler(opened.store, accounts, SettlePolicy.from_settings(opened.settings))
+                settler = assemble_settler(opened.store, accounts, opened.settings)
                 try:
                     retried = await retry_failed_payment(opened.store, settler, payment_hash, "tipsplit payments retry")
                 except RetryRefused as exc:

@@ -71,6 +71,20 @@ def sandbox_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"encryption_keys": path.read_text().strip()})
 
 
+def assemble_settler(store: HybridTipStore, accounts: PosAccounts, settings: Settings) -> Settler:
+    """The one way a Settler is built, for the service and for operator commands alike.
+
+    Here the real POS accounts (and their `BlinkClient`s) meet the narrow
+    ports settlement is written against, so mypy checks that they fit. Legs
+    are retried by the store's retry policy, the one failed payments are
+    scheduled by.
+    """
+    return Settler(
+        store, accounts, SettlePolicy(settings.claim_lease_seconds, store.cold.retry),
+        on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
+    )
+
+
 async def start_runtime(settings: Settings, *, public_url: str | None = None) -> Runtime:
     """Start every part in dependency order; on any failure, stop what was started."""
     settings.require_production_secrets()
@@ -113,10 +127,7 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         if merchant_keys.allow_write:
             log.warning("merchant_keys.write_allowed", setting="ALLOW_WRITE_MERCHANT_KEYS",
                         note="merchant keys that can spend are accepted; a stolen key could spend merchants' funds")
-        settler = Settler(
-            store, accounts, SettlePolicy.from_settings(settings),
-            on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
-        )
+        settler = assemble_settler(store, accounts, settings)
         invoices = InvoiceService(
             store, pos, accounts, settings.invoice_expiry_minutes, LookupCache(settings.owner_check_ttl_seconds),
             merchant_keys,

@@ -5,6 +5,8 @@ subscription of each POS account, from a poller over pending invoices (the
 backstop when both miss an event), and from the reconciler, which takes up
 claims whose lease ran out: crashed instances, unresolved sends, failed legs
 due for a retry. Every path may fire for the same payment: settle is idempotent.
+A failed payment is final: no path here takes it up again (an operator's
+retry, `operator_retry.py`, does).
 """
 
 import asyncio

@@ -19,6 +19,7 @@ from tipsplit.blink.errors import BlinkError, BlinkRateLimited
 from tipsplit.blink.types import Invoice
 from tipsplit.domain.states import WalletCurrency
 from tipsplit.observability import BLINK_RATE_LIMITED, INVOICE_BUDGET_WAITS, POS_BALANCE, POS_INVOICE_BUDGET
+from tipsplit.services.blink_port import SettlingAccount
 from tipsplit.settings import Settings
 from tipsplit.store.budget import BudgetPolicy, BudgetState, InvoiceBudget, invoices_for, own_invoices
 from tipsplit.store.cold import PosScope
@@ -124,7 +125,7 @@ class PosAccounts:
 
     async def create_leg_invoice(
         self,
-        account: PosAccount,
+        account: SettlingAccount,
         recipient_wallet_id: str,
         currency: WalletCurrency,
         amount_sats: int,

@@ -5,8 +5,15 @@ by the holder of a leased claim (a conditional UPDATE), every leg records its
 destination invoice before it is paid, and an unknown outcome is resolved by
 asking Blink about that same invoice. Re-running `settle` at any point, on
 any instance, after any crash, can only finish the job or find it finished.
+
+Legs are independent rows with independent invoices, so a payment's open
+legs are driven concurrently; each leg's own steps (and events) stay in
+order, and whether the payment is complete, failed or still open is decided
+once every leg has taken its step (`_conclude`). Blink is reached only
+through the narrow port of `blink_port.py`.
 """
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -27,10 +34,11 @@ from tipsplit.blink.errors import (
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
 from tipsplit.domain.external_ids import leg_external_id
 from tipsplit.domain.records import LegRecord, PaymentRecord
+from tipsplit.domain.retry import RetryPolicy
 from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus, WalletCurrency
 from tipsplit.observability import LEGS_RETRIED
-from tipsplit.services.pos_accounts import NoInvoiceBudget, PosAccount, PosAccounts
-from tipsplit.settings import Settings
+from tipsplit.services.blink_port import SettlingAccount, SettlingAccounts
+from tipsplit.services.pos_accounts import NoInvoiceBudget
 from tipsplit.store.hybrid import HybridTipStore
 
 log = structlog.get_logger(__name__)
@@ -65,24 +73,10 @@ class SettleResult:
 
 @dataclass(frozen=True)
 class SettlePolicy:
-    """Timing of claims and retries; from settings in the service, shortened in tests."""
+    """Timing of claims and retries; in the service, the store's own retry policy (one schedule for all)."""
 
     claim_lease_seconds: int = 60
-    max_leg_attempts: int = 6
-    retry_base_seconds: float = 2.0
-    retry_max_seconds: float = 300.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "SettlePolicy":
-        return cls(
-            claim_lease_seconds=settings.claim_lease_seconds,
-            max_leg_attempts=settings.max_leg_attempts,
-            retry_base_seconds=settings.leg_retry_base_seconds,
-        )
-
-    def retry_delay(self, attempts: int) -> float:
-        """Exponential backoff for a failed leg, capped."""
-        return min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(0, attempts - 1))
+    retry: RetryPolicy = RetryPolicy()
 
 
 class Settler:
@@ -94,7 +88,7 @@ class Settler:
     def __init__(
         self,
         store: HybridTipStore,
-        accounts: PosAccounts,
+        accounts: SettlingAccounts,
         policy: SettlePolicy = SettlePolicy(),
         on_outcome: Callable[[str], None] | None = None,
     ) -> None:
@@ -155,6 +149,8 @@ class Settler:
                 return paid
         return await self._forward(payment, lock_token)
 
+    # -- confirming the sale ---------------------------------------------------
+
     async def _not_claimed(self, payment_hash: str) -> SettleResult:
         payment = await self._cold.get_payment(payment_hash, with_legs=False)
         if payment is None:
@@ -199,48 +195,75 @@ class Settler:
     async def _release(self, payment: PaymentRecord, to: PaymentStatus, event: str, data: dict[str, Any]) -> None:
         await self._cold.release_claim(payment.payment_hash, self._owner, to, event, data)
 
-    def _pos_of(self, payment: PaymentRecord) -> PosAccount:
+    def _pos_of(self, payment: PaymentRecord) -> SettlingAccount:
         pos = self._accounts.for_payment(payment.pos_wallet_id)
         if pos is None:
             raise LookupError(f"payment {payment.payment_hash} belongs to a POS account this instance does not have")
         return pos
 
+    # -- all open legs at once -------------------------------------------------
+
     async def _forward(self, payment: PaymentRecord, lock_token: str | None) -> SettleResult:
+        """Drive every open leg one step, all at once, then decide the payment's fate in one place.
+
+        The lease is renewed once for the whole round. Every leg's step runs
+        to its end even if another's raises (a send is never abandoned half
+        way because a sibling failed); the first error is raised afterwards.
+        """
         ph = payment.payment_hash
         pos = self._pos_of(payment)
-        for leg in payment.legs:
-            if leg.status in FINAL_LEG_STATUSES:
-                continue
+        open_legs = [leg for leg in payment.legs if leg.status not in FINAL_LEG_STATUSES]
+        if open_legs:
             if not await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds):
                 log.warning("settlement.claim_lost", payment_hash=ph)
                 return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
-            await self._drive_leg(payment, leg, pos)
+            steps = await asyncio.gather(*(self._drive_leg(ph, leg, pos) for leg in open_legs), return_exceptions=True)
+            errors = [step for step in steps if isinstance(step, BaseException)]
+            for error in errors[1:]:
+                log.error("settlement.leg_crashed", payment_hash=ph, error=repr(error))
+            if errors:
+                raise errors[0]
         return await self._conclude(ph, lock_token)
 
-    async def _drive_leg(self, payment: PaymentRecord, leg: LegRecord, pos: PosAccount) -> None:
+    # -- one leg ---------------------------------------------------------------
+
+    async def _drive_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
         """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink.
 
         Only a send that Blink could act on counts as an attempt: checking on
-        a send in flight, or failing to reach Blink, never does.
+        a send in flight, or failing to reach Blink, never does. A leg's steps
+        run in order within this call, so its events do too.
         """
-        ph = payment.payment_hash
         try:
-            if leg.status == LegStatus.PAYING:
-                leg = await self._resolve_unknown(ph, leg, pos)
-            elif leg.status == LegStatus.FAILED:
-                if leg.attempts >= self._policy.max_leg_attempts or not _due(leg):
-                    return
-                LEGS_RETRIED.inc()
-                if leg.dest_payment_hash is None:
-                    await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
-                    leg = replace(leg, status=LegStatus.PENDING)
-                else:
-                    leg = await self._resolve_unknown(ph, leg, pos)
-            elif leg.status == LegStatus.PENDING and not _due(leg):
-                return
+            ready = await self._take_up(ph, leg, pos)
         except BlinkError as exc:
             log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(exc))
             return
+        if ready is not None:
+            await self._advance(ph, ready, pos)
+
+    async def _take_up(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> LegRecord | None:
+        """The leg as it stands now, or None when there is nothing to do for it yet.
+
+        A send whose outcome is unknown is learned from Blink first; a failed
+        leg is taken up again only when its retry is due and attempts are left.
+        """
+        if leg.status == LegStatus.PAYING:
+            return await self._resolve_unknown(ph, leg, pos)
+        if leg.status == LegStatus.FAILED:
+            if self._policy.retry.exhausted(leg.attempts) or not _due(leg):
+                return None
+            LEGS_RETRIED.inc()
+            if leg.dest_payment_hash is not None:
+                return await self._resolve_unknown(ph, leg, pos)
+            await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
+            return replace(leg, status=LegStatus.PENDING)
+        if leg.status == LegStatus.PENDING and not _due(leg):
+            return None
+        return leg
+
+    async def _advance(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
+        """Invoice a pending leg, pay an invoiced one, and record what stops it: a budget, Blink, a refusal."""
         try:
             if leg.status == LegStatus.PENDING:
                 leg = await self._invoice_leg(ph, leg, pos)
@@ -255,7 +278,7 @@ class Settler:
         except BlinkError as exc:
             await self._leg_failed(ph, leg, {leg.status, LegStatus.PENDING}, str(exc), counted=True)
 
-    async def _invoice_leg(self, ph: str, leg: LegRecord, pos: PosAccount) -> LegRecord:
+    async def _invoice_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> LegRecord:
         """Create the destination invoice and store its hash before anything is paid.
 
         The invoice carries the leg's deterministic externalId. If Blink already
@@ -284,7 +307,7 @@ class Settler:
             return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
         raise BlinkUnavailable("leg invoice", "the leg's invoice is being replaced elsewhere")
 
-    async def _pay_leg(self, ph: str, leg: LegRecord, pos: PosAccount) -> None:
+    async def _pay_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
         moved = await self._cold.transition_leg(
             ph, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True,
             event_type="leg_payment_sent", event_data={"leg": leg.leg, "amount": leg.amount},
@@ -320,7 +343,7 @@ class Settler:
         # The send was an attempt (counted when the leg became `paying`) and it failed.
         await self._leg_failed(ph, replace(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
 
-    async def _resolve_unknown(self, ph: str, leg: LegRecord, pos: PosAccount) -> LegRecord:
+    async def _resolve_unknown(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> LegRecord:
         """Learn from Blink what became of this leg's invoice; return the leg as it now stands.
 
         The POS wallet's own sends for the invoice decide, never the invoice's
@@ -351,7 +374,7 @@ class Settler:
         if status is InvoiceStatus.EXPIRED:
             await self._cold.reset_leg_invoice(ph, leg.leg, {current})
             return replace(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)
-        if leg.attempts >= self._policy.max_leg_attempts:
+        if self._policy.retry.exhausted(leg.attempts):
             reason = f"still unpaid after {leg.attempts} attempts"
             await self._leg_failed(ph, leg, {current}, leg.last_error or reason, counted=False)
             return replace(leg, status=LegStatus.FAILED)
@@ -371,13 +394,15 @@ class Settler:
         self, ph: str, leg: LegRecord, from_statuses: set[LegStatus], reason: str, *, counted: bool
     ) -> None:
         attempts = leg.attempts + (1 if counted else 0)
-        retry_at = datetime.now(UTC) + timedelta(seconds=self._policy.retry_delay(attempts))
+        retry_at = datetime.now(UTC) + timedelta(seconds=self._policy.retry.delay(attempts))
         log.warning("settlement.leg_failed", payment_hash=ph, leg=leg.leg, attempts=attempts, error=reason)
         await self._cold.transition_leg(
             ph, leg.leg, from_statuses, LegStatus.FAILED, error=reason, count_attempt=counted,
             next_attempt_at=retry_at, event_type="leg_failed",
             event_data={"leg": leg.leg, "attempts": attempts, "error": reason},
         )
+
+    # -- the payment's fate, decided once every leg has taken its step ---------
 
     async def _conclude(self, ph: str, lock_token: str | None) -> SettleResult:
         """Archive a finished payment, fail an exhausted one, or schedule the next look.
@@ -389,20 +414,31 @@ class Settler:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
         legs = payment.legs
         if all(leg.status in FINAL_LEG_STATUSES for leg in legs):
-            await self._store.remove_tip_data(ph, {"success": True}, owner=self._owner, lock_token=lock_token)
-            return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value, lock_released=lock_token is not None)
+            return await self._complete(ph, lock_token)
         exhausted = [
-            leg for leg in legs if leg.status == LegStatus.FAILED and leg.attempts >= self._policy.max_leg_attempts
+            leg for leg in legs if leg.status == LegStatus.FAILED and self._policy.retry.exhausted(leg.attempts)
         ]
         unresolved = [leg for leg in legs if leg.status == LegStatus.PAYING]
         if exhausted and not unresolved:
-            reason = "; ".join(f"{leg.leg}: {leg.last_error}" for leg in exhausted)
-            await self._store.remove_tip_data(
-                ph, {"success": False, "error": reason}, owner=self._owner, lock_token=lock_token
-            )
-            return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value, lock_released=lock_token is not None)
+            return await self._fail(ph, "; ".join(f"{leg.leg}: {leg.last_error}" for leg in exhausted), lock_token)
         await self._cold.renew_claim(ph, self._owner, self._next_look(legs))
         return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
+
+    async def _complete(self, ph: str, lock_token: str | None) -> SettleResult:
+        """Every leg is paid (or skipped): archive the payment as completed and release the lock with the cache."""
+        await self._store.remove_tip_data(ph, {"success": True}, owner=self._owner, lock_token=lock_token)
+        return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value, lock_released=lock_token is not None)
+
+    async def _fail(self, ph: str, reason: str, lock_token: str | None) -> SettleResult:
+        """A leg used up its attempts with no send in flight: the payment is failed, which is final.
+
+        Nothing takes a failed payment up again on its own; an operator's
+        retry (`operator_retry.py`) gives its failed legs fresh attempts.
+        """
+        await self._store.remove_tip_data(
+            ph, {"success": False, "error": reason}, owner=self._owner, lock_token=lock_token
+        )
+        return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value, lock_released=lock_token is not None)
 
     def _next_look(self, legs: list[LegRecord]) -> int:
         """Seconds until the reconciler takes this payment up again, when its lease runs out.
@@ -413,7 +449,7 @@ class Settler:
         unsettled = [leg for leg in legs if leg.status in (LegStatus.PAYING, LegStatus.INVOICED)]
         if unsettled:
             attempts = max(leg.attempts for leg in unsettled)
-            return max(1, int(min(UNRESOLVED_RECHECK_SECONDS, self._policy.retry_delay(attempts))))
+            return max(1, int(min(UNRESOLVED_RECHECK_SECONDS, self._policy.retry.delay(attempts))))
         now = datetime.now(UTC)
         retry_times = [
             leg.next_attempt_at

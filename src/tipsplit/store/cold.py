@@ -28,6 +28,7 @@ from tipsplit.domain.records import (
     RecipientStats,
     TipRecipientRecord,
 )
+from tipsplit.domain.retry import RetryPolicy
 from tipsplit.domain.states import (
     BASE_LEG,
     FINAL_LEG_STATUSES,
@@ -72,7 +73,6 @@ LEG_ORDER = "(leg <> 'base'), NULLIF(substring(leg from 5), '')::int"
 PosScope = tuple[list[str], str | None]
 RELEASE_TARGETS = frozenset({PaymentStatus.PENDING, PaymentStatus.EXPIRED, PaymentStatus.FAILED})
 SECRET_MARKERS = ("apikey", "api_key", "secret", "password")
-MAX_RETRY_DELAY_SECONDS = 3600.0
 # For a RETURNING clause on payment_splits: the payment's recipients in order, read in the same statement.
 RECIPIENT_USERNAMES = (
     "ARRAY(SELECT t.username FROM payment_tip_recipients t"
@@ -171,8 +171,9 @@ class ColdStore:
         self._max_size = max_size
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
-        self.max_settle_attempts = max_settle_attempts
-        self._retry_base_seconds = retry_base_seconds
+        # Failed payments are scheduled by the same policy as failed legs (settings: leg_retry_base_seconds,
+        # max_leg_attempts).
+        self.retry = RetryPolicy(base_seconds=retry_base_seconds, attempts=max_settle_attempts)
         self._pool: asyncpg.Pool | None = None
         self._open_lock = asyncio.Lock()
         self._closed = False
@@ -671,12 +672,15 @@ class ColdStore:
         return Archived(tuple(recipients))
 
     @changes_payment()
-    async def fail(
-        self, payment_hash: str, owner: str, error: str, *, next_attempt_at: datetime | None = None
-    ) -> Archived | None:
-        """Give up on this attempt; the reconciler retries at next_attempt_at (backoff) until attempts run out.
+    async def fail(self, payment_hash: str, owner: str, error: str) -> Archived | None:
+        """Mark a claimed payment failed, which is final: nothing takes it up again on its own.
 
-        None when `owner` does not hold the claim (nothing changed).
+        The reconciler resumes only lapsed claims (`stale_claims`); a failed
+        payment is settled again only by an operator's retry. `next_attempt_at`
+        is when it is due for one by the shared retry policy (`self.retry`,
+        indexed by `settle_attempts`), NULL once its attempts are used up; the
+        dashboard counts those due (`retryable_failed`). None when `owner`
+        does not hold the claim (nothing changed).
         """
         # One statement: the conditional UPDATE and, only if it matched, the `failed` event and the recipients.
         return await self._archived(
@@ -685,11 +689,7 @@ class ColdStore:
                 UPDATE payment_splits
                 SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
                     claim_owner = NULL, claim_expires_at = NULL,
-                    next_attempt_at = CASE
-                        WHEN settle_attempts >= $5 THEN NULL
-                        ELSE COALESCE($4, now() + make_interval(secs => LEAST($7::float8,
-                                 $6::float8 * power(2, GREATEST(settle_attempts - 1, 0)))))
-                    END
+                    next_attempt_at = now() + make_interval(secs => ($4::float8[])[settle_attempts])
                 WHERE payment_hash = $1 AND claim_owner = $2 AND status = 'processing'
                 RETURNING payment_hash, settle_attempts, next_attempt_at, {RECIPIENT_USERNAMES}
             ), event AS (
@@ -704,10 +704,7 @@ class ColdStore:
             payment_hash,
             owner,
             error,
-            next_attempt_at,
-            self.max_settle_attempts,
-            self._retry_base_seconds,
-            MAX_RETRY_DELAY_SECONDS,
+            self.retry.schedule(),
         )
 
     @changes_payment()
@@ -728,11 +725,7 @@ class ColdStore:
                 UPDATE payment_splits
                 SET status = 'failed', error_message = $3, processed_at = now(), updated_at = now(),
                     claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
-                    next_attempt_at = CASE
-                        WHEN settle_attempts + 1 >= $4 THEN NULL
-                        ELSE now() + make_interval(secs => LEAST($6::float8,
-                                 $5::float8 * power(2, GREATEST(settle_attempts, 0))))
-                    END
+                    next_attempt_at = now() + make_interval(secs => ($4::float8[])[settle_attempts + 1])
                 FROM before
                 WHERE payment_hash = $1
                   AND (payment_splits.status IN ('pending', 'expired', 'failed')
@@ -752,9 +745,7 @@ class ColdStore:
             payment_hash,
             owner,
             error,
-            self.max_settle_attempts,
-            self._retry_base_seconds,
-            MAX_RETRY_DELAY_SECONDS,
+            self.retry.schedule(),
         )
 
     async def _archived(self, statement: str, *arguments: Any) -> Archived | None:
@@ -1016,7 +1007,7 @@ class ColdStore:
                 "SELECT payment_hash FROM payment_splits WHERE status = 'failed' AND next_attempt_at <= $1"
                 " AND settle_attempts < $2 ORDER BY next_attempt_at LIMIT $3",
                 now,
-                self.max_settle_attempts,
+                self.retry.attempts,
                 limit,
             )
         )
