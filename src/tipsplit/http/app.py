@@ -13,7 +13,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tipsplit import __version__
 from tipsplit.http.errors import error_body, install_error_handlers
-from tipsplit.http.operator_auth import OperatorGate, operator_gate, operator_required
+from tipsplit.http.deps import Operator
+from tipsplit.http.operator_auth import operator_required
 from tipsplit.http.pages import install_web
 from tipsplit.http.routes import invoice, ops, status, webhook
 from tipsplit.observability import REQUEST_LATENCY
@@ -52,7 +53,7 @@ def create_app(settings: Settings, *, public_url: str | None = None) -> FastAPI:
 def install_docs(app: FastAPI) -> None:
     """/openapi.json, /docs and /redoc, readable by whoever may read the statistics (see routes/ops.py)."""
 
-    async def allowed(request: Request, gate: OperatorGate = Depends(operator_gate)) -> None:
+    async def allowed(request: Request, gate: Operator) -> None:
         if not await gate.may_read_operations(request):
             raise operator_required()
 

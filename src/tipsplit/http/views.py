@@ -6,11 +6,13 @@ never a wallet id, a balance or Blink's own error text (a failed send can quote 
 is told as a short reason a cashier can read out. The raw text stays on the operator's dashboard.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tipsplit.domain.records import EventRecord, LegRecord, PaymentRecord
 from tipsplit.domain.states import BASE_LEG, LegStatus, PaymentStatus
+from tipsplit.store.live import LiveFeed, LiveViews
 
 UNREACHABLE = "Blink could not be reached"
 UNCONFIRMED = "Blink has not confirmed the payment yet"
@@ -104,3 +106,19 @@ def public_event_view(event: EventRecord) -> dict[str, Any]:
 def event_view(event: EventRecord) -> dict[str, Any]:
     """An audit event in full, for the operator."""
     return {"id": event.id, "type": event.event_type, "data": event.event_data, "at": _iso(event.timestamp)}
+
+
+@dataclass(frozen=True, slots=True)
+class PublicStatus:
+    """Payments as the public sees them, read through the live views (Redis, PostgreSQL on a miss)."""
+
+    live: LiveViews
+    feed: LiveFeed
+    max_attempts: int
+
+    async def get(self, payment_hash: str) -> dict[str, Any] | None:
+        """The payment-status answer (the public view and trail), or None for an unknown hash."""
+        return await self.live.get(payment_hash, self._render)
+
+    def _render(self, payment: PaymentRecord, events: list[EventRecord]) -> dict[str, Any]:
+        return public_status_view(payment, events, self.max_attempts)

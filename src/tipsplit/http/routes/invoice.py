@@ -3,13 +3,11 @@
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from tipsplit.http.deps import client_ip, runtime
-from tipsplit.http.limits import RateLimited, admit_invoice
+from tipsplit.http.deps import ClientIp, Forwarding, Invoicing, Limits
 from tipsplit.http.schemas import CreateInvoiceBody, ForwardBody
-from tipsplit.runtime.assembly import Runtime
 from tipsplit.services.invoicing import InvoiceOrder
 from tipsplit.services.settlement import Outcome
 
@@ -31,9 +29,11 @@ FORWARD_ANSWERS: dict[Outcome, tuple[int, str | None]] = {
 
 
 @router.post("/create-invoice")
-async def create_invoice(body: CreateInvoiceBody, request: Request, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+async def create_invoice(
+    body: CreateInvoiceBody, invoices: Invoicing, limits: Limits, ip: ClientIp
+) -> dict[str, Any]:
     """Create the POS invoice for base + tip and remember how to split it."""
-    await admit_invoice(rt, api_key=body.apiKey, wallet_id=body.userWalletId, ip=client_ip(request))
+    await limits.admit_invoice(api_key=body.apiKey, wallet_id=body.userWalletId, ip=ip)
     recipients = tuple((r.username, r.share) for r in body.tipRecipients or ())
     if not recipients and body.tipRecipient:
         recipients = ((body.tipRecipient, None),)
@@ -49,7 +49,7 @@ async def create_invoice(body: CreateInvoiceBody, request: Request, rt: Runtime 
         recipients=recipients,
         memo=body.memo,
     )
-    created = await rt.invoices.create(order)
+    created = await invoices.create(order)
     return {
         "success": True,
         "paymentRequest": created.payment_request,
@@ -61,15 +61,13 @@ async def create_invoice(body: CreateInvoiceBody, request: Request, rt: Runtime 
 
 
 @router.post("/forward-with-tips")
-async def forward_with_tips(body: ForwardBody, request: Request, rt: Runtime = Depends(runtime)) -> JSONResponse:
+async def forward_with_tips(body: ForwardBody, forwards: Forwarding, limits: Limits, ip: ClientIp) -> JSONResponse:
     """Ask for settlement now; idempotent, and any amount in the body is ignored.
 
     Needs no credentials, so it is rate-limited per client IP and its Blink checks are shared (see forwarding.py).
     """
-    decision = await rt.store.check_forward_rate_limit(client_ip(request))
-    if not decision.allowed:
-        raise RateLimited(decision.retry_after, "too many forward requests; slow down")
-    task = asyncio.ensure_future(rt.forwards.settle(body.paymentHash))
+    await limits.admit_forward(ip)
+    task = asyncio.ensure_future(forwards.settle(body.paymentHash))
     try:
         result = await asyncio.wait_for(asyncio.shield(task), FORWARD_WAIT_SECONDS)
     except TimeoutError:

@@ -8,14 +8,13 @@ import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tipsplit.http.deps import runtime
+from tipsplit.http.deps import Accounts, BlinkProbe, Operator, PosBlink, SandboxWorld, Store
 from tipsplit.http.errors import error_body
-from tipsplit.http.operator_auth import OperatorGate, operator_gate, operator_required
-from tipsplit.runtime.assembly import Runtime
+from tipsplit.http.operator_auth import operator_required
 
 router = APIRouter(tags=["operations"])
 
@@ -36,55 +35,53 @@ async def _disabled() -> dict[str, Any]:
 
 
 @router.get("/api/health")
-async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
+async def health(
+    store: Store, pos: PosBlink, probe: BlinkProbe, accounts: Accounts, sandbox: SandboxWorld
+) -> JSONResponse:
     """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache).
 
     Anyone may call this, so Blink's answer is shared by concurrent calls and reused for a few seconds.
     """
-    hot = rt.store.hot
+    hot = store.hot
     postgres, redis, blink = await asyncio.gather(
-        _timed(rt.store.cold.ping()),
+        _timed(store.cold.ping()),
         _timed(hot.ping()) if hot is not None else _disabled(),
-        rt.blink_probe.run("blink", lambda: _timed(rt.pos.realtime_price("USD"))),
+        probe.run("blink", lambda: _timed(pos.realtime_price("USD"))),
     )
     healthy = postgres["status"] == "up" and blink["status"] == "up"
     status = "healthy" if healthy and redis["status"] != "down" else ("degraded" if healthy else "unhealthy")
     body = {
         "status": status,
-        "sandbox": rt.sandbox is not None,
+        "sandbox": sandbox is not None,
         "checks": {"postgres": postgres, "redis": redis, "blink": blink},
-        "posAccounts": [budget.public() for budget in await rt.accounts.budgets()],
+        "posAccounts": [budget.public() for budget in await accounts.budgets()],
     }
     return JSONResponse(status_code=200 if healthy else 503, content=body)
 
 
 @router.get("/api/stats")
-async def stats(
-    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
-) -> dict[str, Any]:
+async def stats(request: Request, store: Store, gate: Operator) -> dict[str, Any]:
     """Last 24 hours and per-recipient totals, served from the Redis stats cache; the operator's."""
     if not await gate.may_read_operations(request):
         raise operator_required()
-    return await rt.store.get_stats()
+    return await store.get_stats()
 
 
 @router.get("/metrics")
-async def metrics(
-    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
-) -> Response:
+async def metrics(request: Request, accounts: Accounts, gate: Operator) -> Response:
     """Prometheus metrics; the operator's (scrape with `authorization: Bearer <OPERATOR_TOKEN>`).
 
     Each POS account's invoice budget and balance are read at scrape time.
     """
     if not await gate.may_read_operations(request):
         raise operator_required()
-    await rt.accounts.statuses()
+    await accounts.statuses()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/api/sandbox")
-async def sandbox(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+async def sandbox(world: SandboxWorld) -> dict[str, Any]:
     """The simulator's accounts, so a sale can be made by hand; 404 when talking to real Blink."""
-    if rt.sandbox is None:
+    if world is None:
         raise HTTPException(status_code=404, detail=error_body("not in sandbox mode"))
-    return rt.sandbox.credentials()
+    return world.credentials()

@@ -9,18 +9,15 @@ reads every STREAM_POLL_SECONDS instead.
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 from sse_starlette.sse import EventSourceResponse
 
 from tipsplit.domain.models import HASH_RE
 from tipsplit.domain.states import FINAL_PAYMENT_STATUSES, PaymentStatus
-from tipsplit.http.deps import runtime
+from tipsplit.http.deps import PaymentViews
 from tipsplit.http.errors import error_body
-from tipsplit.http.views import public_status_view
-from tipsplit.runtime.assembly import Runtime
 
 router = APIRouter(prefix="/api/payment-status", tags=["status"])
 
@@ -39,39 +36,34 @@ def _checked(payment_hash: str) -> str:
     return lowered
 
 
-async def _status(rt: Runtime, payment_hash: str) -> dict[str, Any] | None:
-    render = partial(public_status_view, max_attempts=rt.settings.max_leg_attempts)
-    return await rt.store.live.get(payment_hash, render)
-
-
 def _not_found() -> HTTPException:
     return HTTPException(status_code=404, detail=error_body("no payment with this hash", status="not_found"))
 
 
 @router.get("/{payment_hash}")
-async def payment_status(payment_hash: str = HashPath, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+async def payment_status(views: PaymentViews, payment_hash: str = HashPath) -> dict[str, Any]:
     """Where a payment stands, with each leg's state: public, so no wallet id, balance or raw Blink error."""
-    view = await _status(rt, _checked(payment_hash))
+    view = await views.get(_checked(payment_hash))
     if view is None:
         raise _not_found()
     return view
 
 
 @router.get("/{payment_hash}/events")
-async def payment_events(payment_hash: str = HashPath, rt: Runtime = Depends(runtime)) -> EventSourceResponse:
+async def payment_events(views: PaymentViews, payment_hash: str = HashPath) -> EventSourceResponse:
     """A `status` event each time the payment or one of its legs changes, until it is final."""
     ph = _checked(payment_hash)
-    if await _status(rt, ph) is None:
+    if await views.get(ph) is None:
         raise _not_found()
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         last = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STREAM_MAX_SECONDS
-        async with rt.store.feed.watch(ph) as watch:
+        async with views.feed.watch(ph) as watch:
             while loop.time() < deadline:
                 watch.arm()
-                view = await _status(rt, ph)
+                view = await views.get(ph)
                 if view is None:
                     return
                 view.pop("events", None)
