@@ -12,6 +12,7 @@ from typing import Any
 
 from tipsplit.domain.records import EventRecord, LegRecord, PaymentRecord
 from tipsplit.domain.states import BASE_LEG, LegStatus, PaymentStatus
+from tipsplit.http.schemas.answers import EventData
 from tipsplit.store.live import LiveFeed, LiveViews
 
 UNREACHABLE = "Blink could not be reached"
@@ -20,8 +21,8 @@ RECIPIENT_UNPAID = "the recipient could not be paid yet"
 MERCHANT_UNPAID = "the merchant's wallet could not be paid yet"
 _UNREACHABLE_WORDS = ("unavailable", "unreachable", "could not be reached", "timed out", "timeout", "connect")
 _UNCONFIRMED_WORDS = ("unpaid after", "outcome unknown", "pending")
-# Event fields that say nothing private (no wallet ids, errors, instance names or key ids).
-PUBLIC_EVENT_FIELDS = frozenset({"leg", "legs", "amount", "recipient", "attempts", "result", "status"})
+# Event fields that say nothing private (no wallet ids, errors, instance names or key ids): the answer's own.
+PUBLIC_EVENT_FIELDS = frozenset(EventData.model_fields)
 
 
 def _iso(value: datetime | None) -> str | None:

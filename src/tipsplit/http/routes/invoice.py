@@ -3,11 +3,12 @@
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
 from tipsplit.http.deps import ClientIp, Forwarding, Invoicing, Limits
-from tipsplit.http.schemas import CreateInvoiceBody, ForwardBody
+from tipsplit.http.schemas.answers import ForwardAnswer, InvoiceCreated
+from tipsplit.http.schemas.errors import INVALID, InvalidRequest, error
+from tipsplit.http.schemas.requests import CreateInvoiceBody, ForwardBody
 from tipsplit.services.invoicing import InvoiceOrder
 from tipsplit.services.settlement import Outcome
 
@@ -28,7 +29,22 @@ FORWARD_ANSWERS: dict[Outcome, tuple[int, str | None]] = {
 }
 
 
-@router.post("/create-invoice")
+RATE_LIMITED = error("too many requests from this address or for this wallet (Retry-After)")
+
+
+@router.post(
+    "/create-invoice",
+    response_model=InvoiceCreated,
+    responses={
+        400: error("invalid, or the order cannot become an invoice (e.g. an unknown recipient); `field` names the"
+                   " part at fault", InvalidRequest),
+        401: error("Blink refused the API key"),
+        403: error("the wallet does not belong to the API key's account, or the key can spend"),
+        429: RATE_LIMITED,
+        502: error("Blink refused to make the invoice"),
+        503: error("Blink or PostgreSQL is unreachable, or the POS account's invoice budget is spent (Retry-After)"),
+    },
+)
 async def create_invoice(
     body: CreateInvoiceBody, invoices: Invoicing, limits: Limits, ip: ClientIp
 ) -> dict[str, Any]:
@@ -60,8 +76,26 @@ async def create_invoice(
     }
 
 
-@router.post("/forward-with-tips")
-async def forward_with_tips(body: ForwardBody, forwards: Forwarding, limits: Limits, ip: ClientIp) -> JSONResponse:
+def _forward_error(description: str) -> dict[str, Any]:
+    return error(description, ForwardAnswer)
+
+
+@router.post(
+    "/forward-with-tips",
+    response_model=ForwardAnswer,
+    responses={
+        202: _forward_error("settlement is under way; poll payment-status"),
+        400: INVALID,
+        404: _forward_error("no payment with this hash"),
+        409: _forward_error("not paid yet, or forwarding failed after every retry"),
+        410: _forward_error("the invoice expired unpaid"),
+        429: error("too many forward requests from this address (Retry-After)"),
+        503: _forward_error("Blink could not be asked (Retry-After); or PostgreSQL is unreachable (an error body)"),
+    },
+)
+async def forward_with_tips(
+    body: ForwardBody, response: Response, forwards: Forwarding, limits: Limits, ip: ClientIp
+) -> ForwardAnswer:
     """Ask for settlement now; idempotent, and any amount in the body is ignored.
 
     Needs no credentials, so it is rate-limited per client IP and its Blink checks are shared (see forwarding.py).
@@ -71,15 +105,17 @@ async def forward_with_tips(body: ForwardBody, forwards: Forwarding, limits: Lim
     try:
         result = await asyncio.wait_for(asyncio.shield(task), FORWARD_WAIT_SECONDS)
     except TimeoutError:
-        return JSONResponse(status_code=202, content={"paymentHash": body.paymentHash, "status": "processing"})
-    content: dict[str, Any] = {
-        "paymentHash": body.paymentHash,
-        "status": result.status,
-        "success": result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED),
-        "alreadyProcessed": result.outcome is Outcome.ALREADY_COMPLETED,
-    }
-    status_code, error = FORWARD_ANSWERS[result.outcome]
-    if error is not None:
-        content["error"] = error
-    headers = {"Retry-After": "5"} if result.outcome is Outcome.BLINK_UNAVAILABLE else None
-    return JSONResponse(status_code=status_code, content=content, headers=headers)
+        response.status_code = 202
+        return ForwardAnswer(paymentHash=body.paymentHash, status="processing")
+    answer = ForwardAnswer(
+        paymentHash=body.paymentHash,
+        status=result.status,
+        success=result.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED),
+        alreadyProcessed=result.outcome is Outcome.ALREADY_COMPLETED,
+    )
+    response.status_code, refusal = FORWARD_ANSWERS[result.outcome]
+    if refusal is not None:
+        answer.error = refusal
+    if result.outcome is Outcome.BLINK_UNAVAILABLE:
+        response.headers["Retry-After"] = "5"
+    return answer

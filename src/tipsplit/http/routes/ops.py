@@ -9,12 +9,14 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tipsplit.http.deps import Accounts, BlinkProbe, Operator, PosBlink, SandboxWorld, Store
 from tipsplit.http.errors import error_body
 from tipsplit.http.operator_auth import operator_required
+from tipsplit.http.schemas.answers import HealthAnswer, SandboxAnswer, StatsAnswer
+from tipsplit.http.schemas.errors import OPERATOR_ONLY, STORAGE_DOWN, TOO_MANY_SIGN_INS, error
 
 router = APIRouter(tags=["operations"])
 
@@ -34,10 +36,14 @@ async def _disabled() -> dict[str, Any]:
     return {"status": "disabled"}
 
 
-@router.get("/api/health")
+@router.get(
+    "/api/health",
+    response_model=HealthAnswer,
+    responses={503: {"model": HealthAnswer, "description": "`unhealthy`: PostgreSQL or Blink does not answer"}},
+)
 async def health(
-    store: Store, pos: PosBlink, probe: BlinkProbe, accounts: Accounts, sandbox: SandboxWorld
-) -> JSONResponse:
+    response: Response, store: Store, pos: PosBlink, probe: BlinkProbe, accounts: Accounts, sandbox: SandboxWorld
+) -> dict[str, Any]:
     """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache).
 
     Anyone may call this, so Blink's answer is shared by concurrent calls and reused for a few seconds.
@@ -56,10 +62,14 @@ async def health(
         "checks": {"postgres": postgres, "redis": redis, "blink": blink},
         "posAccounts": [budget.public() for budget in await accounts.budgets()],
     }
-    return JSONResponse(status_code=200 if healthy else 503, content=body)
+    response.status_code = 200 if healthy else 503
+    return body
 
 
-@router.get("/api/stats")
+OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {401: OPERATOR_ONLY, 429: TOO_MANY_SIGN_INS}
+
+
+@router.get("/api/stats", response_model=StatsAnswer, responses={**OPERATOR_ERRORS, 503: STORAGE_DOWN})
 async def stats(request: Request, store: Store, gate: Operator) -> dict[str, Any]:
     """Last 24 hours and per-recipient totals, served from the Redis stats cache; the operator's."""
     if not await gate.may_read_operations(request):
@@ -67,7 +77,7 @@ async def stats(request: Request, store: Store, gate: Operator) -> dict[str, Any
     return await store.get_stats()
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=OPERATOR_ERRORS)
 async def metrics(request: Request, accounts: Accounts, gate: Operator) -> Response:
     """Prometheus metrics; the operator's (scrape with `authorization: Bearer <OPERATOR_TOKEN>`).
 
@@ -79,7 +89,7 @@ async def metrics(request: Request, accounts: Accounts, gate: Operator) -> Respo
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/sandbox")
+@router.get("/api/sandbox", response_model=SandboxAnswer, responses={404: error("not in sandbox mode")})
 async def sandbox(world: SandboxWorld) -> dict[str, Any]:
     """The simulator's accounts, so a sale can be made by hand; 404 when talking to real Blink."""
     if world is None:

@@ -10,6 +10,8 @@ from tipsplit.blink.webhook import WebhookVerificationError, verify
 from tipsplit.domain.models import HASH_RE
 from tipsplit.http.deps import Watching, WebhookSecret
 from tipsplit.http.errors import error_body
+from tipsplit.http.schemas.answers import WebhookAnswer
+from tipsplit.http.schemas.errors import error
 from tipsplit.observability import WEBHOOKS
 
 router = APIRouter(prefix="/api/blink", tags=["webhooks"])
@@ -26,8 +28,16 @@ def _payment_hash(event: dict[str, Any]) -> str | None:
     return None
 
 
-@router.post("/webhook")
-async def webhook(request: Request, secret: WebhookSecret, watchers: Watching) -> JSONResponse:
+@router.post(
+    "/webhook",
+    response_model=WebhookAnswer,
+    responses={
+        400: error("the body is not JSON"),
+        401: error("the signature is missing, wrong or stale, or webhooks are not configured"),
+        413: error("the body is larger than a webhook's"),
+    },
+)
+async def webhook(request: Request, secret: WebhookSecret, watchers: Watching) -> WebhookAnswer | JSONResponse:
     """A `receive.*` event starts settlement in the background; the answer does not wait for it."""
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
@@ -50,7 +60,7 @@ async def webhook(request: Request, secret: WebhookSecret, watchers: Watching) -
     payment_hash = _payment_hash(event) if isinstance(event, dict) else None
     if not event_type.startswith("receive.") or payment_hash is None:
         WEBHOOKS.labels(result="ignored").inc()
-        return JSONResponse(status_code=200, content={"received": True, "action": "ignored"})
+        return WebhookAnswer(received=True, action="ignored")
     watchers.trigger(payment_hash)
     WEBHOOKS.labels(result="settling").inc()
-    return JSONResponse(status_code=200, content={"received": True, "action": "settling", "paymentHash": payment_hash})
+    return WebhookAnswer(received=True, action="settling", paymentHash=payment_hash)
