@@ -1,8 +1,8 @@
 """The operations dashboard: payments, their legs and audit trail, leaderboard, charts, health, CSV export,
 and the retry of a failed payment.
 
-Every route needs the operator (OPERATOR_TOKEN, by session cookie or bearer header, see api/operator.py);
-in sandbox mode with no token the dashboard is open and says so. Every POST is CSRF-protected (web/csrf.py).
+Every route needs the operator (OPERATOR_TOKEN, by session cookie or bearer header, see http/operator_auth.py);
+in sandbox mode with no token the dashboard is open and says so. Every POST is CSRF-protected (http/csrf.py).
 """
 
 import asyncio
