@@ -52,48 +52,96 @@ async def _settings(request: Request) -> Settings:
     return _runtime(request).settings
 
 
+AppSettings = Annotated[Settings, Depends(_settings)]
+"""The service's settings (the dashboard shows the attempts a leg may make)."""
+
+
 async def _store(request: Request) -> HybridTipStore:
     return _runtime(request).store
+
+
+Store = Annotated[HybridTipStore, Depends(_store)]
+"""The payment store: PostgreSQL, its Redis caches and counters."""
 
 
 async def _invoicing(request: Request) -> InvoiceService:
     return _runtime(request).invoices
 
 
+Invoicing = Annotated[InvoiceService, Depends(_invoicing)]
+"""Turns an order into a stored split and a POS invoice."""
+
+
 async def _forwarding(request: Request) -> ForwardRequests:
     return _runtime(request).forwards
+
+
+Forwarding = Annotated[ForwardRequests, Depends(_forwarding)]
+"""Settlement asked for by untrusted callers, their Blink checks shared."""
 
 
 async def _settler(request: Request) -> Settler:
     return _runtime(request).settler
 
 
+Settling = Annotated[Settler, Depends(_settler)]
+"""The settlement engine itself, for the operator's retry."""
+
+
 async def _pos(request: Request) -> BlinkClient:
     return _runtime(request).pos
+
+
+PosBlink = Annotated[BlinkClient, Depends(_pos)]
+"""Blink with the POS account's key: prices, and a merchant's key checked through it."""
 
 
 async def _accounts(request: Request) -> PosAccounts:
     return _runtime(request).accounts
 
 
+Accounts = Annotated[PosAccounts, Depends(_accounts)]
+"""The POS accounts: their invoice budgets and balances."""
+
+
 async def _merchant_keys(request: Request) -> MerchantKeyPolicy:
     return _runtime(request).merchant_keys
+
+
+KeyPolicy = Annotated[MerchantKeyPolicy, Depends(_merchant_keys)]
+"""Which merchant keys are accepted (none that can spend, unless the operator allows it)."""
 
 
 async def _watchers(request: Request) -> Watchers:
     return _runtime(request).watchers
 
 
+Watching = Annotated[Watchers, Depends(_watchers)]
+"""The background settlement a webhook starts."""
+
+
 async def _webhook_secret(request: Request) -> str | None:
     return _runtime(request).webhook_secret
+
+
+WebhookSecret = Annotated[str | None, Depends(_webhook_secret)]
+"""The secret Blink signs webhooks with; None when webhooks are not configured."""
 
 
 async def _sandbox(request: Request) -> Sandbox | None:
     return _runtime(request).sandbox
 
 
+SandboxWorld = Annotated[Sandbox | None, Depends(_sandbox)]
+"""The bundled simulator and its accounts; None when talking to real Blink."""
+
+
 async def _blink_probe(request: Request) -> SingleFlight[dict[str, Any]]:
     return _runtime(request).blink_probe
+
+
+BlinkProbe = Annotated[SingleFlight[dict[str, Any]], Depends(_blink_probe)]
+"""Health's question to Blink, shared by concurrent callers and reused for a few seconds."""
 
 
 async def _payment_views(request: Request) -> PublicStatus:
@@ -101,18 +149,28 @@ async def _payment_views(request: Request) -> PublicStatus:
     return PublicStatus(rt.store.live, rt.store.feed, rt.settings.max_leg_attempts)
 
 
+PaymentViews = Annotated[PublicStatus, Depends(_payment_views)]
+"""The public view of payments and their change notices."""
+
+
 async def _limits(request: Request) -> RequestLimits:
     rt = _runtime(request)
     return RequestLimits(rt.store, rt.invoices)
+
+
+Limits = Annotated[RequestLimits, Depends(_limits)]
+"""The per-IP and per-wallet request limits."""
 
 
 async def _client_ip(request: Request) -> str:
     return client_ip(request)
 
 
-async def operator(request: Request) -> OperatorGate:
-    """The app's OperatorGate (also a sub-dependency of the docs' guard in app.py)."""
+ClientIp = Annotated[str, Depends(_client_ip)]
+"""The caller's IP: the connection's peer, or what a TRUSTED_PROXIES proxy said in X-Forwarded-For."""
 
+
+async def _operator(request: Request) -> OperatorGate:
     def build() -> OperatorGate:
         rt = _runtime(request)
         settings = rt.settings
@@ -121,9 +179,11 @@ async def operator(request: Request) -> OperatorGate:
     return _once(request, "operator_gate", build)
 
 
-async def web_keys(request: Request) -> WebKeys:
-    """The pages' key ring and cookie signer (also a sub-dependency of csrf.require_csrf)."""
+Operator = Annotated[OperatorGate, Depends(_operator)]
+"""Who may use the dashboard and read statistics, metrics and the docs."""
 
+
+async def _web_keys(request: Request) -> WebKeys:
     def build() -> WebKeys:
         rt = _runtime(request)
         return build_keys(rt.settings, sandbox=rt.sandbox is not None)
@@ -131,7 +191,11 @@ async def web_keys(request: Request) -> WebKeys:
     return _once(request, "web_keys", build)
 
 
-async def _tills(request: Request, keys: Annotated[WebKeys, Depends(web_keys)]) -> Tills:
+PageKeys = Annotated[WebKeys, Depends(_web_keys)]
+"""What the pages seal, sign and check cookies with (csrf.require_csrf uses it too)."""
+
+
+async def _tills(request: Request, keys: PageKeys) -> Tills:
     def build() -> Tills:
         rt = _runtime(request)
         return Tills(TillStore(rt.store.cold), rt.pos, keys.keyring, rt.merchant_keys)
@@ -139,39 +203,5 @@ async def _tills(request: Request, keys: Annotated[WebKeys, Depends(web_keys)]) 
     return _once(request, "tills", build)
 
 
-AppSettings = Annotated[Settings, Depends(_settings)]
-"""The service's settings (the dashboard shows the attempts a leg may make)."""
-Store = Annotated[HybridTipStore, Depends(_store)]
-"""The payment store: PostgreSQL, its Redis caches and counters."""
-Invoicing = Annotated[InvoiceService, Depends(_invoicing)]
-"""Turns an order into a stored split and a POS invoice."""
-Forwarding = Annotated[ForwardRequests, Depends(_forwarding)]
-"""Settlement asked for by untrusted callers, their Blink checks shared."""
-Settling = Annotated[Settler, Depends(_settler)]
-"""The settlement engine itself, for the operator's retry."""
-PosBlink = Annotated[BlinkClient, Depends(_pos)]
-"""Blink with the POS account's key: prices, and a merchant's key checked through it."""
-Accounts = Annotated[PosAccounts, Depends(_accounts)]
-"""The POS accounts: their invoice budgets and balances."""
-KeyPolicy = Annotated[MerchantKeyPolicy, Depends(_merchant_keys)]
-"""Which merchant keys are accepted (none that can spend, unless the operator allows it)."""
-Watching = Annotated[Watchers, Depends(_watchers)]
-"""The background settlement a webhook starts."""
-WebhookSecret = Annotated[str | None, Depends(_webhook_secret)]
-"""The secret Blink signs webhooks with; None when webhooks are not configured."""
-SandboxWorld = Annotated[Sandbox | None, Depends(_sandbox)]
-"""The bundled simulator and its accounts; None when talking to real Blink."""
-BlinkProbe = Annotated[SingleFlight[dict[str, Any]], Depends(_blink_probe)]
-"""Health's question to Blink, shared by concurrent callers and reused for a few seconds."""
-PaymentViews = Annotated[PublicStatus, Depends(_payment_views)]
-"""The public view of payments and their change notices."""
-Limits = Annotated[RequestLimits, Depends(_limits)]
-"""The per-IP and per-wallet request limits."""
-ClientIp = Annotated[str, Depends(_client_ip)]
-"""The caller's IP: the connection's peer, or what a TRUSTED_PROXIES proxy said in X-Forwarded-For."""
-Operator = Annotated[OperatorGate, Depends(operator)]
-"""Who may use the dashboard and read statistics, metrics and the docs."""
-PageKeys = Annotated[WebKeys, Depends(web_keys)]
-"""What the pages seal, sign and check cookies with."""
 TillService = Annotated[Tills, Depends(_tills)]
 """The owner's tills and what a paired till may ask for."""

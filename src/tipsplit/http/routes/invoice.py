@@ -29,18 +29,16 @@ FORWARD_ANSWERS: dict[Outcome, tuple[int, str | None]] = {
 }
 
 
-RATE_LIMITED = error("too many requests from this address or for this wallet (Retry-After)")
-
-
 @router.post(
     "/create-invoice",
     response_model=InvoiceCreated,
+    response_description="the invoice to show the customer, and how it will be split",
     responses={
         400: error("invalid, or the order cannot become an invoice (e.g. an unknown recipient); `field` names the"
                    " part at fault", InvalidRequest),
         401: error("Blink refused the API key"),
         403: error("the wallet does not belong to the API key's account, or the key can spend"),
-        429: RATE_LIMITED,
+        429: error("too many requests from this address or for this wallet (Retry-After)"),
         502: error("Blink refused to make the invoice"),
         503: error("Blink or PostgreSQL is unreachable, or the POS account's invoice budget is spent (Retry-After)"),
     },
@@ -76,21 +74,23 @@ async def create_invoice(
     }
 
 
-def _forward_error(description: str) -> dict[str, Any]:
+def _settlement(description: str) -> dict[str, Any]:
+    """An answer other than 200 that still reports where settlement stands."""
     return error(description, ForwardAnswer)
 
 
 @router.post(
     "/forward-with-tips",
     response_model=ForwardAnswer,
+    response_description="every leg is paid (`alreadyProcessed` when an earlier call or the service did it)",
     responses={
-        202: _forward_error("settlement is under way; poll payment-status"),
+        202: _settlement("settlement is under way; poll payment-status"),
         400: INVALID,
-        404: _forward_error("no payment with this hash"),
-        409: _forward_error("not paid yet, or forwarding failed after every retry"),
-        410: _forward_error("the invoice expired unpaid"),
+        404: _settlement("no payment with this hash"),
+        409: _settlement("not paid yet, or forwarding failed after every retry"),
+        410: _settlement("the invoice expired unpaid"),
         429: error("too many forward requests from this address (Retry-After)"),
-        503: _forward_error("Blink could not be asked (Retry-After); or PostgreSQL is unreachable (an error body)"),
+        503: _settlement("Blink could not be asked (Retry-After); or PostgreSQL is unreachable (an error body)"),
     },
 )
 async def forward_with_tips(
