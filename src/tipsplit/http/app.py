@@ -13,8 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tipsplit import __version__
-from tipsplit.http.errors import error_body, install_error_handlers
 from tipsplit.http.deps import Operator
+from tipsplit.http.errors import error_body, install_error_handlers
 from tipsplit.http.operator_auth import operator_required
 from tipsplit.http.pages import install_web
 from tipsplit.http.routes import invoice, ops, status, webhook

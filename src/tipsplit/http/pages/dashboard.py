@@ -15,13 +15,23 @@ import structlog
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+from tipsplit.blink.client import BlinkClient
 from tipsplit.domain.models import HASH_RE
 from tipsplit.domain.records import PaymentRecord
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.http import csrf
 from tipsplit.http.csrf import require_csrf
-from tipsplit.blink.client import BlinkClient
-from tipsplit.http.deps import Accounts, AppSettings, KeyPolicy, Operator, PageKeys, PosBlink, Settling, Store, TillService
+from tipsplit.http.deps import (
+    Accounts,
+    AppSettings,
+    KeyPolicy,
+    Operator,
+    PageKeys,
+    PosBlink,
+    Settling,
+    Store,
+    TillService,
+)
 from tipsplit.http.errors import error_body
 from tipsplit.http.operator_auth import OPERATOR_COOKIE, OPERATOR_MAX_AGE, OperatorGate, TooManyAttempts
 from tipsplit.http.pages.reports import PAGE_SIZE, PaymentFilter, chart_bars, payments_csv
