@@ -16,12 +16,13 @@ import re
 import secrets
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature
 
+from tipsplit.http.deps import PageKeys
 from tipsplit.http.errors import error_body
-from tipsplit.http.sessions import POS_MAX_AGE, WebKeys, web_keys
+from tipsplit.http.sessions import POS_MAX_AGE, WebKeys
 from tipsplit.http.templating import templates
 
 CSRF_COOKIE = "tipsplit_csrf"
@@ -86,7 +87,7 @@ async def _submitted_token(request: Request) -> str | None:
     return None
 
 
-async def require_csrf(request: Request, keys: WebKeys = Depends(web_keys)) -> None:
+async def require_csrf(request: Request, keys: PageKeys) -> None:
     """Refuse (403, JSON naming `csrf_token`) a state-changing request another site could have sent."""
     reason = cross_site_reason(request)
     if reason is not None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
-from tipsplit.http.deps import client_ip
 from tipsplit.http.errors import error_body
+from tipsplit.http.limits import client_ip
 from tipsplit.store.hybrid import HybridTipStore
 
 OPERATOR_COOKIE = "tipsplit_operator"
@@ -107,17 +107,6 @@ class OperatorGate:
         session_id = request.cookies.get(OPERATOR_COOKIE)
         if session_id:
             await self.store.delete_operator_session(_session_key(session_id))
-
-
-def operator_gate(request: Request) -> OperatorGate:
-    """The app's OperatorGate, built on first use (the runtime exists only once the app has started)."""
-    gate: OperatorGate | None = getattr(request.app.state, "operator_gate", None)
-    if gate is None:
-        rt = request.app.state.runtime
-        settings = rt.settings
-        gate = OperatorGate(settings.operator_token, rt.sandbox is not None, settings.public_metrics, rt.store)
-        request.app.state.operator_gate = gate
-    return gate
 
 
 def operator_required() -> HTTPException:

@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from tipsplit.keyring import DecryptionError, KeyRing
 from tipsplit.observability import register_secrets
-from tipsplit.runtime.assembly import Runtime
+from tipsplit.settings import Settings
 
 POS_COOKIE = "tipsplit_pos"
 POS_MAX_AGE = 30 * 24 * 3600
@@ -72,23 +72,12 @@ def _sandbox_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def build_keys(rt: Runtime) -> WebKeys:
-    """Key ring and signer from the runtime's settings; without SESSION_SECRET outside sandbox, no signer."""
-    settings = rt.settings
-    sandbox = rt.sandbox is not None
+def build_keys(settings: Settings, *, sandbox: bool) -> WebKeys:
+    """Key ring and signer from the settings; without SESSION_SECRET outside sandbox, no signer."""
     secret = settings.session_secret or (_sandbox_secret(settings.data_dir) if sandbox else None)
     register_secrets([secret])
     signer = URLSafeTimedSerializer(secret, salt="tipsplit.http.pages") if secret else None
     return WebKeys(KeyRing.from_settings(settings), signer, sandbox, settings.secure_cookies)
-
-
-def web_keys(request: Request) -> WebKeys:
-    """The app's WebKeys, built on first use (the runtime exists only once the app has started)."""
-    keys: WebKeys | None = getattr(request.app.state, "web_keys", None)
-    if keys is None:
-        keys = build_keys(request.app.state.runtime)
-        request.app.state.web_keys = keys
-    return keys
 
 
 def seal_merchant(keys: WebKeys, session: MerchantSession) -> str:

@@ -6,11 +6,14 @@ never a wallet id, a balance or Blink's own error text (a failed send can quote 
 is told as a short reason a cashier can read out. The raw text stays on the operator's dashboard.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tipsplit.domain.records import EventRecord, LegRecord, PaymentRecord
 from tipsplit.domain.states import BASE_LEG, LegStatus, PaymentStatus
+from tipsplit.http.schemas.answers import EventData
+from tipsplit.store.live import LiveFeed, LiveViews
 
 UNREACHABLE = "Blink could not be reached"
 UNCONFIRMED = "Blink has not confirmed the payment yet"
@@ -18,8 +21,8 @@ RECIPIENT_UNPAID = "the recipient could not be paid yet"
 MERCHANT_UNPAID = "the merchant's wallet could not be paid yet"
 _UNREACHABLE_WORDS = ("unavailable", "unreachable", "could not be reached", "timed out", "timeout", "connect")
 _UNCONFIRMED_WORDS = ("unpaid after", "outcome unknown", "pending")
-# Event fields that say nothing private (no wallet ids, errors, instance names or key ids).
-PUBLIC_EVENT_FIELDS = frozenset({"leg", "legs", "amount", "recipient", "attempts", "result", "status"})
+# Event fields that say nothing private (no wallet ids, errors, instance names or key ids): the answer's own.
+PUBLIC_EVENT_FIELDS = frozenset(EventData.model_fields)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -104,3 +107,19 @@ def public_event_view(event: EventRecord) -> dict[str, Any]:
 def event_view(event: EventRecord) -> dict[str, Any]:
     """An audit event in full, for the operator."""
     return {"id": event.id, "type": event.event_type, "data": event.event_data, "at": _iso(event.timestamp)}
+
+
+@dataclass(frozen=True, slots=True)
+class PublicStatus:
+    """Payments as the public sees them, read through the live views (Redis, PostgreSQL on a miss)."""
+
+    live: LiveViews
+    feed: LiveFeed
+    max_attempts: int
+
+    async def get(self, payment_hash: str) -> dict[str, Any] | None:
+        """The payment-status answer (the public view and trail), or None for an unknown hash."""
+        return await self.live.get(payment_hash, self._render)
+
+    def _render(self, payment: PaymentRecord, events: list[EventRecord]) -> dict[str, Any]:
+        return public_status_view(payment, events, self.max_attempts)

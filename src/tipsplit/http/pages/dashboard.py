@@ -1,8 +1,8 @@
 """The operations dashboard: payments, their legs and audit trail, leaderboard, charts, health, CSV export,
 and the retry of a failed payment.
 
-Every route needs the operator (OPERATOR_TOKEN, by session cookie or bearer header, see api/operator.py);
-in sandbox mode with no token the dashboard is open and says so. Every POST is CSRF-protected (web/csrf.py).
+Every route needs the operator (OPERATOR_TOKEN, by session cookie or bearer header, see http/operator_auth.py);
+in sandbox mode with no token the dashboard is open and says so. Every POST is CSRF-protected (http/csrf.py).
 """
 
 import asyncio
@@ -15,21 +15,33 @@ import structlog
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+from tipsplit.blink.client import BlinkClient
 from tipsplit.domain.models import HASH_RE
 from tipsplit.domain.records import PaymentRecord
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.http import csrf
 from tipsplit.http.csrf import require_csrf
-from tipsplit.http.deps import runtime
+from tipsplit.http.deps import (
+    Accounts,
+    AppSettings,
+    KeyPolicy,
+    Operator,
+    PageKeys,
+    PosBlink,
+    Settling,
+    Store,
+    TillService,
+)
 from tipsplit.http.errors import error_body
-from tipsplit.http.operator_auth import OPERATOR_COOKIE, OPERATOR_MAX_AGE, OperatorGate, TooManyAttempts, operator_gate
+from tipsplit.http.operator_auth import OPERATOR_COOKIE, OPERATOR_MAX_AGE, OperatorGate, TooManyAttempts
 from tipsplit.http.pages.reports import PAGE_SIZE, PaymentFilter, chart_bars, payments_csv
-from tipsplit.http.pages.till import till_service
-from tipsplit.http.sessions import WebKeys, web_keys
+from tipsplit.http.sessions import WebKeys
 from tipsplit.http.templating import templates
 from tipsplit.http.views import event_view, leg_reason
-from tipsplit.runtime.assembly import Runtime
 from tipsplit.services.operator_retry import RetryRefused, RetryResult, retry_failed_payment
+from tipsplit.services.pos_accounts import PosAccounts
+from tipsplit.settings import Settings
+from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.metrics import CACHE_HIT, CACHE_MISS
 
 log = structlog.get_logger(__name__)
@@ -75,19 +87,14 @@ async def _refused(request: Request, gate: OperatorGate, *, page: bool = False) 
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(
-    request: Request, keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate)
-) -> Response:
+async def login_form(request: Request, keys: PageKeys, gate: Operator) -> Response:
     if await gate.signed_in(request):
         return RedirectResponse("/dashboard", status_code=303)
     return _login_page(request, keys, gate, 200)
 
 
 @router.post("/login", dependencies=[Depends(require_csrf)])
-async def login(
-    request: Request, token: str = Form(max_length=500),
-    keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
-) -> Response:
+async def login(request: Request, keys: PageKeys, gate: Operator, token: str = Form(max_length=500)) -> Response:
     """Exchange OPERATOR_TOKEN for a server-side session behind an opaque, HttpOnly, SameSite=Strict cookie."""
     if keys.signer is None or not gate.token:
         return _login_page(request, keys, gate, 503, "Operator sign-in needs OPERATOR_TOKEN and SESSION_SECRET.")
@@ -111,7 +118,7 @@ async def login(
 
 
 @router.post("/logout", dependencies=[Depends(require_csrf)])
-async def logout(request: Request, gate: OperatorGate = Depends(operator_gate)) -> Response:
+async def logout(request: Request, gate: Operator) -> Response:
     """End the session everywhere (it is deleted from Redis), not just in this browser."""
     await gate.end_session(request)
     response = RedirectResponse("/dashboard", status_code=303)
@@ -119,13 +126,13 @@ async def logout(request: Request, gate: OperatorGate = Depends(operator_gate)) 
     return response
 
 
-async def _payments_context(rt: Runtime, request: Request) -> dict[str, Any]:
+async def _payments_context(store: HybridTipStore, request: Request) -> dict[str, Any]:
     """One page of payments (one extra row fetched to know whether a next page exists)."""
     try:
         flt = PaymentFilter.parse(request.query_params)
     except ValueError as exc:
         return {"filter": PaymentFilter(), "payments": [], "has_next": False, "filter_error": str(exc)}
-    rows = await rt.store.cold.list_payments(
+    rows = await store.cold.list_payments(
         flt.status, flt.since_at, flt.until_at, flt.recipient, limit=PAGE_SIZE + 1, offset=flt.offset
     )
     return {"filter": flt, "payments": rows[:PAGE_SIZE], "has_next": len(rows) > PAGE_SIZE, "filter_error": None}
@@ -133,16 +140,16 @@ async def _payments_context(rt: Runtime, request: Request) -> dict[str, Any]:
 
 @router.get("", response_class=HTMLResponse)
 async def dashboard(
-    request: Request, keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
-    rt: Runtime = Depends(runtime),
+    request: Request, keys: PageKeys, gate: Operator, store: Store, tills: TillService, key_policy: KeyPolicy,
+    pos: PosBlink, accounts: Accounts,
 ) -> Response:
     if (refusal := await _refused(request, gate, page=True)) is not None:
         return refusal
     now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    cold = rt.store.cold
-    till_sales = till_service(request).store
+    cold = store.cold
+    till_sales = tills.store
     hourly, daily, leaders, last24, cancelled, flagged = await asyncio.gather(
         cold.volume_series(hour - timedelta(hours=23), "hour"),
         cold.volume_series(day - timedelta(days=6), "day"),
@@ -152,10 +159,10 @@ async def dashboard(
         till_sales.paid_after_cancel(),
     )
     context = {
-        **await _payments_context(rt, request),
+        **await _payments_context(store, request),
         "open": gate.open,
         "sandbox": keys.sandbox,
-        "write_keys_allowed": rt.merchant_keys.allow_write,
+        "write_keys_allowed": key_policy.allow_write,
         "stats": last24,
         "in_progress": last24["pending_count"] + last24["processing_count"] - cancelled,
         "paid_after_cancel": len(flagged),
@@ -164,55 +171,52 @@ async def dashboard(
             ("Last 24 hours", chart_bars(hourly, hour - timedelta(hours=23), 24, timedelta(hours=1), "%H:00")),
             ("Last 7 days", chart_bars(daily, day - timedelta(days=6), 7, timedelta(days=1), "%a %d")),
         ],
-        "health": await _health(rt),
+        "health": await _health(store, pos, accounts),
         "statuses": ["pending", "processing", "completed", "failed", "expired"],
     }
     return csrf.render(request, keys, "dashboard.html", context)
 
 
 @router.get("/payments", response_class=HTMLResponse)
-async def payments_fragment(
-    request: Request, gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime)
-) -> Response:
+async def payments_fragment(request: Request, gate: Operator, store: Store) -> Response:
     """The payments table alone, for htmx to swap in when a filter or page changes."""
     if (refusal := await _refused(request, gate)) is not None:
         return refusal
-    return templates.TemplateResponse(request, "_payments.html", await _payments_context(rt, request))
+    return templates.TemplateResponse(request, "_payments.html", await _payments_context(store, request))
 
 
 @router.get("/payments/{payment_hash}", response_class=HTMLResponse)
 async def payment_detail(
-    request: Request, payment_hash: str, keys: WebKeys = Depends(web_keys),
-    gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime),
+    request: Request, payment_hash: str, keys: PageKeys, gate: Operator, store: Store, settings: AppSettings
 ) -> Response:
     """One payment: amounts, each leg with Blink's own error text, the audit trail, and Retry when failed."""
     if (refusal := await _refused(request, gate, page=True)) is not None:
         return refusal
     note = RETRY_NOTES.get(request.query_params.get("retry", ""))
-    return await _payment_page(request, keys, rt, payment_hash, note=note)
+    return await _payment_page(request, keys, store, settings, payment_hash, note=note)
 
 
 async def _payment_page(
-    request: Request, keys: WebKeys, rt: Runtime, payment_hash: str, *,
+    request: Request, keys: WebKeys, store: HybridTipStore, settings: Settings, payment_hash: str, *,
     note: str | None = None, error: str | None = None, status: int = 200,
 ) -> Response:
     ph = payment_hash.lower()
-    payment = await rt.store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
+    payment = await store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
     if payment is None:
         return csrf.render(request, keys, "payment.html", {"payment": None}, 404)
-    events = [event_view(e) for e in await rt.store.cold.events(ph)]
+    events = [event_view(e) for e in await store.cold.events(ph)]
     context = {
         "payment": payment, "events": events, "note": note, "retry_error": error,
         "reasons": {leg.leg: leg_reason(leg) for leg in payment.legs},
-        "max_attempts": rt.settings.max_leg_attempts, "failed": payment.status is PaymentStatus.FAILED,
+        "max_attempts": settings.max_leg_attempts, "failed": payment.status is PaymentStatus.FAILED,
     }
     return csrf.render(request, keys, "payment.html", context, status)
 
 
 @router.post("/payments/{payment_hash}/retry", dependencies=[Depends(require_csrf)])
 async def retry_payment(
-    request: Request, payment_hash: str, keys: WebKeys = Depends(web_keys),
-    gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime),
+    request: Request, payment_hash: str, keys: PageKeys, gate: Operator, store: Store, settler: Settling,
+    settings: AppSettings,
 ) -> Response:
     """Retry a failed payment as `tipsplit payments retry` does; other states are refused (409)."""
     if (refusal := await _refused(request, gate)) is not None:
@@ -221,7 +225,7 @@ async def retry_payment(
     if not HASH_RE.fullmatch(ph):
         return JSONResponse(status_code=400, content=error_body("paymentHash must be 64 hexadecimal characters",
                                                                 field="paymentHash"))
-    task = asyncio.ensure_future(retry_failed_payment(rt.store, rt.settler, ph, "dashboard retry"))
+    task = asyncio.ensure_future(retry_failed_payment(store, settler, ph, "dashboard retry"))
     _retries.add(task)
     task.add_done_callback(_retry_done)
     try:
@@ -229,7 +233,8 @@ async def retry_payment(
     except TimeoutError:
         code = "running"
     except RetryRefused as exc:
-        return await _payment_page(request, keys, rt, ph, error=str(exc), status=404 if exc.unknown else 409)
+        return await _payment_page(request, keys, store, settings, ph, error=str(exc),
+                                   status=404 if exc.unknown else 409)
     else:
         code = ("completed" if retried.completed
                 else "failed" if retried.payment.status is PaymentStatus.FAILED else "queued")
@@ -245,14 +250,14 @@ async def _probe(check: Awaitable[Any]) -> dict[str, Any]:
     return {"status": "up", "detail": f"{(time.perf_counter() - started) * 1000:.1f} ms"}
 
 
-async def _health(rt: Runtime) -> dict[str, Any]:
+async def _health(store: HybridTipStore, pos: BlinkClient, accounts: PosAccounts) -> dict[str, Any]:
     """Each dependency's status, the Redis hit rate (24 h) and what the poller/reconciler still has to do."""
-    cold = rt.store.cold
-    hot = rt.store.hot
+    cold = store.cold
+    hot = store.hot
     postgres, redis, blink = await asyncio.gather(
         _probe(cold.ping()),
         _probe(hot.ping()) if hot is not None else asyncio.sleep(0, {"status": "disabled", "detail": ""}),
-        _probe(rt.pos.realtime_price("USD")),
+        _probe(pos.realtime_price("USD")),
     )
     try:
         since = datetime.now(UTC) - timedelta(hours=24)
@@ -265,7 +270,7 @@ async def _health(rt: Runtime) -> dict[str, Any]:
         return {"checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink}, "hit_rate": None, "backlog": None}
     lookups = totals[CACHE_HIT] + totals[CACHE_MISS]
     return {
-        "accounts": await rt.accounts.statuses(),
+        "accounts": await accounts.statuses(),
         "checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink},
         "hit_rate": (totals[CACHE_HIT] / lookups) if lookups else None,
         "lookups": int(lookups),
@@ -276,18 +281,16 @@ async def _health(rt: Runtime) -> dict[str, Any]:
 
 @router.get("/health", response_class=HTMLResponse)
 async def health_fragment(
-    request: Request, gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime)
+    request: Request, gate: Operator, store: Store, pos: PosBlink, accounts: Accounts
 ) -> Response:
     """The live health panel, refreshed by htmx every few seconds."""
     if (refusal := await _refused(request, gate)) is not None:
         return refusal
-    return templates.TemplateResponse(request, "_health.html", {"health": await _health(rt)})
+    return templates.TemplateResponse(request, "_health.html", {"health": await _health(store, pos, accounts)})
 
 
 @router.get("/export.csv")
-async def export_csv(
-    request: Request, gate: OperatorGate = Depends(operator_gate), rt: Runtime = Depends(runtime)
-) -> Response:
+async def export_csv(request: Request, gate: Operator, store: Store) -> Response:
     """Every payment matching the filters (all pages, at most EXPORT_LIMIT), one row each."""
     if (refusal := await _refused(request, gate)) is not None:
         return refusal
@@ -297,13 +300,13 @@ async def export_csv(
         return PlainTextResponse(str(exc), status_code=400)
     payments: list[PaymentRecord] = []
     while len(payments) < EXPORT_LIMIT:
-        page = await rt.store.cold.list_payments(
+        page = await store.cold.list_payments(
             flt.status, flt.since_at, flt.until_at, flt.recipient, limit=EXPORT_PAGE, offset=len(payments)
         )
         payments.extend(page)
         if len(page) < EXPORT_PAGE:
             break
-    legs = await rt.store.cold.legs_of([p.payment_hash for p in payments])
+    legs = await store.cold.legs_of([p.payment_hash for p in payments])
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Response(
         payments_csv(payments[:EXPORT_LIMIT], legs),

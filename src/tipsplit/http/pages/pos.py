@@ -18,19 +18,9 @@ from tipsplit.blink.errors import BlinkAuthError, BlinkError
 from tipsplit.domain.models import MAX_MEMO, MAX_RECIPIENTS, PlainText, Username
 from tipsplit.http import csrf
 from tipsplit.http.csrf import require_csrf
-from tipsplit.http.deps import client_ip, runtime
-from tipsplit.http.limits import admit_invoice
+from tipsplit.http.deps import ClientIp, Invoicing, KeyPolicy, Limits, PageKeys, PosBlink
 from tipsplit.http.qr import sale_answer
-from tipsplit.http.sessions import (
-    POS_COOKIE,
-    POS_MAX_AGE,
-    MerchantSession,
-    WebKeys,
-    open_merchant,
-    seal_merchant,
-    web_keys,
-)
-from tipsplit.runtime.assembly import Runtime
+from tipsplit.http.sessions import POS_COOKIE, POS_MAX_AGE, MerchantSession, WebKeys, open_merchant, seal_merchant
 from tipsplit.services.invoicing import SAT_CURRENCIES, InvoiceOrder, InvoiceRequestError
 from tipsplit.services.merchant_keys import MerchantKeyRefused
 
@@ -71,7 +61,7 @@ def _keep_session(response: Response, request: Request, keys: WebKeys, session: 
 
 
 @router.get("/", response_class=HTMLResponse)
-async def pos_page(request: Request, keys: WebKeys = Depends(web_keys)) -> Response:
+async def pos_page(request: Request, keys: PageKeys) -> Response:
     """The sign-in form, or the POS itself once the merchant is signed in."""
     session = open_merchant(keys, request.cookies.get(POS_COOKIE))
     if session is None:
@@ -83,15 +73,16 @@ async def pos_page(request: Request, keys: WebKeys = Depends(web_keys)) -> Respo
 @router.post("/signin", dependencies=[Depends(require_csrf)])
 async def sign_in(
     request: Request,
+    keys: PageKeys,
+    pos: PosBlink,
+    key_policy: KeyPolicy,
     api_key: str = Form(min_length=1, max_length=500),
-    keys: WebKeys = Depends(web_keys),
-    rt: Runtime = Depends(runtime),
 ) -> Response:
     """Check the key with Blink (`me`, and its scopes: it must not be able to spend), then keep it sealed in the
     session cookie and nowhere in the page."""
     if keys.signer is None:
         return _signin_page(request, keys, 503, "Sign-in is off: the operator must set SESSION_SECRET.")
-    merchant = rt.pos.with_api_key(api_key.strip())
+    merchant = pos.with_api_key(api_key.strip())
     try:
         me, scopes = await asyncio.gather(merchant.me(), merchant.scopes())
     except BlinkAuthError:
@@ -99,7 +90,7 @@ async def sign_in(
     except BlinkError:
         return _signin_page(request, keys, 503, "Blink could not be reached; try again shortly.")
     try:
-        rt.merchant_keys.check(scopes, me.username)
+        key_policy.check(scopes, me.username)
     except MerchantKeyRefused as exc:
         return _signin_page(request, keys, 400, f"Refused: {exc}.")
     btc = tuple(w.id for w in me.wallets if w.currency == "BTC")
@@ -120,9 +111,7 @@ async def sign_out() -> Response:
 
 
 @router.post("/pos/wallet", dependencies=[Depends(require_csrf)])
-async def choose_wallet(
-    request: Request, wallet_id: str = Form(max_length=100), keys: WebKeys = Depends(web_keys)
-) -> Response:
+async def choose_wallet(request: Request, keys: PageKeys, wallet_id: str = Form(max_length=100)) -> Response:
     """Pick which of the merchant's BTC wallets receives the base of each sale."""
     session = open_merchant(keys, request.cookies.get(POS_COOKIE))
     if session is None:
@@ -137,9 +126,7 @@ async def choose_wallet(
 
 
 @router.get("/pos/currency/{code}")
-async def currency(
-    request: Request, code: str, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
-) -> JSONResponse:
+async def currency(request: Request, code: str, keys: PageKeys, pos: PosBlink) -> JSONResponse:
     """How many fraction digits the keypad offers, and the price for the running total in sats."""
     if open_merchant(keys, request.cookies.get(POS_COOKIE)) is None:
         return _error(401, "sign in first")
@@ -149,7 +136,7 @@ async def currency(
     if code not in CURRENCIES:
         return _error(400, f"unknown display currency {code!r}", "displayCurrency")
     try:
-        price = await rt.pos.realtime_price(code)
+        price = await pos.realtime_price(code)
     except BlinkError:
         return _error(503, "Blink could not be asked for the price; try again shortly", "displayCurrency")
     per_minor = 10**price.sat_price_offset / price.sat_price_base
@@ -158,15 +145,15 @@ async def currency(
 
 @router.post("/pos/invoice", dependencies=[Depends(require_csrf)])
 async def create_invoice(
-    body: PosInvoiceBody, request: Request, keys: WebKeys = Depends(web_keys), rt: Runtime = Depends(runtime)
+    body: PosInvoiceBody, request: Request, keys: PageKeys, invoices: Invoicing, limits: Limits, ip: ClientIp
 ) -> JSONResponse:
     """The sale's invoice, made with the session's key; errors are the JSON API's `{error, field}`."""
     session = open_merchant(keys, request.cookies.get(POS_COOKIE))
     if session is None:
         return _error(401, "your session has ended; sign in again")
     try:
-        await admit_invoice(rt, api_key=session.api_key, wallet_id=session.wallet_id, ip=client_ip(request))
-        created = await rt.invoices.create(_order(session, body))
+        await limits.admit_invoice(api_key=session.api_key, wallet_id=session.wallet_id, ip=ip)
+        created = await invoices.create(_order(session, body))
     except InvoiceRequestError as exc:
         return _error(exc.status, str(exc), exc.field)
     except BlinkError:

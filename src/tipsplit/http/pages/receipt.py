@@ -6,27 +6,23 @@ recipients' usernames and shares, and no wallet id, key or Blink error.
 
 from decimal import Decimal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tipsplit.domain.models import HASH_RE
 from tipsplit.domain.states import BASE_LEG
-from tipsplit.http.deps import runtime
-from tipsplit.http.pages.till import till_service
+from tipsplit.http.deps import Store, TillService
 from tipsplit.http.templating import templates
-from tipsplit.runtime.assembly import Runtime
 from tipsplit.services.invoicing import SAT_CURRENCIES
-from tipsplit.services.tills import Tills, display_split
+from tipsplit.services.tills import display_split
 
 router = APIRouter(tags=["receipt"], include_in_schema=False)
 
 
 @router.get("/receipt/{payment_hash}", response_class=HTMLResponse)
-async def receipt(
-    request: Request, payment_hash: str, rt: Runtime = Depends(runtime), tills: Tills = Depends(till_service)
-) -> Response:
+async def receipt(request: Request, payment_hash: str, store: Store, tills: TillService) -> Response:
     ph = payment_hash.lower()
-    payment = await rt.store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
+    payment = await store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
     if payment is None:
         return templates.TemplateResponse(request, "receipt.html", {"payment": None}, status_code=404)
     fiat = None

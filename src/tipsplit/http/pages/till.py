@@ -19,14 +19,12 @@ from tipsplit.blink.errors import BlinkError
 from tipsplit.domain.models import HASH_RE
 from tipsplit.http import csrf
 from tipsplit.http.csrf import require_csrf
-from tipsplit.http.deps import client_ip, runtime
-from tipsplit.http.limits import admit_invoice
+from tipsplit.http.deps import ClientIp, Invoicing, Limits, PageKeys, PosBlink, TillService
 from tipsplit.http.qr import sale_answer
-from tipsplit.http.sessions import WebKeys, web_keys
-from tipsplit.runtime.assembly import Runtime
+from tipsplit.http.sessions import WebKeys
 from tipsplit.services.invoicing import SAT_CURRENCIES, InvoiceRequestError
 from tipsplit.services.tills import Tills, TillSetupError, display_split
-from tipsplit.store.tills import Till, TillStore
+from tipsplit.store.tills import Till
 
 router = APIRouter(tags=["till"], include_in_schema=False)
 
@@ -34,16 +32,6 @@ TILL_COOKIE = "tipsplit_till"
 TILL_MAX_AGE = 365 * 24 * 3600
 REVOKED = "This till has been closed by the owner. Ask the owner for a new till link."
 NOT_PAIRED = "This device is not paired with a till (or the till was closed); open the till link again."
-
-
-def till_service(request: Request) -> Tills:
-    """The app's Tills, built on first use from the runtime and the pages' key ring."""
-    tills: Tills | None = getattr(request.app.state, "tills", None)
-    if tills is None:
-        rt: Runtime = request.app.state.runtime
-        tills = Tills(TillStore(rt.store.cold), rt.pos, web_keys(request).keyring, rt.merchant_keys)
-        request.app.state.tills = tills
-    return tills
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -72,9 +60,7 @@ async def _active_till(request: Request, keys: WebKeys, tills: Tills) -> Till | 
 
 
 @router.get("/till", response_class=HTMLResponse)
-async def till_page(
-    request: Request, keys: WebKeys = Depends(web_keys), tills: Tills = Depends(till_service)
-) -> Response:
+async def till_page(request: Request, keys: PageKeys, tills: TillService) -> Response:
     """The till itself, or the pairing page (which reads the token from the link's fragment)."""
     till = await current_till(request, keys, tills)
     if till is None or not till.active:
@@ -93,9 +79,7 @@ class PairBody(BaseModel):
 
 
 @router.post("/till/pair", dependencies=[Depends(require_csrf)])
-async def pair(
-    body: PairBody, request: Request, keys: WebKeys = Depends(web_keys), tills: Tills = Depends(till_service)
-) -> Response:
+async def pair(body: PairBody, request: Request, keys: PageKeys, tills: TillService) -> Response:
     """Trade the link's token for the till cookie; a wrong or revoked link pairs nothing."""
     if keys.signer is None:
         return _error(503, "tills are off until the operator sets SESSION_SECRET")
@@ -119,10 +103,7 @@ async def unpair() -> Response:
 
 
 @router.get("/till/price")
-async def price(
-    request: Request, keys: WebKeys = Depends(web_keys), tills: Tills = Depends(till_service),
-    rt: Runtime = Depends(runtime),
-) -> JSONResponse:
+async def price(request: Request, keys: PageKeys, tills: TillService, pos: PosBlink) -> JSONResponse:
     """The till's currency: fraction digits, and sats per minor unit for the running estimate."""
     till = await _active_till(request, keys, tills)
     if isinstance(till, JSONResponse):
@@ -130,7 +111,7 @@ async def price(
     if till.display_currency in SAT_CURRENCIES:
         return JSONResponse({"currency": "BTC", "fractionDigits": 0, "satsPerMinorUnit": 1})
     try:
-        quote = await rt.pos.realtime_price(till.display_currency)
+        quote = await pos.realtime_price(till.display_currency)
     except BlinkError:
         return _error(503, "The exchange rate could not be fetched; check the connection and try again.")
     per_minor = 10**quote.sat_price_offset / quote.sat_price_base
@@ -148,8 +129,8 @@ class TillSaleBody(BaseModel):
 
 @router.post("/till/invoice", dependencies=[Depends(require_csrf)])
 async def till_invoice(
-    body: TillSaleBody, request: Request, keys: WebKeys = Depends(web_keys),
-    tills: Tills = Depends(till_service), rt: Runtime = Depends(runtime),
+    body: TillSaleBody, request: Request, keys: PageKeys, tills: TillService, invoices: Invoicing, limits: Limits,
+    ip: ClientIp,
 ) -> JSONResponse:
     """The sale's invoice through the one InvoiceService, with the till's sealed key opened on the server."""
     till = await _active_till(request, keys, tills)
@@ -157,8 +138,8 @@ async def till_invoice(
         return till
     try:
         order = tills.order(till, body.amount, body.tipPercent)
-        await admit_invoice(rt, api_key=order.api_key, wallet_id=order.user_wallet_id, ip=client_ip(request))
-        created = await rt.invoices.create(order)
+        await limits.admit_invoice(api_key=order.api_key, wallet_id=order.user_wallet_id, ip=ip)
+        created = await invoices.create(order)
     except (InvoiceRequestError, TillSetupError) as exc:
         return _error(getattr(exc, "status", 400), _cashier_words(exc), exc.field)
     except BlinkError:
@@ -180,9 +161,7 @@ def _cashier_words(exc: ValueError) -> str:
 
 
 @router.post("/till/sales/{payment_hash}/cancel", dependencies=[Depends(require_csrf)])
-async def cancel_sale(
-    payment_hash: str, request: Request, keys: WebKeys = Depends(web_keys), tills: Tills = Depends(till_service)
-) -> JSONResponse:
+async def cancel_sale(payment_hash: str, request: Request, keys: PageKeys, tills: TillService) -> JSONResponse:
     """Mark an unpaid sale of this till cancelled. The invoice cannot be withdrawn: if it is paid anyway it is
     forwarded as usual, and the dashboard flags it."""
     till = await _active_till(request, keys, tills)

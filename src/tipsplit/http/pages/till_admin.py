@@ -9,11 +9,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tipsplit.blink.errors import BlinkError
 from tipsplit.http import csrf
 from tipsplit.http.csrf import require_csrf
-from tipsplit.http.operator_auth import OperatorGate, operator_gate
+from tipsplit.http.deps import Operator, PageKeys, TillService
 from tipsplit.http.pages.dashboard import _refused
-from tipsplit.http.pages.till import till_service
 from tipsplit.http.qr import link_qr_svg
-from tipsplit.http.sessions import WebKeys, web_keys
+from tipsplit.http.sessions import WebKeys
 from tipsplit.services.tills import CURRENCIES, NewTill, Tills, TillSetupError
 
 router = APIRouter(prefix="/dashboard/tills", tags=["tills"], include_in_schema=False)
@@ -33,10 +32,7 @@ async def _page(
 
 
 @router.get("", response_class=HTMLResponse)
-async def tills_page(
-    request: Request, keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
-    tills: Tills = Depends(till_service),
-) -> Response:
+async def tills_page(request: Request, keys: PageKeys, gate: Operator, tills: TillService) -> Response:
     if (refusal := await _refused(request, gate, page=True)) is not None:
         return refusal
     return await _page(request, keys, tills)
@@ -45,13 +41,14 @@ async def tills_page(
 @router.post("", dependencies=[Depends(require_csrf)])
 async def create_till(
     request: Request,
+    keys: PageKeys,
+    gate: Operator,
+    tills: TillService,
     name: str = Form(max_length=200),
     api_key: str = Form(max_length=500),
     display_currency: str = Form(default="BTC", max_length=10),
     tip_presets: str = Form(default="10, 15, 20", max_length=200),
     team: str = Form(max_length=2000),
-    keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
-    tills: Tills = Depends(till_service),
 ) -> Response:
     """Create a till; the answer shows its link and QR code once (only the link's hash is kept)."""
     if (refusal := await _refused(request, gate)) is not None:
@@ -71,11 +68,9 @@ async def create_till(
 
 @router.post("/{till_id}/team", dependencies=[Depends(require_csrf)])
 async def update_team(
-    request: Request, till_id: int,
+    request: Request, till_id: int, keys: PageKeys, gate: Operator, tills: TillService,
     display_currency: str = Form(max_length=10), tip_presets: str = Form(max_length=200),
     team: str = Form(max_length=2000),
-    keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
-    tills: Tills = Depends(till_service),
 ) -> Response:
     """Who is on shift at this till and their shares, its presets and currency: used from the next sale on."""
     if (refusal := await _refused(request, gate)) is not None:
@@ -91,10 +86,7 @@ async def update_team(
 
 
 @router.post("/{till_id}/revoke", dependencies=[Depends(require_csrf)])
-async def revoke_till(
-    request: Request, till_id: int, keys: WebKeys = Depends(web_keys), gate: OperatorGate = Depends(operator_gate),
-    tills: Tills = Depends(till_service),
-) -> Response:
+async def revoke_till(request: Request, till_id: int, keys: PageKeys, gate: Operator, tills: TillService) -> Response:
     """Close a till: every device paired with it is refused from its next request on."""
     if (refusal := await _refused(request, gate)) is not None:
         return refusal

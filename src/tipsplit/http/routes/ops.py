@@ -8,14 +8,15 @@ import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tipsplit.http.deps import runtime
+from tipsplit.http.deps import Accounts, BlinkProbe, Operator, PosBlink, SandboxWorld, Store
 from tipsplit.http.errors import error_body
-from tipsplit.http.operator_auth import OperatorGate, operator_gate, operator_required
-from tipsplit.runtime.assembly import Runtime
+from tipsplit.http.operator_auth import operator_required
+from tipsplit.http.schemas.answers import HealthAnswer, SandboxAnswer, StatsAnswer
+from tipsplit.http.schemas.errors import OPERATOR_ONLY, STORAGE_DOWN, TOO_MANY_SIGN_INS, error
 
 router = APIRouter(tags=["operations"])
 
@@ -35,56 +36,62 @@ async def _disabled() -> dict[str, Any]:
     return {"status": "disabled"}
 
 
-@router.get("/api/health")
-async def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
+@router.get(
+    "/api/health",
+    response_model=HealthAnswer,
+    responses={503: {"model": HealthAnswer, "description": "`unhealthy`: PostgreSQL or Blink does not answer"}},
+)
+async def health(
+    response: Response, store: Store, pos: PosBlink, probe: BlinkProbe, accounts: Accounts, sandbox: SandboxWorld
+) -> dict[str, Any]:
     """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache).
 
     Anyone may call this, so Blink's answer is shared by concurrent calls and reused for a few seconds.
     """
-    hot = rt.store.hot
+    hot = store.hot
     postgres, redis, blink = await asyncio.gather(
-        _timed(rt.store.cold.ping()),
+        _timed(store.cold.ping()),
         _timed(hot.ping()) if hot is not None else _disabled(),
-        rt.blink_probe.run("blink", lambda: _timed(rt.pos.realtime_price("USD"))),
+        probe.run("blink", lambda: _timed(pos.realtime_price("USD"))),
     )
     healthy = postgres["status"] == "up" and blink["status"] == "up"
     status = "healthy" if healthy and redis["status"] != "down" else ("degraded" if healthy else "unhealthy")
     body = {
         "status": status,
-        "sandbox": rt.sandbox is not None,
+        "sandbox": sandbox is not None,
         "checks": {"postgres": postgres, "redis": redis, "blink": blink},
-        "posAccounts": [budget.public() for budget in await rt.accounts.budgets()],
+        "posAccounts": [budget.public() for budget in await accounts.budgets()],
     }
-    return JSONResponse(status_code=200 if healthy else 503, content=body)
+    response.status_code = 200 if healthy else 503
+    return body
 
 
-@router.get("/api/stats")
-async def stats(
-    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
-) -> dict[str, Any]:
+OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {401: OPERATOR_ONLY, 429: TOO_MANY_SIGN_INS}
+
+
+@router.get("/api/stats", response_model=StatsAnswer, responses={**OPERATOR_ERRORS, 503: STORAGE_DOWN})
+async def stats(request: Request, store: Store, gate: Operator) -> dict[str, Any]:
     """Last 24 hours and per-recipient totals, served from the Redis stats cache; the operator's."""
     if not await gate.may_read_operations(request):
         raise operator_required()
-    return await rt.store.get_stats()
+    return await store.get_stats()
 
 
-@router.get("/metrics")
-async def metrics(
-    request: Request, rt: Runtime = Depends(runtime), gate: OperatorGate = Depends(operator_gate)
-) -> Response:
+@router.get("/metrics", response_class=PlainTextResponse, responses=OPERATOR_ERRORS)
+async def metrics(request: Request, accounts: Accounts, gate: Operator) -> Response:
     """Prometheus metrics; the operator's (scrape with `authorization: Bearer <OPERATOR_TOKEN>`).
 
     Each POS account's invoice budget and balance are read at scrape time.
     """
     if not await gate.may_read_operations(request):
         raise operator_required()
-    await rt.accounts.statuses()
+    await accounts.statuses()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/sandbox")
-async def sandbox(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+@router.get("/api/sandbox", response_model=SandboxAnswer, responses={404: error("not in sandbox mode")})
+async def sandbox(world: SandboxWorld) -> dict[str, Any]:
     """The simulator's accounts, so a sale can be made by hand; 404 when talking to real Blink."""
-    if rt.sandbox is None:
+    if world is None:
         raise HTTPException(status_code=404, detail=error_body("not in sandbox mode"))
-    return rt.sandbox.credentials()
+    return world.credentials()
