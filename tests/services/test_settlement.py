@@ -56,7 +56,7 @@ async def test_settlement_leaves_no_processing_lock_behind(world: World) -> None
     redis = aioredis.from_url(world.settings.redis_url or "")
     try:
         for payment_hash in (paid["paymentHash"], unpaid["paymentHash"]):
-            assert not await redis.exists(f"{prefix}lock:payment:{payment_hash}")
+            assert not await redis.exists(f"{prefix}lock:payment:{{{payment_hash}}}")
     finally:
         await redis.aclose()
 
