@@ -110,6 +110,7 @@ async def test_blackholed_redis_times_out_instead_of_hanging(key_prefix: str) ->
         server.close()
 
 
+@pytest.mark.single_redis
 async def test_client_is_reused_when_redis_comes_back(redis_url: str, key_prefix: str) -> None:
     target = urlsplit(redis_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)

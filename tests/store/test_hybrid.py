@@ -75,6 +75,7 @@ async def test_redis_flushed_falls_back_to_postgres_and_rewarms(store: HybridTip
     assert await store.get_tip_data(new_hash()) is None
 
 
+@pytest.mark.single_redis
 async def test_redis_down_then_back(migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing, raw: aioredis.Redis) -> None:
     proxy = proxy_for(redis_url)
     port = await proxy.start()

@@ -8,6 +8,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+import pytest
+
 from tests.store.conftest import hybrid_settings, insert, new_hash
 from tests.support.pg_queries import QueryCounter
 from tests.support.tcp_proxy import behind, proxy_for
@@ -139,6 +141,7 @@ async def test_flushed_redis_falls_back_to_postgresql_and_rewarms(
         assert await queries.count() == 0, "re-warmed"
 
 
+@pytest.mark.single_redis
 async def test_redis_down_reads_postgresql_and_announces_missed_changes_when_back(
     migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing, raw: aioredis.Redis
 ) -> None:
@@ -165,6 +168,7 @@ async def test_redis_down_reads_postgresql_and_announces_missed_changes_when_bac
         await proxy.stop()
 
 
+@pytest.mark.single_redis
 async def test_a_watch_is_woken_by_pub_sub_and_falls_back_to_polling_without_it(
     migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing
 ) -> None:

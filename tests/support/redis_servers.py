@@ -8,6 +8,7 @@ ports, and stopped with the run.
 """
 
 import atexit
+import random
 import shutil
 import socket
 import subprocess
@@ -26,10 +27,21 @@ START_TIMEOUT_SECONDS = 30.0
 SENTINEL_MASTER = "tipsplit"
 
 
-def free_port() -> int:
+def _port_free(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A free port whose cluster bus port (10000 higher, so at most 55535) is free too."""
+    while True:
+        port = random.randint(20_000, 45_000)
+        if _port_free(port) and _port_free(port + 10_000):
+            return port
 
 
 def redis_binaries_present() -> bool:
@@ -59,6 +71,7 @@ class RedisProcesses:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tipsplit-test-redis-")))
     processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[int, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         atexit.register(self.stop)
@@ -74,8 +87,25 @@ class RedisProcesses:
             command += [str(config), "--sentinel"]
         command += ["--port", str(port), "--bind", HOST, "--dir", str(workdir), "--save", "", "--appendonly", "no",
                     "--logfile", str(workdir / "log"), *args]
-        self.processes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(lambda: bool(_client(port).ping()), f"redis-server on port {port}")
+        self.commands[port] = command
+        self._launch(port)
+
+    def restart(self, port: int) -> None:
+        """Start a server that was killed again, on its port and directory (a cluster node keeps its nodes.conf)."""
+        self._launch(port)
+
+    def _launch(self, port: int) -> None:
+        workdir = self.root / str(port)
+        process = subprocess.Popen(self.commands[port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes[port] = process
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                log = (workdir / "log").read_text() if (workdir / "log").exists() else ""
+                raise RuntimeError(f"redis-server on port {port} exited: {log[-500:]}")
+            return bool(_client(port).ping())
+
+        _wait_for(answers, f"redis-server on port {port}")
 
     def kill(self, port: int) -> None:
         """Stop one server at once, as a crash would."""
@@ -109,31 +139,49 @@ class LocalCluster(RedisProcesses):
              "--cluster-replicas", "0", "--cluster-yes"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=START_TIMEOUT_SECONDS,
         )
+        self.wait_until_ok()
+        return self
+
+    def wait_until_ok(self) -> None:
+        """Until every node reports all slots served (after start-up, or after nodes came back)."""
         for port in self.ports:
             _wait_for(lambda port=port: _client(port).cluster("INFO").get("cluster_state") == "ok",
                       f"cluster node {port}")
-        return self
 
 
 class LocalSentinel(RedisProcesses):
-    """One master and one sentinel watching it under the name `tipsplit`."""
+    """A master, a replica of it, and one sentinel watching them under the name `tipsplit`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.master_port = free_port()
+        self.replica_port = free_port()
         self.sentinel_port = free_port()
 
     @property
     def url(self) -> str:
         return f"redis+sentinel://{HOST}:{self.sentinel_port}/{SENTINEL_MASTER}"
 
+    def master(self) -> tuple[str, int]:
+        """Where the sentinel says the master is now."""
+        host, port = _client(self.sentinel_port).sentinel_get_master_addr_by_name(SENTINEL_MASTER)
+        return host.decode() if isinstance(host, bytes) else str(host), int(port)
+
     def start_sentinel(self) -> "LocalSentinel":
         self.start(self.master_port)
+        self.start(self.replica_port, "--replicaof", HOST, str(self.master_port))
         self.start(self.sentinel_port, "--sentinel", "monitor", SENTINEL_MASTER, HOST, str(self.master_port), "1",
-                   sentinel=True)
-        _wait_for(
-            lambda: _client(self.sentinel_port).execute_command("SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
-            is not None,
-            "the sentinel",
-        )
+                   "--sentinel", "down-after-milliseconds", SENTINEL_MASTER, "1000",
+                   "--sentinel", "failover-timeout", SENTINEL_MASTER, "5000", sentinel=True)
+        _wait_for(lambda: self.master()[1] == self.master_port, "the sentinel")
         return self
+
+    def failover(self) -> None:
+        """Promote the replica (as a dead master would) and wait until the sentinel names it."""
+        _wait_for(
+            lambda: bool(_client(self.sentinel_port).execute_command("SENTINEL", "REPLICAS", SENTINEL_MASTER)),
+            "the sentinel's view of the replica",
+        )
+        old = self.master()
+        _client(self.sentinel_port).execute_command("SENTINEL", "FAILOVER", SENTINEL_MASTER)
+        _wait_for(lambda: self.master() != old, "the failover")

@@ -19,6 +19,7 @@ delivers to subscribers on every node.
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -32,6 +33,7 @@ from typing import Any, Literal, TypeVar
 import redis.asyncio.client
 import redis.exceptions
 import structlog
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -54,6 +56,8 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+# Learning a cluster's layout fails with these too when no node answers for every slot.
+SUBSCRIBE_ERRORS: tuple[type[BaseException], ...] = (*REDIS_DOWN_ERRORS, redis.exceptions.RedisClusterException)
 DEFAULT_TIP_TTL_SECONDS = 24 * 3600
 
 # Delete or extend a lock (KEYS[1]) only if it still holds the caller's token. Releasing also deletes any
@@ -166,7 +170,8 @@ class HotStore:
         # Pub/sub holds its connection open and idle for as long as it listens, so it gets a client of its own
         # without a read timeout (a dead server shows as a closed connection or a failed health-check PING).
         subscriber_options = {**options, "socket_timeout": None, "socket_keepalive": True}
-        self._subscriber = connect_redis(url, **auth, **subscriber_options)
+        self._connect_subscriber = functools.partial(connect_redis, url, **auth, **subscriber_options)
+        self._subscriber = self._connect_subscriber()
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> "HotStore":
@@ -316,17 +321,37 @@ class HotStore:
 
     @contextlib.asynccontextmanager
     async def subscribe_changes(self) -> AsyncIterator["redis.asyncio.client.PubSub"]:
-        """A pub/sub connection subscribed to the change channel; raises HotStoreUnavailable if it cannot be."""
+        """A pub/sub connection subscribed to the change channel; raises HotStoreUnavailable if it cannot be.
+
+        On a cluster the subscription is classic pub/sub on the node of the channel's slot (a cluster passes
+        every message to every node); the subscriber client learns the cluster's layout first, and after a
+        lost subscription starts over with a new client, which learns it again (a failover may have moved it).
+        """
+        if isinstance(self._subscriber, RedisCluster):
+            try:
+                await self._subscriber.initialize()
+            except SUBSCRIBE_ERRORS as exc:
+                await self._renew_subscriber()
+                raise HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
         pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
+        lost = True
         try:
             try:
                 await pubsub.subscribe(self.change_channel)
             except REDIS_DOWN_ERRORS as exc:
                 raise HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
             yield pubsub
+            lost = False
         finally:
             with contextlib.suppress(*REDIS_DOWN_ERRORS, redis.exceptions.RedisError):
                 await pubsub.aclose()
+            if lost and isinstance(self._subscriber, RedisCluster):
+                await self._renew_subscriber()
+
+    async def _renew_subscriber(self) -> None:
+        old, self._subscriber = self._subscriber, self._connect_subscriber()
+        with contextlib.suppress(*REDIS_DOWN_ERRORS, redis.exceptions.RedisError):
+            await old.aclose()
 
     # -- processing locks ---------------------------------------------------
 
