@@ -21,6 +21,7 @@ from tests.store.conftest import hybrid_settings, insert, new_hash
 from tests.support.redis_servers import LocalCluster, LocalSentinel
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.keyring import KeyRing
+from tipsplit.observability import settings_secrets
 from tipsplit.settings import Settings
 from tipsplit.store import HybridTipStore
 from tipsplit.store.autopipeline import AutoPipeline
@@ -53,6 +54,8 @@ def test_sentinel_settings_stand_for_a_sentinel_url() -> None:
         Settings(redis_url="redis://x", redis_sentinels="s1:26379", redis_sentinel_master="main")
     with pytest.raises(ValueError, match="together"):
         Settings(redis_sentinels="s1:26379")
+    guarded = Settings(redis_sentinels="s1", redis_sentinel_master="m", redis_sentinel_password="sentinel-secret-1")
+    assert "sentinel-secret-1" in settings_secrets(guarded), "the sentinels' password is masked in logs too"
 
 
 async def test_the_keys_one_script_or_command_touches_share_a_slot() -> None:
