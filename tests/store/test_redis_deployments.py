@@ -202,6 +202,40 @@ async def test_a_live_feed_on_a_cluster_polls_while_the_cluster_restarts_and_sub
 
 
 @needs_redis_server
+async def test_on_a_cluster_with_replicas_the_hot_store_follows_a_master_failover(key_prefix: str) -> None:
+    local = await asyncio.to_thread(lambda: LocalCluster(replicas=1).start_cluster())
+    hot = HotStore(local.url, prefix=key_prefix, retry_after_seconds=0.1)
+    try:
+        hashes = [new_hash() for _ in range(30)]
+        for payment_hash in hashes:
+            assert await hot.store_tip(payment_hash, {"h": payment_hash}, None)
+        victim = local.masters()[0]
+        await asyncio.to_thread(local.kill, victim)
+
+        async def write_all() -> None:
+            for payment_hash in hashes:
+                await hot.extend_lock(payment_hash, "nobody's token")
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                await write_all()
+                break
+            except HotStoreUnavailable:
+                assert asyncio.get_running_loop().time() < deadline, "the cluster did not fail over in time"
+                await asyncio.sleep(0.2)
+        assert victim not in local.masters() and len(local.masters()) == 3, "a replica took the dead master's slots"
+        assert all([await hot.acquire_lock(payment_hash) is not None for payment_hash in hashes])
+        found = [await hot.get_tip(payment_hash) for payment_hash in hashes]
+        assert all(tip == {"h": payment_hash} for tip, payment_hash in zip(found, hashes, strict=True)), (
+            "the promoted replica had the cached payments"
+        )
+    finally:
+        await hot.close()
+        await asyncio.to_thread(local.stop)
+
+
+@needs_redis_server
 async def test_through_sentinel_the_hot_store_follows_a_failover(key_prefix: str) -> None:
     local = await asyncio.to_thread(lambda: LocalSentinel().start_sentinel())
     settings = Settings(

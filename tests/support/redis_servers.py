@@ -120,11 +120,12 @@ class RedisProcesses:
 
 
 class LocalCluster(RedisProcesses):
-    """Three masters, no replicas, all 16384 slots assigned: the smallest real Redis Cluster."""
+    """Three masters, all 16384 slots assigned: the smallest real Redis Cluster; with `replicas`, that many per master."""
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
         super().__init__()
-        self.ports = [free_port() for _ in range(masters)]
+        self.replicas = replicas
+        self.ports = [free_port() for _ in range(masters * (1 + replicas))]
 
     @property
     def url(self) -> str:
@@ -136,17 +137,28 @@ class LocalCluster(RedisProcesses):
                        "--cluster-node-timeout", "2000")
         subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"{HOST}:{port}" for port in self.ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=START_TIMEOUT_SECONDS,
         )
         self.wait_until_ok()
         return self
 
+    def masters(self) -> list[int]:
+        """The ports of the running nodes that are masters now."""
+        return [port for port in self.ports
+                if port in self.processes and _client(port).info("replication")["role"] == "master"]
+
     def wait_until_ok(self) -> None:
-        """Until every node reports all slots served (after start-up, or after nodes came back)."""
-        for port in self.ports:
-            _wait_for(lambda port=port: _client(port).cluster("INFO").get("cluster_state") == "ok",
-                      f"cluster node {port}")
+        """Until every node reports all slots served and every replica is in sync (a replica that never synced
+        does not take over from its master)."""
+
+        def ready(port: int) -> bool:
+            replication = _client(port).info("replication")
+            synced = replication["role"] == "master" or replication.get("master_link_status") == "up"
+            return synced and _client(port).cluster("INFO").get("cluster_state") == "ok"
+
+        for port in [port for port in self.ports if port in self.processes]:
+            _wait_for(lambda port=port: ready(port), f"cluster node {port}")
 
 
 class LocalSentinel(RedisProcesses):
