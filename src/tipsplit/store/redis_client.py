@@ -12,7 +12,7 @@ Which one is chosen by the URL's scheme, so everything that hands a URL on
   current master of `master-name`; a failover is followed on the next
   connection. Settings build this from REDIS_SENTINELS and REDIS_SENTINEL_MASTER.
 
-A password in the URL, or the `password` argument, is the data nodes' one;
+A password in the URL (or else the `password` argument) is the data nodes' one;
 sentinels that require their own are given `sentinel_password`.
 """
 
@@ -93,7 +93,7 @@ def connect_redis(
         if password:
             options["password"] = password
         return aioredis.Redis.from_url(_tls_url(url) if tls else url, **options)
-    options["password"] = password or target.password
+    options["password"] = target.password or password
     options["username"] = target.username
     if target.tls or tls:
         options["ssl"] = True
@@ -101,9 +101,11 @@ def connect_redis(
         nodes = [ClusterNode(host, port) for host, port in target.hosts]
         return RedisCluster(startup_nodes=nodes, **options)
     assert target.master is not None
+    # Asking a sentinel is a short request even for a subscriber's client, whose own reads have no timeout.
     sentinel_options: dict[str, Any] = {
-        key: options[key] for key in ("socket_timeout", "socket_connect_timeout", "retry") if key in options
+        key: options[key] for key in ("socket_connect_timeout", "retry") if key in options
     }
+    sentinel_options["socket_timeout"] = options.get("socket_timeout") or options.get("socket_connect_timeout")
     if sentinel_password:
         sentinel_options["password"] = sentinel_password
     sentinel = Sentinel(target.hosts, sentinel_kwargs=sentinel_options)
