@@ -2,7 +2,6 @@
 
 import psycopg
 
-
 from tests.support.databases import suite_servers
 from tipsplit.store.redis_client import connect_redis
 
