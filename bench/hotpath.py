@@ -90,7 +90,7 @@ async def hot_path_section(world: Stack, servers: Servers, data_dir: Path, polls
     try:
         async with httpx.AsyncClient(base_url=service.url, timeout=60, limits=limits) as client:
             sales = [await _sale(client, world) for _ in range(SALES)]
-            view_key = f"{servers.prefix}live:view:{sales[0]}"
+            view_key = f"{servers.prefix}live:view:{{{sales[0]}}}"
             await client.get(f"/api/payment-status/{sales[0]}")
             await asyncio.sleep(1.0)
             hit = await _polls(client, proxy, sales[0], polls, None, view_key)

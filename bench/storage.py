@@ -214,7 +214,7 @@ async def latency_section(servers: Servers, sizes: list[int], ops: int, file_ops
                     misses = list(hashes)
                     miss_latencies = []
                     for payment_hash in misses:
-                        await raw.delete(f"{servers.prefix}tip:{payment_hash}")
+                        await raw.delete(f"{servers.prefix}tip:{{{payment_hash}}}")
                         started = time.perf_counter()
                         found = await store.get_tip_data(payment_hash)
                         miss_latencies.append((time.perf_counter() - started) * 1000)

@@ -3,9 +3,9 @@
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from tests.support.databases import (
+    REDIS_DEPLOYMENT,
     create_database,
     drop_database,
     resolved_servers,
@@ -13,6 +13,24 @@ from tests.support.databases import (
     suite_servers,
     unique_prefix,
 )
+from tipsplit.store.redis_client import connect_redis
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "single_redis: needs one Redis server at REDIS_URL (a proxy in front of it, a restart); "
+        "skipped when TIPSPLIT_TEST_REDIS selects a cluster or a sentinel"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under TIPSPLIT_TEST_REDIS=cluster or =sentinel, leave out the tests that stand between tipsplit and one server."""
+    if REDIS_DEPLOYMENT == "single":
+        return
+    skip = pytest.mark.skip(reason=f"needs a single Redis server, this run uses a {REDIS_DEPLOYMENT}")
+    for item in items:
+        if item.get_closest_marker("single_redis"):
+            item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -20,6 +38,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     servers = resolved_servers()
     if servers is None:
         return
+    if servers.redis_deployment != "single":
+        terminalreporter.write_line(f"Redis: a {servers.redis_deployment} of this run's own ({servers.redis_url})")
     flags = (("PostgreSQL", servers.embedded_postgres), ("Redis", servers.embedded_redis))
     used = " and ".join(name for name, embedded in flags if embedded)
     if used:
@@ -58,7 +78,7 @@ async def key_prefix(redis_url: str) -> AsyncIterator[str]:
     """A Redis key prefix for one test; its keys are deleted afterwards."""
     prefix = unique_prefix()
     yield prefix
-    client = aioredis.from_url(redis_url)
+    client = connect_redis(redis_url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         if keys:

@@ -59,7 +59,7 @@ def settings_secrets(settings: Any) -> list[str]:
     """Every secret value in the settings, including each encryption key and the passwords in URLs."""
     values: list[str | None] = [
         settings.operator_token, settings.session_secret, settings.blink_webhook_secret, settings.blinkpos_api_key,
-        settings.redis_password, settings.encryption_keys,
+        settings.redis_password, settings.redis_sentinel_password, settings.encryption_keys,
     ]
     values += [pair.partition(":")[2].strip() for pair in (settings.encryption_keys or "").split(",")]
     values += [api_key for api_key, _ in settings.pos_accounts]

@@ -80,7 +80,18 @@ PARSERS: dict[str, Callable[[str], object]] = {
 
 
 class Settings(BaseSettings):
-    """Every knob of tipsplit. Unset database URLs mean embedded servers; unset BLINK_API_URL means sandbox."""
+    """Every knob of tipsplit. Unset database URLs mean embedded servers; unset BLINK_API_URL means sandbox.
+
+    Redis is one of three deployments, told apart by REDIS_URL's scheme (store/redis_client.py):
+    `redis://host:port/db` (or `rediss://`) is one server; `redis+cluster://host:port[,host:port...]`
+    is a Redis Cluster reached through any of the nodes listed; a master kept by Sentinel is given as
+    REDIS_SENTINELS=`host:port,host:port` with REDIS_SENTINEL_MASTER=`name` (and REDIS_SENTINEL_PASSWORD
+    if the sentinels want one), which stands for REDIS_URL=`redis+sentinel://host:port,host:port/name`.
+    REDIS_PASSWORD and REDIS_TLS apply to the data nodes in every case.
+
+    PostgreSQL: DATABASE_URL may list several hosts, libpq style, with failover to the writable one:
+    `postgresql://user@db1:5432,db2:5432/tipsplit?target_session_attrs=read-write`.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, populate_by_name=True
@@ -90,7 +101,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Field(default=Path(".tipsplit"), validation_alias="TIPSPLIT_DATA_DIR")
 
-    redis_url: str | None = None
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str | None = None
+    redis_sentinel_password: str | None = None
+    redis_url: str | None = Field(default=None, validate_default=True)
     redis_password: str | None = None
     redis_tls: bool = False
     redis_key_prefix: str = ""
@@ -150,6 +164,20 @@ class Settings(BaseSettings):
         """Lists kept as strings (their env form) are parsed once here, so a bad one stops start-up."""
         PARSERS[info.field_name](value)
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _sentinel_url(cls, value: str | None, info) -> str | None:  # type: ignore[no-untyped-def]
+        """REDIS_SENTINELS and REDIS_SENTINEL_MASTER are another way to write REDIS_URL, never both at once."""
+        sentinels, master = info.data.get("redis_sentinels"), info.data.get("redis_sentinel_master")
+        if not (sentinels or master):
+            return value
+        if value:
+            raise ValueError("set either REDIS_URL or REDIS_SENTINELS with REDIS_SENTINEL_MASTER, not both")
+        if not (sentinels and master):
+            raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together")
+        hosts = ",".join(item.strip() for item in sentinels.split(",") if item.strip())
+        return f"redis+sentinel://{hosts}/{master}"
 
     @field_validator("blink_invoice_limit_margin")
     @classmethod

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 
 from tests.services.conftest import ALL_SCOPES, ENCRYPTION_KEYS, MERCHANT_SCOPES, WEBHOOK_SECRET, Account
 from tests.support.tcp_proxy import TcpProxy, behind, proxy_for, unused_port
 from tipsplit.blink.webhook import signed_headers
 from tipsplit.sim.server import SimServer
+from tipsplit.store.redis_client import connect_redis
 
 RECIPIENTS = ("alice", "bob", "carol")
 START_TIMEOUT = 40.0
@@ -236,7 +236,7 @@ class Cluster:
 
     async def flush_redis_prefix(self) -> int:
         """What a Redis restart without persistence does to our data: every key under our prefix is gone."""
-        client = aioredis.from_url(self.redis_url)
+        client = connect_redis(self.redis_url)
         try:
             keys = [k async for k in client.scan_iter(match=f"{self.prefix}*", count=1000)]
             if keys:

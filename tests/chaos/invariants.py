@@ -27,6 +27,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from tests.chaos.cluster import Cluster
+from tipsplit.store.redis_client import connect_redis
 
 FINAL = {"completed", "failed"}
 
@@ -217,7 +218,7 @@ async def scan_for_secrets(cluster: Cluster, extra_files: list[Path] | None = No
                 hits += [f"table {table}" for s in secrets if s in row["row"]]
     finally:
         await conn.close()
-    client = aioredis.from_url(cluster.redis_url)
+    client = connect_redis(cluster.redis_url)
     redis_keys = 0
     try:
         async for key in client.scan_iter(match=f"{cluster.prefix}*", count=1000):

@@ -116,6 +116,7 @@ async def test_sigkill_random_instances_mid_settlement(make_cluster: ClusterFact
 # 3 -----------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("n", scale(30, 1000))
+@pytest.mark.single_redis
 async def test_redis_restarted_and_flushed_mid_load(make_cluster: ClusterFactory, n: int) -> None:
     """Redis goes away (connections cut, refused for 2 s) and comes back empty; later it is flushed again."""
     cluster = await make_cluster(proxy_redis=True)

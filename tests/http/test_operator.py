@@ -4,17 +4,17 @@ import hashlib
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from tests.http.conftest import OPERATOR_TOKEN, WEB_SETTINGS, form_token, sign_in_operator
 from tests.services.conftest import World
 from tipsplit.http.operator_auth import LOGIN_ATTEMPTS
+from tipsplit.store.redis_client import connect_redis
 
 pytestmark = pytest.mark.settings(**WEB_SETTINGS)
 
 
 async def _redis_dump(world: World) -> str:
-    client = aioredis.from_url(world.settings.redis_url or "", decode_responses=True)
+    client = connect_redis(world.settings.redis_url or "", decode_responses=True)
     try:
         keys = [k async for k in client.scan_iter(match=f"{world.settings.redis_key_prefix}*")]
         values = [str(await client.get(k)) if await client.type(k) == "string" else "" for k in keys]

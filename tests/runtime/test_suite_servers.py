@@ -1,9 +1,9 @@
 """The shared fixtures hand out isolated databases and key prefixes on servers that answer."""
 
 import psycopg
-import redis.asyncio as aioredis
 
 from tests.support.databases import suite_servers
+from tipsplit.store.redis_client import connect_redis
 
 
 def test_a_fresh_database_is_empty_and_not_the_session_one(database_url: str, fresh_database_url: str) -> None:
@@ -17,7 +17,7 @@ def test_a_fresh_database_is_empty_and_not_the_session_one(database_url: str, fr
 
 async def test_key_prefix_is_unique_and_on_the_suite_redis(redis_url: str, key_prefix: str) -> None:
     assert redis_url == suite_servers().redis_url
-    client = aioredis.from_url(redis_url)
+    client = connect_redis(redis_url)
     try:
         assert await client.set(f"{key_prefix}probe", "1", nx=True)
         assert [key async for key in client.scan_iter(match=f"{key_prefix}*")] == [f"{key_prefix}probe".encode()]

@@ -7,6 +7,7 @@ import pytest
 
 from tests.services.conftest import WEBHOOK_SECRET, World, eventually
 from tipsplit.blink.webhook import signed_headers
+from tipsplit.store.redis_client import connect_redis
 
 TWO_WAY = [{"username": "alice", "share": 60}, {"username": "bob", "share": 40}]
 
@@ -214,8 +215,6 @@ async def test_health_is_503_when_blink_is_down(world: World) -> None:
 
 async def test_nothing_stored_anywhere_holds_the_plaintext_key(world: World) -> None:
     import asyncpg
-    import redis.asyncio as aioredis
-
     async with world.http() as client:
         invoice = await world.create_invoice(client, baseAmount=500, tipAmount=50, tipRecipients=TWO_WAY)
         await world.pay(invoice["paymentRequest"])
@@ -230,7 +229,7 @@ async def test_nothing_stored_anywhere_holds_the_plaintext_key(world: World) -> 
             assert not [r for r in rows if key in r["row"]], table
     finally:
         await conn.close()
-    client = aioredis.from_url(world.settings.redis_url or "", decode_responses=True)
+    client = connect_redis(world.settings.redis_url or "", decode_responses=True)
     try:
         keys = [k async for k in client.scan_iter(match=f"{world.settings.redis_key_prefix}*")]
         assert keys

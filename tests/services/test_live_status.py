@@ -83,6 +83,7 @@ async def test_event_streams_are_pushed_by_pub_sub_without_polling(world: World)
         assert "userWalletId" not in json.dumps(views) and "events" not in views[0]
 
 
+@pytest.mark.single_redis
 async def test_a_stream_survives_redis_going_away_by_reading(world: World) -> None:
     """A second instance reaches Redis through a proxy that is cut mid-stream; its stream polls and ends."""
     proxy = proxy_for(world.settings.redis_url or "")

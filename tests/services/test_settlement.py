@@ -5,9 +5,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from tests.services.conftest import World, eventually
+from tipsplit.store.redis_client import connect_redis
 
 TWO_WAY = [{"username": "alice", "share": 60}, {"username": "bob", "share": 40}]
 
@@ -53,10 +53,10 @@ async def test_settlement_leaves_no_processing_lock_behind(world: World) -> None
         await world.wait_for_status(client, paid["paymentHash"], {"completed"})
         forward = await client.post("/api/blink/forward-with-tips", json={"paymentHash": unpaid["paymentHash"]})
         assert forward.status_code == 409
-    redis = aioredis.from_url(world.settings.redis_url or "")
+    redis = connect_redis(world.settings.redis_url or "")
     try:
         for payment_hash in (paid["paymentHash"], unpaid["paymentHash"]):
-            assert not await redis.exists(f"{prefix}lock:payment:{payment_hash}")
+            assert not await redis.exists(f"{prefix}lock:payment:{{{payment_hash}}}")
     finally:
         await redis.aclose()
 
@@ -197,7 +197,7 @@ async def test_a_payment_in_the_last_second_is_still_forwarded(world: World) -> 
         invoice = await world.create_invoice(client, baseAmount=800, tipAmount=80, tipRecipients=TWO_WAY)
         await world.sim_http.post("/sim/clock", json={"advanceSeconds": 59})
         keys = [k async for k in _redis_keys(world)]
-        assert any(k.endswith(invoice["paymentHash"]) for k in keys)
+        assert any(invoice["paymentHash"] in k for k in keys)
         await _flush_prefix(world)
         assert (await world.pay(invoice["paymentRequest"])).status_code == 200
         await world.sim_http.post("/sim/clock", json={"advanceSeconds": 5})
@@ -207,9 +207,7 @@ async def test_a_payment_in_the_last_second_is_still_forwarded(world: World) -> 
 
 
 async def _redis_keys(world: World):  # type: ignore[no-untyped-def]
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(world.settings.redis_url or "", decode_responses=True)
+    client = connect_redis(world.settings.redis_url or "", decode_responses=True)
     try:
         async for key in client.scan_iter(match=f"{world.settings.redis_key_prefix}*"):
             yield key
@@ -218,9 +216,7 @@ async def _redis_keys(world: World):  # type: ignore[no-untyped-def]
 
 
 async def _flush_prefix(world: World) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(world.settings.redis_url or "")
+    client = connect_redis(world.settings.redis_url or "")
     try:
         keys = [k async for k in client.scan_iter(match=f"{world.settings.redis_key_prefix}*")]
         if keys:

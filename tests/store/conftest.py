@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from tipsplit.domain.models import TipData, plan_legs
 from tipsplit.keyring import KeyRing
 from tipsplit.settings import Settings
 from tipsplit.store.cold import ColdStore
 from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.redis_client import connect_redis
 from tipsplit.store.schema import apply_migrations
 
 TEST_API_KEY = "blink_PlaintextTestKey_MUST_NOT_LEAK_7f3a9c"
@@ -95,8 +95,8 @@ async def store(migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Pa
 
 
 @pytest.fixture()
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+async def raw(redis_url: str) -> AsyncIterator[Any]:
     """A plain Redis client, to look at or break the keys a store wrote."""
-    client = aioredis.from_url(redis_url, decode_responses=True)
+    client = connect_redis(redis_url, decode_responses=True)
     yield client
     await client.aclose()

@@ -29,6 +29,7 @@ async def client(redis_url: str, proxy: TcpProxy) -> AsyncIterator[aioredis.Redi
     await redis_client.aclose()
 
 
+@pytest.mark.single_redis
 async def test_concurrent_commands_travel_together_and_answer_their_own_callers(
     client: aioredis.Redis, proxy: TcpProxy, key_prefix: str
 ) -> None:
@@ -41,6 +42,7 @@ async def test_concurrent_commands_travel_together_and_answer_their_own_callers(
     await client.delete(*keys)
 
 
+@pytest.mark.single_redis
 async def test_a_lone_command_is_sent_at_once(client: aioredis.Redis, proxy: TcpProxy, key_prefix: str) -> None:
     pipeline = AutoPipeline(client)
     await pipeline.execute("PING")
@@ -52,6 +54,7 @@ async def test_a_lone_command_is_sent_at_once(client: aioredis.Redis, proxy: Tcp
     await client.delete(f"{key_prefix}ap:lone")
 
 
+@pytest.mark.single_redis
 async def test_one_commands_error_reaches_only_its_caller(client: aioredis.Redis, key_prefix: str) -> None:
     pipeline = AutoPipeline(client)
     await client.lpush(f"{key_prefix}ap:list", "x")
@@ -66,6 +69,7 @@ async def test_one_commands_error_reaches_only_its_caller(client: aioredis.Redis
     await client.delete(f"{key_prefix}ap:list", f"{key_prefix}ap:a")
 
 
+@pytest.mark.single_redis
 async def test_a_cancelled_caller_does_not_disturb_the_others(client: aioredis.Redis, key_prefix: str) -> None:
     pipeline = AutoPipeline(client)
     doomed = pipeline.execute("SET", f"{key_prefix}ap:c", "1")
@@ -99,6 +103,7 @@ async def test_hot_store_reloads_its_scripts_after_a_script_flush(redis_url: str
         await hot.close()
 
 
+@pytest.mark.single_redis
 async def test_hot_store_under_a_burst_shares_round_trips(redis_url: str, proxy: TcpProxy, key_prefix: str) -> None:
     hot = HotStore(behind(redis_url, proxy.port), prefix=key_prefix)
     try:

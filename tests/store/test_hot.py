@@ -25,11 +25,11 @@ async def hot(redis_url: str, key_prefix: str) -> AsyncIterator[HotStore]:
 async def test_tip_ttl_follows_invoice_expiry(hot: HotStore, raw: aioredis.Redis) -> None:
     payment_hash = new_hash()
     assert await hot.store_tip(payment_hash, {"baseAmount": 1}, datetime.now(UTC) + timedelta(minutes=10))
-    assert 590 <= await raw.ttl(hot.key("tip", payment_hash)) <= 600
+    assert 590 <= await raw.ttl(hot.tip_key(payment_hash)) <= 600
     assert await hot.get_tip(payment_hash) == {"baseAmount": 1}
     other = new_hash()
     await hot.store_tip(other, {"baseAmount": 2}, None)
-    assert 86_390 <= await raw.ttl(hot.key("tip", other)) <= 86_400
+    assert 86_390 <= await raw.ttl(hot.tip_key(other)) <= 86_400
     assert not await hot.store_tip(new_hash(), {"baseAmount": 3}, datetime.now(UTC) - timedelta(seconds=1))
     await hot.delete_tip(payment_hash)
     assert await hot.get_tip(payment_hash) is None
@@ -39,12 +39,12 @@ async def test_lock_is_released_only_by_its_holder(hot: HotStore, raw: aioredis.
     payment_hash = new_hash()
     token = await hot.acquire_lock(payment_hash)
     assert token is not None
-    assert 299 <= await raw.ttl(hot.key("lock", "payment", payment_hash)) <= 300
+    assert 299 <= await raw.ttl(hot.lock_key(payment_hash)) <= 300
     assert await hot.acquire_lock(payment_hash) is None
     assert not await hot.release_lock(payment_hash, "not-the-token")
     assert not await hot.extend_lock(payment_hash, "not-the-token", 600)
     assert await hot.extend_lock(payment_hash, token, 600)
-    assert await raw.ttl(hot.key("lock", "payment", payment_hash)) > 300
+    assert await raw.ttl(hot.lock_key(payment_hash)) > 300
     assert await hot.release_lock(payment_hash, token)
     assert await hot.acquire_lock(payment_hash) is not None
 
@@ -110,6 +110,7 @@ async def test_blackholed_redis_times_out_instead_of_hanging(key_prefix: str) ->
         server.close()
 
 
+@pytest.mark.single_redis
 async def test_client_is_reused_when_redis_comes_back(redis_url: str, key_prefix: str) -> None:
     target = urlsplit(redis_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)

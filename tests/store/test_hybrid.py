@@ -50,9 +50,9 @@ async def test_dict_round_trip_in_the_seed_shape(store: HybridTipStore, raw: aio
     assert got["tipRecipients"] == [{"username": "alice_tips", "share": 60}, {"username": "bob_tips", "share": 40}]
     assert (got["displayCurrency"], got["baseAmountDisplay"], got["tipAmountDisplay"]) == ("USD", 10, 1.5)
     assert got["status"] == "pending" and got["expiresAt"] - got["createdAt"] == 24 * 3600 * 1000
-    cached = json.loads(await raw.get(f"{key_prefix}tip:{payment_hash}"))
+    cached = json.loads(await raw.get(f"{key_prefix}tip:{{{payment_hash}}}"))
     assert cached["userApiKey"].startswith("enc:v1:")
-    assert 86_390 <= await raw.ttl(f"{key_prefix}tip:{payment_hash}") <= 86_400
+    assert 86_390 <= await raw.ttl(f"{key_prefix}tip:{{{payment_hash}}}") <= 86_400
 
 
 async def test_typed_round_trip_and_tip_ttl_follows_expiry(store: HybridTipStore, raw: aioredis.Redis, key_prefix: str) -> None:
@@ -61,7 +61,7 @@ async def test_typed_round_trip_and_tip_ttl_follows_expiry(store: HybridTipStore
     await store.store_tip_data(payment_hash, tip, expires_at=datetime.now(UTC) + timedelta(minutes=15))
     got = await store.get_tip_data(payment_hash)
     assert got is not None and got["tipRecipients"] == [{"username": "carol_tips", "share": 100}]
-    assert 890 <= await raw.ttl(f"{key_prefix}tip:{payment_hash}") <= 900
+    assert 890 <= await raw.ttl(f"{key_prefix}tip:{{{payment_hash}}}") <= 900
 
 
 async def test_redis_flushed_falls_back_to_postgres_and_rewarms(store: HybridTipStore, raw: aioredis.Redis, key_prefix: str) -> None:
@@ -71,10 +71,11 @@ async def test_redis_flushed_falls_back_to_postgres_and_rewarms(store: HybridTip
     await delete_prefix(raw, key_prefix)
     from_postgres = await store.get_tip_data(payment_hash)
     assert from_postgres == from_redis
-    assert await raw.exists(f"{key_prefix}tip:{payment_hash}")
+    assert await raw.exists(f"{key_prefix}tip:{{{payment_hash}}}")
     assert await store.get_tip_data(new_hash()) is None
 
 
+@pytest.mark.single_redis
 async def test_redis_down_then_back(migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing, raw: aioredis.Redis) -> None:
     proxy = proxy_for(redis_url)
     port = await proxy.start()
@@ -99,7 +100,7 @@ async def test_redis_down_then_back(migrated_url: str, redis_url: str, key_prefi
         await asyncio.sleep(0.15)
         second = new_hash()
         await store.store_tip_data(second, tip_dict())
-        assert await raw.exists(f"{key_prefix}tip:{second}")
+        assert await raw.exists(f"{key_prefix}tip:{{{second}}}")
         assert await store.acquire_lock(second) is not None
     finally:
         await store.close()
@@ -191,7 +192,7 @@ async def test_postgres_down_without_fallback_is_a_clear_error(
     with pytest.raises(StorageUnavailable, match="FALLBACK_TO_FILE_STORAGE is off"):
         await store.store_tip_data(payment_hash, tip_dict())
     await store.close()
-    assert not await raw.exists(f"{key_prefix}tip:{payment_hash}")
+    assert not await raw.exists(f"{key_prefix}tip:{{{payment_hash}}}")
     assert not (tmp_path / "journal.jsonl").exists()
     checker = await ColdStore.connect(migrated_url, min_size=1, max_size=1)
     assert await checker.get_payment(payment_hash) is None
@@ -287,9 +288,9 @@ async def test_remove_releases_only_the_named_lock_in_the_same_round_trip(
             await store.cold.claim(payment_hash, owner, 60)
             await settle_legs(store.cold, payment_hash, owner)
         await store.remove_tip_data(payment_hash, {"success": success, "error": "x"}, owner=owner, lock_token=lock_token)
-    assert not await raw.exists(f"{key_prefix}lock:payment:{mine}")
-    assert await raw.get(f"{key_prefix}lock:payment:{theirs}") == other
-    assert not await raw.exists(f"{key_prefix}tip:{mine}", f"{key_prefix}tip:{theirs}")
+    assert not await raw.exists(f"{key_prefix}lock:payment:{{{mine}}}")
+    assert await raw.get(f"{key_prefix}lock:payment:{{{theirs}}}") == other
+    assert not await raw.exists(f"{key_prefix}tip:{{{mine}}}", f"{key_prefix}tip:{{{theirs}}}")
 
 
 async def test_stats_are_cached_for_an_hour_and_invalidated(store: HybridTipStore, raw: aioredis.Redis, key_prefix: str) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+import pytest
+
 from tests.store.conftest import hybrid_settings, insert, new_hash
 from tests.support.pg_queries import QueryCounter
 from tests.support.tcp_proxy import behind, proxy_for
@@ -50,7 +52,7 @@ async def test_a_poll_of_an_active_payment_makes_no_postgresql_query(store: Hybr
 async def test_an_unknown_payment_is_none_and_not_cached(store: HybridTipStore, raw: aioredis.Redis, key_prefix: str) -> None:
     ph = new_hash()
     assert await store.live.get(ph, render) is None
-    assert not await raw.exists(f"{key_prefix}live:view:{ph}")
+    assert not await raw.exists(f"{key_prefix}live:view:{{{ph}}}")
 
 
 async def test_the_view_follows_every_transition(store: HybridTipStore, keyring: KeyRing) -> None:
@@ -94,11 +96,11 @@ async def test_the_view_follows_every_transition(store: HybridTipStore, keyring:
 async def test_a_final_view_expires_soon(store: HybridTipStore, keyring: KeyRing, raw: aioredis.Redis, key_prefix: str) -> None:
     ph = await insert(store.cold, keyring)
     await store.live.get(ph, render)
-    active_ttl = await raw.pttl(f"{key_prefix}live:view:{ph}")
+    active_ttl = await raw.pttl(f"{key_prefix}live:view:{{{ph}}}")
     assert 3_000_000 < active_ttl <= 3_600_000, "an active view lives as long as its invoice (1 h here)"
     assert await store.cold.fail_unclaimed(ph, "w", "gave up") is not None
     assert (await store.live.get(ph, render))["status"] == "failed"
-    assert 0 < await raw.pttl(f"{key_prefix}live:view:{ph}") <= FINAL_VIEW_TTL_SECONDS * 1000
+    assert 0 < await raw.pttl(f"{key_prefix}live:view:{{{ph}}}") <= FINAL_VIEW_TTL_SECONDS * 1000
 
 
 async def test_a_read_older_than_a_transition_is_never_cached(store: HybridTipStore, keyring: KeyRing) -> None:
@@ -139,6 +141,7 @@ async def test_flushed_redis_falls_back_to_postgresql_and_rewarms(
         assert await queries.count() == 0, "re-warmed"
 
 
+@pytest.mark.single_redis
 async def test_redis_down_reads_postgresql_and_announces_missed_changes_when_back(
     migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing, raw: aioredis.Redis
 ) -> None:
@@ -154,17 +157,18 @@ async def test_redis_down_reads_postgresql_and_announces_missed_changes_when_bac
         await proxy.stop()
         assert await store.cold.claim(ph, "w", 60) is not None, "a transition commits while Redis is down"
         assert (await store.live.get(ph, render))["status"] == "processing", "PostgreSQL answers"
-        assert await raw.exists(f"{key_prefix}live:view:{ph}"), "the old view is still in Redis"
+        assert await raw.exists(f"{key_prefix}live:view:{{{ph}}}"), "the old view is still in Redis"
         await proxy.start()
         await asyncio.sleep(0.15)
         await store.live.announce_pending()
-        assert not await raw.exists(f"{key_prefix}live:view:{ph}")
+        assert not await raw.exists(f"{key_prefix}live:view:{{{ph}}}")
         assert (await store.live.get(ph, render))["status"] == "processing"
     finally:
         await store.close()
         await proxy.stop()
 
 
+@pytest.mark.single_redis
 async def test_a_watch_is_woken_by_pub_sub_and_falls_back_to_polling_without_it(
     migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing
 ) -> None:

@@ -6,6 +6,11 @@ configured server does not answer, the run starts tipsplit's embedded
 PostgreSQL / Valkey once, in a temporary directory, so the suite also runs on
 a machine with neither server installed. Use the fixtures (or
 `suite_servers()`), not the two constants, to reach the servers actually used.
+
+TIPSPLIT_TEST_REDIS=cluster (or =sentinel) gives the run a Redis Cluster of
+three masters (or a master behind Sentinel) of its own instead
+(tests/support/redis_servers.py); build clients for `redis_url` with
+`tipsplit.store.redis_client.connect_redis`, which understands all three.
 """
 
 import os
@@ -22,10 +27,12 @@ from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.support.redis_servers import LocalCluster, LocalSentinel, RedisProcesses
 from tipsplit.runtime.embedded import EmbeddedStack
 
 ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_DEPLOYMENT = os.environ.get("TIPSPLIT_TEST_REDIS", "single")
 
 
 @dataclass(frozen=True)
@@ -36,10 +43,12 @@ class SuiteServers:
     redis_url: str
     embedded_postgres: bool
     embedded_redis: bool
+    redis_deployment: str = "single"
 
 
 _servers: SuiteServers | None = None
 _stack: EmbeddedStack | None = None
+_redis_processes: RedisProcesses | None = None
 
 
 def postgres_answers(url: str) -> bool:
@@ -62,12 +71,22 @@ def redis_answers(url: str) -> bool:
 
 def suite_servers() -> SuiteServers:
     """The configured servers where they answer, embedded ones (started once per run) where they don't."""
-    global _servers, _stack
+    global _servers, _stack, _redis_processes
     if _servers is not None:
         return _servers
     need_postgres = not postgres_answers(ADMIN_DATABASE_URL)
-    need_redis = not redis_answers(TEST_REDIS_URL)
     admin_url, redis_url = ADMIN_DATABASE_URL, TEST_REDIS_URL
+    if REDIS_DEPLOYMENT == "cluster":
+        cluster = LocalCluster()
+        _redis_processes = cluster
+        redis_url = cluster.start_cluster().url
+    elif REDIS_DEPLOYMENT == "sentinel":
+        sentinel = LocalSentinel()
+        _redis_processes = sentinel
+        redis_url = sentinel.start_sentinel().url
+    elif REDIS_DEPLOYMENT != "single":
+        raise ValueError(f"TIPSPLIT_TEST_REDIS must be single, cluster or sentinel, not {REDIS_DEPLOYMENT!r}")
+    need_redis = REDIS_DEPLOYMENT == "single" and not redis_answers(TEST_REDIS_URL)
     if need_postgres or need_redis:
         data_dir = Path(tempfile.mkdtemp(prefix="tipsplit-test-servers-"))
         # Without auth, like the machine's servers, so tests may build URLs of their own from host and port.
@@ -75,7 +94,7 @@ def suite_servers() -> SuiteServers:
         started = _stack.start()
         admin_url = started.database_url or admin_url
         redis_url = started.redis_url or redis_url
-    _servers = SuiteServers(admin_url, redis_url, need_postgres, need_redis)
+    _servers = SuiteServers(admin_url, redis_url, need_postgres, need_redis, REDIS_DEPLOYMENT)
     return _servers
 
 
@@ -85,12 +104,14 @@ def resolved_servers() -> SuiteServers | None:
 
 
 def stop_embedded_servers() -> None:
-    """Stop the embedded stand-ins, if this run started any, and delete their data."""
-    global _servers, _stack
+    """Stop the embedded stand-ins and the cluster or sentinel, if this run started any, and delete their data."""
+    global _servers, _stack, _redis_processes
     if _stack is not None:
         _stack.stop()
         shutil.rmtree(_stack.data_dir, ignore_errors=True)
-    _servers, _stack = None, None
+    if _redis_processes is not None:
+        _redis_processes.stop()
+    _servers, _stack, _redis_processes = None, None, None
 
 
 def with_database(url: str, name: str) -> str:

@@ -6,19 +6,20 @@ Concurrent settlements and requests issue their commands independently; this
 collects the commands issued before the event loop next runs its callbacks
 and sends them as one non-transactional pipeline: one write, one read. Each
 caller still gets its own reply or its own error. A lone command (the quiet
-case) is sent on its own, as before.
+case) is sent on its own, as before. On a Redis Cluster the pipeline is split
+by node (one write and read per node), so commands need not share a slot.
 """
 
 import asyncio
 from typing import Any
 
-import redis.asyncio as aioredis
+from tipsplit.store.redis_client import RedisClient
 
 
 class AutoPipeline:
     """Batches independent commands from concurrent tasks into pipelines (no atomicity is implied)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._queued: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flushes: set[asyncio.Task[None]] = set()

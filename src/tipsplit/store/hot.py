@@ -5,10 +5,21 @@ Nothing here is the record of a payment. Every method fails fast with one
 client-side retries), and after a failure Redis is left alone for a moment
 instead of making every request wait for a dead server; the next call after
 that moment tries again on a fresh connection.
+
+The same code runs on one server, on a Redis Cluster and behind Sentinel
+(store/redis_client.py builds the client). For the cluster, every script and
+multi-key command touches keys of one hash slot only: a payment's keys carry
+its hash as hash tag (`tip:{<hash>}`, `lock:payment:{<hash>}`,
+`live:view:{<hash>}`, `live:generation:{<hash>}`), a budget's window and
+block share `{budget:<bucket>}`, and what spans several payments or stats
+keys is sent as one command per slot (pipelined together, so still one round
+trip on a single server). Change notices use classic pub/sub, which a cluster
+delivers to subscribers on every node.
 """
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -18,18 +29,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
 import redis.asyncio.client
 import redis.exceptions
 import structlog
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tipsplit.settings import Settings
 from tipsplit.store.autopipeline import AutoPipeline
 from tipsplit.store.errors import HotStoreUnavailable
+from tipsplit.store.redis_client import connect_redis
 
 log = structlog.get_logger(__name__)
 
@@ -38,13 +49,19 @@ T = TypeVar("T")
 REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    # A cluster whose slot is between a failed master and its promoted replica, or being resharded.
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
     OSError,
     TimeoutError,
 )
+# Learning a cluster's layout fails with these too when no node answers for every slot.
+SUBSCRIBE_ERRORS: tuple[type[BaseException], ...] = (*REDIS_DOWN_ERRORS, redis.exceptions.RedisClusterException)
 DEFAULT_TIP_TTL_SECONDS = 24 * 3600
 
 # Delete or extend a lock (KEYS[1]) only if it still holds the caller's token. Releasing also deletes any
-# further keys given (KEYS[2..]: a finished payment's cache and stats), in the same round trip.
+# further keys given (KEYS[2..]: a finished payment's cache, in the lock's slot), in the same round trip.
 RELEASE_LOCK = """
 local released = 0
 if redis.call('GET', KEYS[1]) == ARGV[1] then released = redis.call('DEL', KEYS[1]) end
@@ -85,23 +102,21 @@ if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
-# After committed transitions: for each payment (KEYS in view, generation pairs; ARGV[3..] the hashes) move the
-# generation on, drop the view, and publish the hash on the change channel (ARGV[1]).
-INVALIDATE_LIVE_VIEWS = """
-for i = 1, #KEYS, 2 do
-  redis.call('INCR', KEYS[i + 1])
-  redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
-  redis.call('DEL', KEYS[i])
-  redis.call('PUBLISH', ARGV[1], ARGV[2 + (i + 1) / 2])
-end
-return #KEYS / 2
+# After a committed transition of one payment (KEYS: its view and generation, one slot; ARGV[3]: its hash) move
+# the generation on, drop the view, and publish the hash on the change channel (ARGV[1]), all at once.
+INVALIDATE_LIVE_VIEW = """
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[3])
+return 1
 """
 # A generation outlives any read that could still be under way (a PostgreSQL read is bounded by its timeout).
 LIVE_GENERATION_TTL_MS = 25 * 3600 * 1000
 
 _SCRIPT_SHAS = {
     source: hashlib.sha1(source.encode()).hexdigest()
-    for source in (RELEASE_LOCK, EXTEND_LOCK, SLIDING_WINDOW, PUT_LIVE_VIEW, INVALIDATE_LIVE_VIEWS)
+    for source in (RELEASE_LOCK, EXTEND_LOCK, SLIDING_WINDOW, PUT_LIVE_VIEW, INVALIDATE_LIVE_VIEW)
 }
 
 
@@ -114,9 +129,9 @@ class RateLimitResult:
     retry_after: int
 
 
-def _tls_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(("rediss", *parts[1:])) if parts.scheme == "redis" else url
+def slot_tag(name: str) -> str:
+    """`name` as a Redis Cluster hash tag: keys holding the same tag live in one slot (and one script may use them)."""
+    return "{" + name + "}"
 
 
 class HotStore:
@@ -128,6 +143,7 @@ class HotStore:
         *,
         password: str | None = None,
         tls: bool = False,
+        sentinel_password: str | None = None,
         prefix: str = "",
         socket_timeout: float = 1.0,
         retry_after_seconds: float = 1.0,
@@ -141,9 +157,8 @@ class HotStore:
             "health_check_interval": 15,
             "decode_responses": True,
         }
-        if password:
-            options["password"] = password
-        self._client = aioredis.Redis.from_url(_tls_url(url) if tls else url, **options)
+        auth: dict[str, Any] = {"password": password, "tls": tls, "sentinel_password": sentinel_password}
+        self._client = connect_redis(url, **auth, **options)
         self.prefix = prefix
         self._operation_timeout = socket_timeout * 2
         self._retry_after = retry_after_seconds
@@ -155,17 +170,19 @@ class HotStore:
         # Pub/sub holds its connection open and idle for as long as it listens, so it gets a client of its own
         # without a read timeout (a dead server shows as a closed connection or a failed health-check PING).
         subscriber_options = {**options, "socket_timeout": None, "socket_keepalive": True}
-        self._subscriber = aioredis.Redis.from_url(_tls_url(url) if tls else url, **subscriber_options)
+        self._connect_subscriber = functools.partial(connect_redis, url, **auth, **subscriber_options)
+        self._subscriber = self._connect_subscriber()
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> "HotStore":
-        """The hot store described by REDIS_URL, REDIS_PASSWORD, REDIS_TLS and the key prefix."""
+        """The hot store described by REDIS_URL (or REDIS_SENTINELS), REDIS_PASSWORD, REDIS_TLS and the key prefix."""
         if not settings.redis_url:
             raise ValueError("REDIS_URL is not set")
         return cls(
             settings.redis_url,
             password=settings.redis_password,
             tls=settings.redis_tls,
+            sentinel_password=settings.redis_sentinel_password,
             prefix=settings.redis_key_prefix,
             lock_ttl_seconds=settings.lock_ttl_seconds,
             stats_ttl_seconds=settings.stats_ttl_seconds,
@@ -207,13 +224,15 @@ class HotStore:
         return await self._run(lambda: self._pipeline.execute(*args))
 
     async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
-        """Run a Lua script by its SHA1, loading it first where this Redis does not know it yet."""
+        """Run a Lua script by its SHA1, sending its source instead where this Redis (or cluster node) lacks it.
+
+        EVAL goes to the node of the keys, as EVALSHA does, and leaves the script cached there.
+        """
         sha = _SCRIPT_SHAS[source]
         try:
             return await self._command("EVALSHA", sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            await self._command("SCRIPT", "LOAD", source)
-            return await self._command("EVALSHA", sha, len(keys), *keys, *args)
+            return await self._command("EVAL", source, len(keys), *keys, *args)
 
     async def ping(self) -> None:
         """Round-trip to Redis; raises HotStoreUnavailable when it does not answer."""
@@ -227,7 +246,7 @@ class HotStore:
         The payload must already hold the API key encrypted: Redis never sees it in clear.
         """
         ttl_ms = self._ttl_ms(expires_at)
-        key = self.key("tip", payment_hash)
+        key = self.tip_key(payment_hash)
         if ttl_ms <= 0:
             await self._command("DEL", key)
             return False
@@ -236,11 +255,18 @@ class HotStore:
 
     async def get_tip(self, payment_hash: str) -> dict[str, Any] | None:
         """The cached payload (API key still encrypted), or None."""
-        body = await self._command("GET", self.key("tip", payment_hash))
+        body = await self._command("GET", self.tip_key(payment_hash))
         return json.loads(body) if body is not None else None
 
     async def delete_tip(self, payment_hash: str) -> None:
-        await self._command("DEL", self.key("tip", payment_hash))
+        await self._command("DEL", self.tip_key(payment_hash))
+
+    def tip_key(self, payment_hash: str) -> str:
+        """`tip:{<hash>}`: the payment's hash is its keys' hash tag, so its lock, cache and views share one slot."""
+        return self.key("tip", slot_tag(payment_hash))
+
+    def lock_key(self, payment_hash: str) -> str:
+        return self.key("lock", "payment", slot_tag(payment_hash))
 
     @staticmethod
     def _ttl_ms(expires_at: datetime | None) -> int:
@@ -256,10 +282,11 @@ class HotStore:
         return self.key("live", "changes")
 
     def _live_keys(self, payment_hash: str) -> list[str]:
-        return [self.key("live", "view", payment_hash), self.key("live", "generation", payment_hash)]
+        tag = slot_tag(payment_hash)
+        return [self.key("live", "view", tag), self.key("live", "generation", tag)]
 
     async def get_live_view(self, payment_hash: str) -> tuple[str | None, str]:
-        """`live:view:{hash}` (None on a miss) and the view's generation, to hand back to `put_live_view`."""
+        """`live:view:{<hash>}` (None on a miss) and the view's generation, to hand back to `put_live_view`."""
         body, generation = await self._command("MGET", *self._live_keys(payment_hash))
         return body, generation or "0"
 
@@ -270,44 +297,79 @@ class HotStore:
         return bool(await self._script(PUT_LIVE_VIEW, self._live_keys(payment_hash), [generation, body, ttl_ms]))
 
     async def invalidate_live_views(self, payment_hashes: Iterable[str]) -> None:
-        """Drop the views of changed payments, so no older read can be cached again, and announce the changes."""
-        hashes = list(payment_hashes)
-        keys = [key for payment_hash in hashes for key in self._live_keys(payment_hash)]
-        await self._script(INVALIDATE_LIVE_VIEWS, keys, [self.change_channel, LIVE_GENERATION_TTL_MS, *hashes])
+        """Drop the views of changed payments, so no older read can be cached again, and announce the changes.
+
+        One script per payment (each payment's keys share a slot), all sent in one pipeline; any failure raises
+        after the others were sent, and invalidating a payment twice is harmless, so the caller retries them all.
+        """
+        await self._all(
+            self._script(
+                INVALIDATE_LIVE_VIEW, self._live_keys(payment_hash),
+                [self.change_channel, LIVE_GENERATION_TTL_MS, payment_hash],
+            )
+            for payment_hash in payment_hashes
+        )
+
+    @staticmethod
+    async def _all(operations: Iterable[Awaitable[Any]]) -> list[Any]:
+        """Await commands issued together (one pipeline), then raise the first failure, if any, once all are done."""
+        results = await asyncio.gather(*operations, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
 
     @contextlib.asynccontextmanager
     async def subscribe_changes(self) -> AsyncIterator["redis.asyncio.client.PubSub"]:
-        """A pub/sub connection subscribed to the change channel; raises HotStoreUnavailable if it cannot be."""
+        """A pub/sub connection subscribed to the change channel; raises HotStoreUnavailable if it cannot be.
+
+        On a cluster the subscription is classic pub/sub on the node of the channel's slot (a cluster passes
+        every message to every node); the subscriber client learns the cluster's layout first, and after a
+        lost subscription starts over with a new client, which learns it again (a failover may have moved it).
+        """
+        if isinstance(self._subscriber, RedisCluster):
+            try:
+                await self._subscriber.initialize()
+            except SUBSCRIBE_ERRORS as exc:
+                await self._renew_subscriber()
+                raise HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
         pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
+        lost = True
         try:
             try:
                 await pubsub.subscribe(self.change_channel)
             except REDIS_DOWN_ERRORS as exc:
                 raise HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
             yield pubsub
+            lost = False
         finally:
             with contextlib.suppress(*REDIS_DOWN_ERRORS, redis.exceptions.RedisError):
                 await pubsub.aclose()
+            if lost and isinstance(self._subscriber, RedisCluster):
+                await self._renew_subscriber()
+
+    async def _renew_subscriber(self) -> None:
+        old, self._subscriber = self._subscriber, self._connect_subscriber()
+        with contextlib.suppress(*REDIS_DOWN_ERRORS, redis.exceptions.RedisError):
+            await old.aclose()
 
     # -- processing locks ---------------------------------------------------
 
     async def acquire_lock(self, payment_hash: str, ttl_seconds: float | None = None) -> str | None:
-        """Take `lock:payment:{hash}` for a while; returns the holder's token, or None if someone has it."""
+        """Take `lock:payment:{<hash>}` for a while; returns the holder's token, or None if someone has it."""
         token = secrets.token_hex(16)
         ttl_ms = int((ttl_seconds or self.lock_ttl_seconds) * 1000)
-        acquired = await self._command("SET", self.key("lock", "payment", payment_hash), token, "NX", "PX", ttl_ms)
+        acquired = await self._command("SET", self.lock_key(payment_hash), token, "NX", "PX", ttl_ms)
         return token if acquired else None
 
     async def release_lock(self, payment_hash: str, token: str) -> bool:
         """Delete the lock only if it still holds `token` (an expired lock may belong to someone else now)."""
-        key = self.key("lock", "payment", payment_hash)
-        return bool(await self._script(RELEASE_LOCK, [key], [token]))
+        return bool(await self._script(RELEASE_LOCK, [self.lock_key(payment_hash)], [token]))
 
     async def extend_lock(self, payment_hash: str, token: str, ttl_seconds: float | None = None) -> bool:
         """Push the lock's expiry out, only for its holder."""
-        key = self.key("lock", "payment", payment_hash)
         ttl_ms = int((ttl_seconds or self.lock_ttl_seconds) * 1000)
-        return bool(await self._script(EXTEND_LOCK, [key], [token, ttl_ms]))
+        return bool(await self._script(EXTEND_LOCK, [self.lock_key(payment_hash)], [token, ttl_ms]))
 
     # -- rate limits --------------------------------------------------------
 
@@ -396,10 +458,13 @@ class HotStore:
 
         With `lock_token`, the payment's processing lock is released in the same
         round trip (only if it still holds that token, as `release_lock` does).
+        The stats keys live in other slots than the payment's, so each is
+        deleted by a command of its own, pipelined with the rest.
         """
-        keys = [self.key("tip", payment_hash), self.key("stats", "daily", day.isoformat())]
-        keys += [self.key("stats", "recipient", name) for name in usernames]
-        if lock_token is None:
-            await self._command("DEL", *keys)
-            return
-        await self._script(RELEASE_LOCK, [self.key("lock", "payment", payment_hash), *keys], [lock_token])
+        stats = [self.key("stats", "daily", day.isoformat())] + [self.key("stats", "recipient", n) for n in usernames]
+        payment = (
+            self._command("DEL", self.tip_key(payment_hash))
+            if lock_token is None
+            else self._script(RELEASE_LOCK, [self.lock_key(payment_hash), self.tip_key(payment_hash)], [lock_token])
+        )
+        await self._all([payment, *(self._command("DEL", key) for key in stats)])

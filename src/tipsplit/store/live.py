@@ -2,7 +2,8 @@
 
 A status poll or an open event stream asks for the view of one payment many
 times while nothing changes. `LiveViews` keeps that view in Redis
-(`live:view:{hash}`), so such a poll costs no PostgreSQL query; PostgreSQL is
+(`live:view:{<hash>}`, the braces a Redis Cluster hash tag: a payment's view
+and generation share a slot), so such a poll costs no PostgreSQL query; PostgreSQL is
 read on a miss and the view cached again. It is never stale after a transition
 commits: each committed transition (store/changes.py) moves the payment's
 generation on, deletes the view and publishes the hash, and a view read from
@@ -12,9 +13,10 @@ invalidation. Losing every key loses nothing (PostgreSQL is the truth); Redis
 down means reads go to PostgreSQL.
 
 `LiveFeed` holds one pub/sub subscription per process and wakes the streams
-watching a payment when its hash is announced; while the subscription is down
-(Redis restarting) the streams fall back to reading every few seconds, and
-are all woken once it is back.
+watching a payment when its hash is announced (on a cluster, classic pub/sub:
+every node passes the notice on); while the subscription is down (Redis, or
+the cluster node it is on, restarting) the streams fall back to reading every
+few seconds, and are all woken once it is back.
 """
 
 import asyncio

@@ -3,6 +3,11 @@
 Several instances may start at once; a PostgreSQL advisory lock serialises
 them before yoyo even creates its own bookkeeping tables (whose creation is
 not safe to race), and yoyo's lock table guards the apply step itself.
+
+DATABASE_URL may list several hosts (libpq's `host1:port1,host2:port2`, e.g.
+with `target_session_attrs=read-write` to find the primary). asyncpg and
+psycopg take such a URL as it is; yoyo cannot parse it, so it is given the
+one host the guard connection actually reached.
 """
 
 from pathlib import Path
@@ -34,6 +39,17 @@ def yoyo_url(database_url: str) -> str:
     return "postgresql+psycopg" + libpq_url(database_url).removeprefix("postgresql")
 
 
+def connected_url(database_url: str, connection: psycopg.Connection) -> str:
+    """A URL of several hosts narrowed to the one `connection` reached (others are returned unchanged)."""
+    parts = urlsplit(libpq_url(database_url))
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return database_url
+    host = connection.info.host
+    netloc = f"{userinfo}{at}{f'[{host}]' if ':' in host else host}:{connection.info.port}"
+    return urlunsplit((parts.scheme, netloc, *parts[2:]))
+
+
 def apply_migrations(database_url: str, lock_timeout: float = 60.0) -> list[str]:
     """Bring the schema up to date; returns the ids of the migrations this call applied."""
     try:
@@ -44,7 +60,7 @@ def apply_migrations(database_url: str, lock_timeout: float = 60.0) -> list[str]
         guard.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(lock_timeout * 1000)}ms",))
         guard.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:
-            backend = get_backend(yoyo_url(database_url))
+            backend = get_backend(yoyo_url(connected_url(database_url, guard)))
             try:
                 migrations = read_migrations(str(MIGRATIONS_DIR))
                 with backend.lock(timeout=lock_timeout):
@@ -61,7 +77,8 @@ def apply_migrations(database_url: str, lock_timeout: float = 60.0) -> list[str]
 
 def pending_migrations(database_url: str) -> list[str]:
     """Ids of the migrations not yet applied, for `tipsplit db status`."""
-    backend = get_backend(yoyo_url(database_url))
+    with psycopg.connect(libpq_url(database_url), connect_timeout=5) as probe:
+        backend = get_backend(yoyo_url(connected_url(database_url, probe)))
     try:
         return [migration.id for migration in backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))]
     finally:
