@@ -131,9 +131,12 @@ async def start_service(sim: Process, pos: dict[str, Any], database_url: str, re
     await wait_until_up(process.url, "/api/health", timeout=90)
     if not webhook:
         return process
+    # As at Blink, the endpoint belongs to the POS account: the receives of the merchant and the tip
+    # recipients are their own accounts' business, not the service's.
     async with httpx.AsyncClient(base_url=sim.url, timeout=30) as client:
         (await client.post("/sim/webhooks", json={"url": f"{process.url}/api/blink/webhook",
-                                                   "secret": WEBHOOK_SECRET})).raise_for_status()
+                                                   "secret": WEBHOOK_SECRET,
+                                                   "accountId": pos["accountId"]})).raise_for_status()
     return process
 
 
