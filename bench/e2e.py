@@ -6,8 +6,10 @@ signed webhook makes the service settle (base to the merchant, tips to two
 recipients). A payment's payment-to-forwarded time runs from the moment the
 simulator confirmed the customer's payment to the `processed_at` the service
 wrote when it archived the payment as completed (same host clock). The CPU of
-the service and of the simulator is read from /proc for each phase, so the
-simulator's share can be taken out.
+the service, of the PostgreSQL backends serving its database and of the
+simulator is read from /proc for each phase, so the simulator's share can be
+taken out. With the simulator's latency setting, the same loop shows what a
+distant Blink costs a payment's forwarding (`latency_section`).
 """
 
 import asyncio
@@ -30,6 +32,8 @@ import psycopg
 from bench.common import Servers, cpu_seconds, ratio, rss_mb, summary
 from bench.storage import ENCRYPTION_KEYS
 
+# The bench's own connections (polling for completed payments) say so, and their CPU is not the service's.
+PROBE = "tipsplit-bench-probe"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"tipsplit-bench-webhook-secret-32").decode()
 SPLIT = [{"username": "alice", "share": 50}, {"username": "bob", "share": 50}]
 
@@ -127,9 +131,12 @@ async def start_service(sim: Process, pos: dict[str, Any], database_url: str, re
     await wait_until_up(process.url, "/api/health", timeout=90)
     if not webhook:
         return process
+    # As at Blink, the endpoint belongs to the POS account: the receives of the merchant and the tip
+    # recipients are their own accounts' business, not the service's.
     async with httpx.AsyncClient(base_url=sim.url, timeout=30) as client:
         (await client.post("/sim/webhooks", json={"url": f"{process.url}/api/blink/webhook",
-                                                   "secret": WEBHOOK_SECRET})).raise_for_status()
+                                                   "secret": WEBHOOK_SECRET,
+                                                   "accountId": pos["accountId"]})).raise_for_status()
     return process
 
 
@@ -165,7 +172,7 @@ async def _completed(database_url: str, hashes: list[str]) -> dict[str, float]:
     """processed_at (epoch seconds) of the payments among `hashes` that are completed."""
 
     def query() -> dict[str, float]:
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        with psycopg.connect(database_url, autocommit=True, application_name=PROBE) as conn:
             rows = conn.execute(
                 "SELECT payment_hash, extract(epoch FROM processed_at)::float8 FROM payment_splits"
                 " WHERE payment_hash = ANY(%s) AND status = 'completed'",
@@ -176,6 +183,26 @@ async def _completed(database_url: str, hashes: list[str]) -> dict[str, float]:
     return await asyncio.to_thread(query)
 
 
+def _backends_cpu(database_url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the database, other than the bench's own."""
+    with psycopg.connect(database_url, autocommit=True, application_name=PROBE) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name <> %s",
+            (PROBE,),
+        ).fetchall()
+    out: dict[int, float] = {}
+    for (pid,) in rows:
+        with contextlib.suppress(OSError):
+            out[int(pid)] = cpu_seconds(int(pid))
+    return out
+
+
+def _backends_cpu_since(database_url: str, before: dict[int, float]) -> float:
+    """CPU the backends spent since `before`: a backend opened in between counts whole (one closed is missed)."""
+    now = _backends_cpu(database_url)
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
 async def drive(world: Stack, clients: int, payments: int, *, settle_timeout: float = 600) -> dict[str, Any]:
     """`clients` POS loops making `payments` sales in all; waits until every one is forwarded."""
     create_ms: list[float] = []
@@ -184,6 +211,7 @@ async def drive(world: Stack, clients: int, payments: int, *, settle_timeout: fl
     work = iter(range(payments))
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     cpu_before = {"service": cpu_seconds(world.service.pid), "sim": cpu_seconds(world.sim.pid)}
+    postgres_before = await asyncio.to_thread(_backends_cpu, world.database_url)
     bench_cpu_before = sum(os.times()[:2])
     started_wall = time.time()
     started = time.perf_counter()
@@ -228,7 +256,8 @@ async def drive(world: Stack, clients: int, payments: int, *, settle_timeout: fl
             await asyncio.sleep(0.25)
     settled_wall = max(done.values(), default=time.time())
     cpu = {"service": cpu_seconds(world.service.pid) - cpu_before["service"],
-           "sim": cpu_seconds(world.sim.pid) - cpu_before["sim"]}
+           "sim": cpu_seconds(world.sim.pid) - cpu_before["sim"],
+           "postgres": await asyncio.to_thread(_backends_cpu_since, world.database_url, postgres_before)}
     bench_cpu = sum(os.times()[:2]) - bench_cpu_before
     forwarded_ms = [(done[h] - paid_at[h]) * 1000 for h in done]
     settled_seconds = max(settled_wall - started_wall, 1e-6)
@@ -244,9 +273,10 @@ async def drive(world: Stack, clients: int, payments: int, *, settle_timeout: fl
         "create_invoice": summary(create_ms),
         "payment_to_forwarded": summary(forwarded_ms),
         "cpu_seconds": {"service": round(cpu["service"], 2), "simulator": round(cpu["sim"], 2),
-                        "bench_clients": round(bench_cpu, 2)},
+                        "postgres": round(cpu["postgres"], 2), "bench_clients": round(bench_cpu, 2)},
         "cpu_ms_per_payment": {"service": round(cpu["service"] * 1000 / n, 2),
                                "simulator": round(cpu["sim"] * 1000 / n, 2),
+                               "postgres": round(cpu["postgres"] * 1000 / n, 2),
                                "bench_clients": round(bench_cpu * 1000 / n, 2)},
         "simulator_cpu_share": ratio(cpu["sim"], cpu["sim"] + cpu["service"], 3),
         "wall_seconds": round(settled_seconds, 2),
@@ -256,6 +286,24 @@ async def drive(world: Stack, clients: int, payments: int, *, settle_timeout: fl
 async def e2e_section(world: Stack, plan: dict[int, int]) -> dict[str, Any]:
     await drive(world, 8, 40)  # warm-up: connections, prepared statements, JIT-free caches
     return {str(clients): await drive(world, clients, payments) for clients, payments in plan.items()}
+
+
+async def latency_section(world: Stack, latency_ms: int, clients: int, payments: int) -> dict[str, Any]:
+    """Payment→forwarded with every Blink call answered `latency_ms` late (the simulator's latency setting).
+
+    A 3-leg payment makes 7 Blink calls after the customer paid (the POS invoice's status, then per leg an
+    invoice on the recipient's behalf and its payment): run one after another they cost 7 × the latency,
+    with the legs concurrent about 3 ×.
+    """
+    async with httpx.AsyncClient(base_url=world.sim.url, timeout=30) as control:
+        (await control.post("/sim/latency", json={"latencyMs": latency_ms})).raise_for_status()
+        try:
+            run = await drive(world, clients, payments)
+        finally:
+            (await control.post("/sim/latency", json={"latencyMs": 0})).raise_for_status()
+    return {"blink_latency_ms": latency_ms, "clients": clients, "payments": payments, "settled": run["settled"],
+            "errors": run["errors"], "payment_to_forwarded": run["payment_to_forwarded"],
+            "payment_to_forwarded_p50_in_latencies": ratio(run["payment_to_forwarded"]["p50_ms"], latency_ms)}
 
 
 async def memory_section(world: Stack, payments: int, clients: int = 64) -> dict[str, Any]:

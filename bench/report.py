@@ -112,17 +112,23 @@ def markdown(results: dict[str, Any]) -> str:
         "**3. End to end over HTTP (service and simulator in separate processes)**",
         "",
         "| POS clients | created /s | settled /s | create-invoice p50 / p99 ms | payment→forwarded p50 / p99 ms "
-        "| service CPU ms/payment | simulator CPU ms/payment | simulator share | errors |",
+        "| CPU ms/payment: service, PostgreSQL, simulator | ÷ reference: service, PostgreSQL, simulator "
+        "| simulator share | errors |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for clients, row in results["e2e"].items():
+        cpu = row["cpu_ms_per_payment"]
+        over = row.get("cpu_over_reference", {})
         lines.append(
             f"| {clients} | {_f(row['created_per_second'], 1)} | {_f(row['settled_per_second'], 1)} | "
             f"{_f(row['create_invoice']['p50_ms'], 1)} / {_f(row['create_invoice']['p99_ms'], 1)} | "
             f"{_f(row['payment_to_forwarded']['p50_ms'], 0)} / {_f(row['payment_to_forwarded']['p99_ms'], 0)} | "
-            f"{_f(row['cpu_ms_per_payment']['service'])} | {_f(row['cpu_ms_per_payment']['simulator'])} | "
+            f"{_f(cpu['service'])}, {_f(cpu.get('postgres'))}, {_f(cpu['simulator'])} | "
+            f"{_f(over.get('service_over_python_loop'), 4)}, {_f(over.get('postgres_over_pgbench'), 4)}, "
+            f"{_f(over.get('simulator_over_python_loop'), 4)} | "
             f"{_f(row['simulator_cpu_share'], 3)} | {row['errors']} |"
         )
+    lines += reference_lines(results.get("reference"), results.get("blink_latency"))
     scale = results["scale"]
     st = scale.get("stats_endpoint", {})
     lines += [
@@ -161,6 +167,33 @@ def markdown(results: dict[str, Any]) -> str:
     for t in results["targets"]:
         lines.append(f"| {t['target']} | {t['wanted']} | {_f(t['measured'], 3)} | {'yes' if t['met'] else 'NO'} |")
     return "\n".join(lines) + "\n"
+
+
+def reference_lines(ref: dict[str, Any] | None, latency: dict[str, Any] | None) -> list[str]:
+    """The reference workloads the CPU ratios divide by, and payment→forwarded against a distant Blink."""
+    lines: list[str] = []
+    if ref:
+        loop, pg = ref["python_loop"], ref["pgbench"]
+        lines += [
+            "",
+            f"Reference workloads, timed before and after this section: a fixed pure-Python loop "
+            f"({_f(loop['iterations'])} iterations) {' / '.join(_f(v, 1) for v in loop['ms'])} ms CPU "
+            f"(mean {_f(loop['mean_ms'], 1)}); `{pg['command']}` "
+            f"{' / '.join(_f(v, 0) for v in pg['ms']) or pg['runs'][0].get('skipped', '–')} ms wall "
+            f"(mean {_f(pg['mean_ms'], 0)}). The ratios are CPU ms per payment ÷ the mean reference time "
+            f"(service and simulator ÷ the loop, PostgreSQL backends ÷ pgbench).",
+        ]
+    if latency:
+        fwd = latency["payment_to_forwarded"]
+        lines += [
+            "",
+            f"With every Blink call answered {latency['blink_latency_ms']} ms late (simulator latency setting), "
+            f"{latency['clients']} POS client, {latency['settled']} of {latency['payments']} payments: "
+            f"payment→forwarded p50 {_f(fwd['p50_ms'], 0)} ms, p99 {_f(fwd['p99_ms'], 0)} ms "
+            f"({_f(latency['payment_to_forwarded_p50_in_latencies'], 1)} × the latency; 7 sequential Blink calls "
+            f"would be 7 ×, 3-leg concurrency about 3 ×).",
+        ]
+    return lines
 
 
 def hot_path_lines(hot: dict[str, Any] | None) -> list[str]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e, hotpath, limits, report, storage
+from bench import e2e, hotpath, limits, reference, report, storage
 from bench.common import ROOT, Servers, loadavg, machine, ratio
 from tipsplit.store.schema import apply_migrations
 
@@ -41,6 +41,8 @@ class Plan:
     hot_polls: int = 1_000
     hot_streams: int = 1_000
     hot_window_seconds: float = 10.0
+    latency_payments: int = 50
+    blink_latency_ms: int = 100
 
 
 PLANS = {
@@ -48,9 +50,9 @@ PLANS = {
                  100_000, 1_000_000, {1: 200, 16: 1_000, 64: 2_000}, 100_000, 50, lifecycle_rounds=3),
     "smoke": Plan([100, 2_000], 100, {100: 50, 2_000: 20}, {1: 150, 64: 640}, [8, 16, 32], 3, 20_000, 20_000,
                   {1: 20, 16: 48, 64: 128}, 100, 10, warmup=50, hot_polls=200, hot_streams=200,
-                  hot_window_seconds=3.0),
+                  hot_window_seconds=3.0, latency_payments=10),
     "tiny": Plan([20], 10, {20: 5}, {1: 10, 64: 64}, [8], 1, 2_000, 500, {1: 3, 4: 8}, 8, 3, warmup=10, hot_polls=20,
-                 hot_streams=20, hot_window_seconds=1.0),
+                 hot_streams=20, hot_window_seconds=1.0, latency_payments=2),
 }
 
 
@@ -121,6 +123,8 @@ async def run(form: str, out_dir: Path, *, with_chart: bool, readme: Path | None
             for conc in at_scale["tipsplit"]
         }
         results["scale"] = scale
+        reference_url = servers.database("reference")
+        pgbench_setup = reference.pgbench_prepare(reference_url)
         e2e_url = servers.database("e2e")
         apply_migrations(e2e_url)
         async with e2e.stack(servers, e2e_url, scratch / "e2e") as world:
@@ -128,8 +132,18 @@ async def run(form: str, out_dir: Path, *, with_chart: bool, readme: Path | None
             step("6. hot read path: status polls and idle streams")
             results["hot_path"] = await hotpath.hot_path_section(world, servers, scratch / "e2e", plan.hot_polls,
                                                                  plan.hot_streams, plan.hot_window_seconds)
-            step("3. end to end")
+            step("3. reference workloads, end to end, reference workloads again")
+            before = await asyncio.to_thread(reference.measure, reference_url)
             results["e2e"] = await e2e.e2e_section(world, plan.e2e)
+            after = await asyncio.to_thread(reference.measure, reference_url)
+            results["reference"] = reference.summarize(before, after)
+            if pgbench_setup:
+                results["reference"]["pgbench"]["setup"] = pgbench_setup
+            for row in results["e2e"].values():
+                row["cpu_over_reference"] = reference.cpu_ratios(row["cpu_ms_per_payment"], results["reference"])
+            step(f"3. payment→forwarded with {plan.blink_latency_ms} ms Blink latency")
+            results["blink_latency"] = await e2e.latency_section(world, plan.blink_latency_ms, 1,
+                                                                 plan.latency_payments)
             step("5. memory")
             results["memory"] = await e2e.memory_section(world, plan.memory_payments)
             step("4. stats endpoint")

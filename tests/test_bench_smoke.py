@@ -12,7 +12,8 @@ import pytest
 
 from bench import run as bench_run
 
-SECTIONS = ("machine", "latency", "lifecycle", "scale", "e2e", "memory", "hot_path", "targets")
+SECTIONS = ("machine", "latency", "lifecycle", "scale", "e2e", "reference", "blink_latency", "memory", "hot_path",
+            "targets")
 
 
 @pytest.mark.timeout(90)
@@ -49,7 +50,18 @@ def test_tiny_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert {"small", "scale"} <= set(scale["stats_endpoint"])
     for row in data["e2e"].values():
         assert row["settled"] == row["payments"] and row["errors"] == 0
-        assert {"service", "simulator"} <= set(row["cpu_ms_per_payment"]) and "simulator_cpu_share" in row
+        assert {"service", "simulator", "postgres"} <= set(row["cpu_ms_per_payment"]) and "simulator_cpu_share" in row
+        assert row["cpu_ms_per_payment"]["postgres"] > 0, "the service's PostgreSQL backends did some work"
+        assert set(row["cpu_over_reference"]) == {
+            "service_over_python_loop", "simulator_over_python_loop", "postgres_over_pgbench"}
+    reference = data["reference"]
+    assert len(reference["python_loop"]["ms"]) == 2 and reference["python_loop"]["mean_ms"] > 0
+    if shutil.which("pgbench"):
+        assert len(reference["pgbench"]["ms"]) == 2 and reference["pgbench"]["mean_ms"] > 0, reference["pgbench"]
+    slow = data["blink_latency"]
+    assert slow["blink_latency_ms"] == 100 and slow["settled"] == slow["payments"] > 0 and slow["errors"] == 0
+    # every Blink call was answered 100 ms late and forwarding takes at least the POS invoice's status check
+    assert slow["payment_to_forwarded"]["p50_ms"] >= 100
     memory = data["memory"]
     assert memory["rss_mb_after_first"] > 0 and memory["rss_mb_after_second"] > 0
     hot = data["hot_path"]
@@ -60,3 +72,4 @@ def test_tiny_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert len(data["targets"]) == 8 and all({"target", "wanted", "measured", "met"} <= set(t) for t in data["targets"])
     table = next(tmp_path.glob("tiny-*.md")).read_text()
     assert "Storage lifecycle" in table and "Hot read path" in table and "Targets" in table
+    assert "Reference workloads" in table and "100 ms late" in table

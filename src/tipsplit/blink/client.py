@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-import httpx
-
 from tipsplit.blink.documents import document
 from tipsplit.blink.errors import (
     AUTH_CODES,
@@ -34,6 +32,14 @@ from tipsplit.blink.errors import (
     BlinkOutcomeUnknown,
     BlinkRateLimited,
     BlinkUnavailable,
+)
+from tipsplit.blink.transport import (
+    ConnectionLost,
+    HttpPool,
+    NoAnswerInTime,
+    NotSent,
+    Timeout,
+    TimeoutSettings,
 )
 from tipsplit.blink.types import (
     ApiErrorItem,
@@ -51,10 +57,7 @@ from tipsplit.blink.types import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
-# Every pooled connection is kept alive: with fewer keep-alive slots than concurrent calls, each
-# burst closes and reopens connections (TCP set-up and teardown on every call past the slots).
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+DEFAULT_TIMEOUT = Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 
 # Blink's permission layer refuses a key without the scope an operation needs before any resolver runs, as a
 # top-level error whose message names this error class.
@@ -91,15 +94,15 @@ class BlinkClient:
         url: str,
         api_key: str | None,
         *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        http: httpx.AsyncClient | None = None,
+        timeout: TimeoutSettings | float = DEFAULT_TIMEOUT,
+        http: HttpPool | None = None,
         retry: RetryPolicy = RetryPolicy(),
     ) -> None:
         self.url = url
         self._api_key = api_key
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._timeout: TimeoutSettings = Timeout.every(timeout) if isinstance(timeout, int | float) else timeout
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
+        self._http = http if http is not None else HttpPool()
         self._retry = retry
 
     def __repr__(self) -> str:
@@ -300,16 +303,15 @@ class BlinkClient:
         lost = BlinkOutcomeUnknown if moves_money else BlinkUnavailable
         body = {"query": document(operation), "operationName": operation, "variables": dict(variables)}
         try:
-            response = await self._http.post(self.url, json=body, headers=self._headers(), timeout=self._timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # No connection was made, so the request was never sent.
-            raise BlinkUnavailable(operation, f"could not connect ({type(exc).__name__})") from exc
-        except httpx.TimeoutException as exc:
-            raise lost(operation, f"no answer in time ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise lost(operation, f"connection failed ({type(exc).__name__})") from exc
+            response = await self._http.post_json(self.url, body, self._headers(), self._timeout)
+        except NotSent as exc:
+            raise BlinkUnavailable(operation, f"could not connect ({exc})") from exc
+        except NoAnswerInTime as exc:
+            raise lost(operation, f"no answer in time ({exc})") from exc
+        except ConnectionLost as exc:
+            raise lost(operation, f"connection failed ({exc})") from exc
 
-        status = response.status_code
+        status = response.status
         if status in (401, 403):
             raise BlinkAuthError(operation, f"API key refused (HTTP {status})")
         if status == 429:

@@ -85,12 +85,14 @@ def sim(
         True, "--rate-limits/--no-rate-limits",
         help="Blink's invoice-creation limits (60 a minute per account, then a 5-minute block)",
     ),
+    latency_ms: int = typer.Option(0, min=0, help="answer every GraphQL call over HTTP this many ms late"),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="log a line per HTTP request"),
 ) -> None:
     """Run the Blink simulator alone (a GraphQL server with an in-memory ledger)."""
     from tipsplit.sim.server import run
 
     configure_logging()
-    run(host, port, seed, rate_limits)
+    run(host, port, seed, rate_limits, latency_ms, access_log)
 
 
 @db_app.command("upgrade")

@@ -81,6 +81,10 @@ class LimitsIn(Body):
     blockSeconds: float = Field(300.0, ge=0)
 
 
+class LatencyIn(Body):
+    latencyMs: int = Field(ge=0)
+
+
 class ClockIn(Body):
     advanceSeconds: float = Field(ge=0)
 
@@ -262,6 +266,17 @@ async def advance_clock(request: Request) -> JSONResponse:
     return JSONResponse({"now": now})
 
 
+async def latency_view(request: Request) -> JSONResponse:
+    return JSONResponse({"latencyMs": _sim(request).latency_ms})
+
+
+async def set_latency(request: Request) -> JSONResponse:
+    """Answer every GraphQL call over HTTP this many ms after executing it (0: at once)."""
+    body: LatencyIn = await _read(request, LatencyIn)
+    _sim(request).latency_ms = body.latencyMs
+    return await latency_view(request)
+
+
 async def received_operations(request: Request) -> JSONResponse:
     """How many times each GraphQL root field was asked for, so a test can bound a client's calls."""
     received = _sim(request).received
@@ -340,6 +355,8 @@ routes = [
         ("/webhooks", "DELETE", clear_webhooks),
         ("/prices", "POST", set_price),
         ("/clock", "POST", advance_clock),
+        ("/latency", "GET", latency_view),
+        ("/latency", "POST", set_latency),
         ("/limits", "GET", limits_view),
         ("/limits", "POST", set_limits),
         ("/subscriptions/drop", "POST", drop_subscriptions),

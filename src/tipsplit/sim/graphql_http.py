@@ -40,6 +40,8 @@ async def graphql_http(http: HttpRequest) -> Response:
         return error_response("Subscriptions are served over graphql-transport-ws on this path", "BAD_REQUEST", 400)
     context = RequestContext(sim=sim, api_key=api_key)
     result = await run(document, request, context)
+    if sim.latency_ms:
+        await asyncio.sleep(sim.latency_ms / 1000)
     if context.abort_status is not None:
         return error_response("Simulated upstream failure", "INTERNAL_SERVER_ERROR", context.abort_status)
     if context.lose_answer_delay_ms is not None:

@@ -89,7 +89,8 @@ def resolve_field(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         if source is None:
             raise unsupported(info)
         return default_field_resolver(source, info, **args)
-    refusal = first_refusal(args, INPUT_ORDER.get(info.field_name, ()))
+    # Most fields take no arguments: nothing to look through.
+    refusal = first_refusal(args, INPUT_ORDER.get(info.field_name, ())) if args else None
     if refusal is not None:
         if info.parent_type.name == "Mutation":
             return _payload_error(refusal.message)

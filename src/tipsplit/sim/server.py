@@ -17,8 +17,10 @@ class SimServer(BackgroundServer):
     ...     httpx.post(sim.graphql_url, ...)
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int = 0, rate_limits: bool = True) -> None:
-        super().__init__(create_app(seed, rate_limits), host, port)
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, seed: int = 0, rate_limits: bool = True, latency_ms: int = 0
+    ) -> None:
+        super().__init__(create_app(seed, rate_limits, latency_ms), host, port)
         self.seed = seed
 
     @property
@@ -48,10 +50,15 @@ class SimServer(BackgroundServer):
         await self.stop()
 
 
-def run(host: str = "127.0.0.1", port: int = 8100, seed: int = 0, rate_limits: bool = True) -> None:
+def run(
+    host: str = "127.0.0.1", port: int = 8100, seed: int = 0, rate_limits: bool = True, latency_ms: int = 0,
+    access_log: bool = False,
+) -> None:
     """Serve the simulator until interrupted (the `tipsplit sim` command).
 
     Idle keep-alive connections stay open 75 s, as an API behind a CDN keeps them for about a minute or more:
-    uvicorn's 5 s default closes connections that a busy client is about to reuse.
+    uvicorn's 5 s default closes connections that a busy client is about to reuse. The access log is off
+    unless asked for: a line per request was about a twelfth of the simulator's CPU under load.
     """
-    uvicorn.run(create_app(seed, rate_limits), host=host, port=port, log_level="info", timeout_keep_alive=75)
+    uvicorn.run(create_app(seed, rate_limits, latency_ms), host=host, port=port, log_level="info",
+                timeout_keep_alive=75, access_log=access_log)

@@ -32,12 +32,15 @@ class SimState:
     webhooks: WebhookDispatcher
     limits: RateLimits
     sockets: set[Droppable] = field(default_factory=set)
+    # Milliseconds every GraphQL call over HTTP waits before its answer goes out: Blink's round trip seen
+    # from a far-away client, so a benchmark can show what concurrency buys against a distant Blink.
+    latency_ms: int = 0
     # GraphQL root fields received, by name, over both transports: lets a test bound how often a client asks.
     received: Counter[str] = field(default_factory=Counter)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
-    def create(cls, seed: int = 0, rate_limits: bool = True) -> "SimState":
+    def create(cls, seed: int = 0, rate_limits: bool = True, latency_ms: int = 0) -> "SimState":
         clock = SimClock()
         ledger = Ledger(seed=seed, clock=clock.now)
         prices = PriceBook()
@@ -45,7 +48,10 @@ class SimState:
         webhooks = WebhookDispatcher(ledger, prices, seed)
         ledger.add_listener(broker.publish)
         ledger.add_listener(webhooks.on_event)
-        return cls(seed, clock, ledger, prices, FaultBook(seed), broker, webhooks, RateLimits(clock.now, rate_limits))
+        if latency_ms < 0:
+            raise ValueError("latency must not be negative")
+        return cls(seed, clock, ledger, prices, FaultBook(seed), broker, webhooks, RateLimits(clock.now, rate_limits),
+                   latency_ms=latency_ms)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run work after the answer has gone out (delayed settlements), cancelled on shutdown."""
