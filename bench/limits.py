@@ -13,7 +13,7 @@ import subprocess
 from typing import Any
 from urllib.parse import urlsplit
 
-from tipsplit.store.cold import RECIPIENT_USERNAMES
+from tipsplit.store.payments import RECIPIENT_USERNAMES
 
 H = "encode(sha256(convert_to((:a)::text || '-' || (:client_id)::text, 'UTF8')), 'hex')"
 

@@ -45,7 +45,7 @@ async def test_status_polls_of_an_active_payment_make_no_postgresql_query(world:
         sale = await world.create_invoice(client, baseAmount=1_000, tipPercent=10, tipRecipients=TWO_WAY)
         ph = sale["paymentHash"]
         first = await world.status(client, ph)
-        with QueryCounter(rt.store.cold, about=ph) as queries:
+        with QueryCounter(rt.pg, about=ph) as queries:
             for _ in range(25):
                 assert await world.status(client, ph) == first
             assert await queries.count() == 0, queries.statements
@@ -68,7 +68,7 @@ async def test_event_streams_are_pushed_by_pub_sub_without_polling(world: World)
         seen: dict[str, list[dict[str, Any]]] = {sale["paymentHash"]: [] for sale in sales}
         readers = [asyncio.create_task(read_stream(client, ph, events)) for ph, events in seen.items()]
         await until(lambda: all(seen.values()) and rt.store.feed.watching == 3 and rt.store.feed.live)
-        with QueryCounter(rt.store.cold) as queries:
+        with QueryCounter(rt.pg) as queries:
             await asyncio.sleep(1.5)
             assert await queries.count() == 0, "idle streams read nothing"
         await world.pay(sales[0]["paymentRequest"])

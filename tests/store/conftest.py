@@ -1,4 +1,4 @@
-"""Fixtures of the store tests: a migrated database, a ColdStore on it, and tip data that is easy to vary."""
+"""Fixtures of the store tests: a migrated database, a PostgresStore on it, and tip data that is easy to vary."""
 
 import os
 import secrets
@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from tipsplit.domain.models import TipData, plan_legs
+from tipsplit.domain.states import LegStatus
 from tipsplit.keyring import KeyRing
 from tipsplit.settings import Settings
-from tipsplit.store.cold import ColdStore
 from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.payments import NewPayment
+from tipsplit.store.postgres import PostgresStore
 from tipsplit.store.redis_client import connect_redis
 from tipsplit.store.schema import apply_migrations
 
@@ -33,8 +35,8 @@ def keyring() -> KeyRing:
 
 
 @pytest.fixture()
-async def cold(migrated_url: str) -> AsyncIterator[ColdStore]:
-    store = await ColdStore.connect(migrated_url, min_size=1, max_size=20)
+async def pg(migrated_url: str) -> AsyncIterator[PostgresStore]:
+    store = await PostgresStore.connect(migrated_url, min_size=1, max_size=20)
     yield store
     await store.close()
 
@@ -60,13 +62,23 @@ def tip_dict(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-async def insert(cold: ColdStore, keyring: KeyRing, payment_hash: str | None = None, **overrides: Any) -> str:
+async def insert(pg: PostgresStore, keyring: KeyRing, payment_hash: str | None = None, **overrides: Any) -> str:
     """Insert a payment straight into PostgreSQL and return its hash."""
     payment_hash = payment_hash or new_hash()
     tip = TipData.model_validate(tip_dict(**overrides))
     expires = datetime.now(UTC) + timedelta(hours=1)
-    await cold.insert_payment(payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip), {}, expires)
+    await pg.payments.insert(NewPayment(payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip), expires))
     return payment_hash
+
+
+async def settle_all_legs(pg: PostgresStore, payment_hash: str) -> None:
+    """Drive every open leg to succeeded the way the settlement engine does."""
+    for leg in await pg.legs.of_payment(payment_hash):
+        if leg.status == LegStatus.SKIPPED:
+            continue
+        await pg.legs.set_invoice(payment_hash, leg.leg, new_hash(), f"lnbc{leg.amount}")
+        assert await pg.legs.transition(payment_hash, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True)
+        assert await pg.legs.transition(payment_hash, leg.leg, {LegStatus.PAYING}, LegStatus.SUCCEEDED)
 
 
 def hybrid_settings(database_url: str, redis_url: str | None, key_prefix: str, tmp_path: Any, **overrides: Any) -> Settings:

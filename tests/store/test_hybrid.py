@@ -22,15 +22,15 @@ from tipsplit.store import (
     PaymentStateError,
     StorageUnavailable,
 )
-from tipsplit.store.cold import ColdStore
+from tipsplit.store.postgres import PostgresStore
 
 
-async def settle_legs(cold: ColdStore, payment_hash: str, owner: str) -> None:
-    for leg in await cold.legs(payment_hash):
+async def settle_legs(pg: PostgresStore, payment_hash: str, owner: str) -> None:
+    for leg in await pg.legs.of_payment(payment_hash):
         if leg.status == LegStatus.SKIPPED:
             continue
-        await cold.set_leg_invoice(payment_hash, leg.leg, new_hash(), "lnbc1")
-        await cold.transition_leg(payment_hash, leg.leg, {LegStatus.INVOICED}, LegStatus.SUCCEEDED)
+        await pg.legs.set_invoice(payment_hash, leg.leg, new_hash(), "lnbc1")
+        await pg.legs.transition(payment_hash, leg.leg, {LegStatus.INVOICED}, LegStatus.SUCCEEDED)
 
 
 async def delete_prefix(raw: aioredis.Redis, prefix: str) -> None:
@@ -90,11 +90,11 @@ async def test_redis_down_then_back(migrated_url: str, redis_url: str, key_prefi
         await store.store_tip_data(first, tip_dict())
         assert (await store.get_tip_data(first))["userApiKey"] == TEST_API_KEY
         assert await store.acquire_lock(first) is None
-        claimed = await store.cold.claim(first, "worker", 60)
+        claimed = await store.pg.claims.claim(first, "worker", 60)
         assert claimed is not None
-        await settle_legs(store.cold, first, "worker")
+        await settle_legs(store.pg, first, "worker")
         await store.remove_tip_data(first, {"success": True}, owner="worker")
-        assert (await store.cold.get_payment(first)).status == PaymentStatus.COMPLETED
+        assert (await store.pg.payments.get(first)).status == PaymentStatus.COMPLETED
         assert await store.get_tip_data(first) is None
         await proxy.start()
         await asyncio.sleep(0.15)
@@ -116,7 +116,7 @@ async def test_postgres_down_with_fallback_journals_then_replays(
     settings = hybrid_settings(behind(migrated_url, port), redis_url, key_prefix, tmp_path, fallback_to_file_storage=True)
     store = HybridTipStore(settings, keyring, replay_interval=0.2)
     await store.initialize(migrate=False)
-    checker = await ColdStore.connect(migrated_url, min_size=1, max_size=2)
+    checker = await PostgresStore.connect(migrated_url, min_size=1, max_size=2)
     try:
         hashes = [new_hash() for _ in range(5)]
         for payment_hash in hashes:
@@ -138,9 +138,9 @@ async def test_postgres_down_with_fallback_journals_then_replays(
         assert await store.replay_journal() == 0
         await store.store_tip_data(hashes[0], tip_dict())
         for payment_hash in hashes:
-            payment = await checker.get_payment(payment_hash)
+            payment = await checker.payments.get(payment_hash)
             assert payment is not None and payment.status == PaymentStatus.PENDING and len(payment.legs) == 3
-            assert [e.event_type for e in await checker.events(payment_hash)] == ["created"]
+            assert [e.event_type for e in await checker.events.of_payment(payment_hash)] == ["created"]
         assert (await store.get_tip_data(hashes[2]))["userApiKey"] == TEST_API_KEY
     finally:
         await checker.close()
@@ -157,7 +157,7 @@ async def test_a_journaled_sale_keeps_its_destination_wallets_and_currencies(
     settings = hybrid_settings(behind(migrated_url, port), redis_url, key_prefix, tmp_path, fallback_to_file_storage=True)
     store = HybridTipStore(settings, keyring, replay_interval=3600)
     await store.initialize(migrate=False)
-    checker = await ColdStore.connect(migrated_url, min_size=1, max_size=2)
+    checker = await PostgresStore.connect(migrated_url, min_size=1, max_size=2)
     try:
         payment_hash = new_hash()
         await store.store_tip_data(
@@ -169,7 +169,7 @@ async def test_a_journaled_sale_keeps_its_destination_wallets_and_currencies(
         assert store.journal is not None and len(store.journal) == 1
         await proxy.start()
         assert await store.replay_journal() == 1
-        legs = {leg.leg: (leg.destination_wallet_id, leg.destination_currency) for leg in await checker.legs(payment_hash)}
+        legs = {leg.leg: (leg.destination_wallet_id, leg.destination_currency) for leg in await checker.legs.of_payment(payment_hash)}
         assert legs == {
             "base": ("merchant-usd", WalletCurrency.USD),
             "tip:1": ("alice-usd", WalletCurrency.USD),
@@ -194,8 +194,8 @@ async def test_postgres_down_without_fallback_is_a_clear_error(
     await store.close()
     assert not await raw.exists(f"{key_prefix}tip:{{{payment_hash}}}")
     assert not (tmp_path / "journal.jsonl").exists()
-    checker = await ColdStore.connect(migrated_url, min_size=1, max_size=1)
-    assert await checker.get_payment(payment_hash) is None
+    checker = await PostgresStore.connect(migrated_url, min_size=1, max_size=1)
+    assert await checker.payments.get(payment_hash) is None
     await checker.close()
 
 
@@ -222,14 +222,14 @@ async def test_remove_completes_only_settled_payments(store: HybridTipStore) -> 
     await store.store_tip_data(payment_hash, tip_dict())
     with pytest.raises(PaymentStateError, match="not settled"):
         await store.remove_tip_data(payment_hash, {"success": True})
-    assert (await store.cold.get_payment(payment_hash)).status == PaymentStatus.PENDING
-    await store.cold.claim(payment_hash, "worker", 60)
+    assert (await store.pg.payments.get(payment_hash)).status == PaymentStatus.PENDING
+    await store.pg.claims.claim(payment_hash, "worker", 60)
     with pytest.raises(PaymentStateError, match="claimed by worker"):
         await store.remove_tip_data(payment_hash, {"success": True})
-    await settle_legs(store.cold, payment_hash, "worker")
+    await settle_legs(store.pg, payment_hash, "worker")
     await store.remove_tip_data(payment_hash, {"success": True, "owner": "worker"})
     await store.remove_tip_data(payment_hash, {"success": True, "owner": "worker"})
-    payment = await store.cold.get_payment(payment_hash)
+    payment = await store.pg.payments.get(payment_hash)
     assert payment.status == PaymentStatus.COMPLETED and payment.user_payment_hash is not None
 
 
@@ -238,35 +238,35 @@ async def test_remove_without_owner_fails_in_one_step_with_one_event(store: Hybr
     payment_hash = new_hash()
     await store.store_tip_data(payment_hash, tip_dict())
     await store.remove_tip_data(payment_hash, {"success": False, "error": "given up"})
-    payment = await store.cold.get_payment(payment_hash)
+    payment = await store.pg.payments.get(payment_hash)
     assert payment.status == PaymentStatus.FAILED and payment.error_message == "given up"
     assert payment.settle_attempts == 1 and payment.claim_owner is None and payment.processed_at is not None
     delay = (payment.next_attempt_at - datetime.now(UTC)).total_seconds()
     assert 0 < delay <= store.settings.leg_retry_base_seconds
-    events = await store.cold.events(payment_hash)
+    events = await store.pg.events.of_payment(payment_hash)
     assert [e.event_type for e in events] == ["created", "failed"]
     data = events[-1].event_data
     assert data["previousStatus"] == "pending" and data["previousOwner"] is None and data["attempts"] == 1
     assert data["error"] == "given up" and data["owner"].startswith("remove-")
     await store.remove_tip_data(payment_hash, {"success": False, "error": "again"})
-    again = await store.cold.get_payment(payment_hash)
-    assert again.settle_attempts == 2 and (await store.cold.events(payment_hash))[-1].event_data["previousStatus"] == "failed"
+    again = await store.pg.payments.get(payment_hash)
+    assert again.settle_attempts == 2 and (await store.pg.events.of_payment(payment_hash))[-1].event_data["previousStatus"] == "failed"
 
 
 async def test_remove_without_owner_respects_a_live_claim_and_takes_a_lapsed_one(store: HybridTipStore) -> None:
     live, lapsed = new_hash(), new_hash()
     for payment_hash in (live, lapsed):
         await store.store_tip_data(payment_hash, tip_dict())
-    await store.cold.claim(live, "worker", 60)
+    await store.pg.claims.claim(live, "worker", 60)
     with pytest.raises(PaymentStateError, match="claimed by worker"):
         await store.remove_tip_data(live, {"success": False, "error": "x"})
-    assert (await store.cold.get_payment(live)).status == PaymentStatus.PROCESSING
-    await store.cold.claim(lapsed, "crashed-worker", 0.001)
+    assert (await store.pg.payments.get(live)).status == PaymentStatus.PROCESSING
+    await store.pg.claims.claim(lapsed, "crashed-worker", 0.001)
     await asyncio.sleep(0.05)
     await store.remove_tip_data(lapsed, {"success": False, "error": "x"})
-    payment = await store.cold.get_payment(lapsed)
+    payment = await store.pg.payments.get(lapsed)
     assert payment.status == PaymentStatus.FAILED and payment.settle_attempts == 2
-    assert (await store.cold.events(lapsed))[-1].event_data["previousOwner"] == "crashed-worker"
+    assert (await store.pg.events.of_payment(lapsed))[-1].event_data["previousOwner"] == "crashed-worker"
     with pytest.raises(PaymentStateError, match="not stored"):
         await store.remove_tip_data(new_hash(), {"success": False, "error": "x"})
 
@@ -285,8 +285,8 @@ async def test_remove_releases_only_the_named_lock_in_the_same_round_trip(
         owner = None
         if success:
             owner = "worker"
-            await store.cold.claim(payment_hash, owner, 60)
-            await settle_legs(store.cold, payment_hash, owner)
+            await store.pg.claims.claim(payment_hash, owner, 60)
+            await settle_legs(store.pg, payment_hash, owner)
         await store.remove_tip_data(payment_hash, {"success": success, "error": "x"}, owner=owner, lock_token=lock_token)
     assert not await raw.exists(f"{key_prefix}lock:payment:{{{mine}}}")
     assert await raw.get(f"{key_prefix}lock:payment:{{{theirs}}}") == other
@@ -323,8 +323,8 @@ async def test_archiving_drops_the_recipients_cached_stats(store: HybridTipStore
     await cache_recipient_stats()
     await store.remove_tip_data(failed, {"success": False, "error": "again"})
     assert [await store.hot.get_recipient_stats(name) for name in recipients] == [None, None]
-    await store.cold.claim(completed, "worker", 60)
-    await settle_legs(store.cold, completed, "worker")
+    await store.pg.claims.claim(completed, "worker", 60)
+    await settle_legs(store.pg, completed, "worker")
     await cache_recipient_stats()
     await store.remove_tip_data(completed, {"success": True, "owner": "worker"})
     assert [await store.hot.get_recipient_stats(name) for name in recipients] == [None, None]
@@ -352,7 +352,7 @@ async def test_bad_input_is_rejected_and_nothing_stored(
         await store.store_tip_data(target, tip_dict(**overrides))
     assert not [key async for key in raw.scan_iter(match=f"{key_prefix}*")]
     if payment_hash is None:
-        assert await store.cold.get_payment(target) is None
+        assert await store.pg.payments.get(target) is None
 
 
 async def test_same_hash_with_other_amounts_is_a_conflict(store: HybridTipStore) -> None:

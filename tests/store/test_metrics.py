@@ -8,12 +8,12 @@ from tests.store.conftest import hybrid_settings, new_hash, tip_dict
 from tests.support.tcp_proxy import behind, proxy_for
 from tipsplit.keyring import KeyRing
 from tipsplit.store import HybridTipStore
-from tipsplit.store.cold import ColdStore
+from tipsplit.store.postgres import PostgresStore
 from tipsplit.store.metrics import MetricsCollector
 
 
-async def test_n_records_are_one_insert(cold: ColdStore, migrated_url: str) -> None:
-    metrics = MetricsCollector(cold, batch_size=1000)
+async def test_n_records_are_one_insert(pg: PostgresStore, migrated_url: str) -> None:
+    metrics = MetricsCollector(pg.reports, batch_size=1000)
     name = f"test_metric_{new_hash()[:8]}"
     for i in range(250):
         metrics.record(name, i, "ms", {"i": i})
@@ -34,8 +34,8 @@ async def test_flush_waits_out_an_outage(migrated_url: str) -> None:
     proxy = proxy_for(migrated_url)
     port = await proxy.start()
     await proxy.stop()
-    cold = ColdStore(behind(migrated_url, port), min_size=1, max_size=2)
-    metrics = MetricsCollector(cold, max_buffer=5)
+    pg = PostgresStore.from_url(behind(migrated_url, port), min_size=1, max_size=2)
+    metrics = MetricsCollector(pg.reports, max_buffer=5)
     name = f"outage_{new_hash()[:8]}"
     for i in range(8):
         metrics.record(name, i)
@@ -43,7 +43,7 @@ async def test_flush_waits_out_an_outage(migrated_url: str) -> None:
     assert (metrics.pending, metrics.dropped) == (5, 3)
     await proxy.start()
     assert await metrics.flush() == 5
-    await cold.close()
+    await pg.close()
     await proxy.stop()
 
 

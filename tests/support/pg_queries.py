@@ -1,4 +1,4 @@
-"""Count the PostgreSQL statements a ColdStore sends, through a wrapper around its connection checkout."""
+"""Count the PostgreSQL statements a store sends, through a wrapper around its database's connection checkout."""
 
 import asyncio
 import contextlib
@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from tipsplit.store.cold import ColdStore
+from tipsplit.store.database import Database
+from tipsplit.store.postgres import PostgresStore
 
 
 class QueryCounter:
@@ -17,10 +18,10 @@ class QueryCounter:
     work on other payments, or its metrics, is left out).
     """
 
-    def __init__(self, cold: ColdStore, about: str | None = None) -> None:
-        self._cold = cold
+    def __init__(self, pg: PostgresStore | Database, about: str | None = None) -> None:
+        self._db = pg.db if isinstance(pg, PostgresStore) else pg
         self._about = about
-        self._original = cold._connection
+        self._original = self._db.checkout
         self.statements: list[str] = []
 
     def _log(self, record: Any) -> None:
@@ -37,11 +38,11 @@ class QueryCounter:
                 conn.remove_query_logger(self._log)
 
     def __enter__(self) -> "QueryCounter":
-        self._cold._connection = self._counting  # type: ignore[method-assign]
+        self._db.checkout = self._counting  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._cold._connection = self._original  # type: ignore[method-assign]
+        self._db.checkout = self._original  # type: ignore[method-assign]
 
     async def count(self) -> int:
         """Statements so far (asyncpg calls query loggers on the next loop turn, so let those run first)."""

@@ -7,7 +7,6 @@ from tipsplit.cli.payments import emit_json
 from tipsplit.services.key_rotation import rotate_keys
 from tipsplit.services.tills import rotate_till_keys
 from tipsplit.settings import Settings
-from tipsplit.store.tills import TillStore
 
 
 async def rotate(settings: Settings, as_json: bool) -> int:
@@ -15,7 +14,7 @@ async def rotate(settings: Settings, as_json: bool) -> int:
     try:
         async with connected(settings) as opened:
             report = await rotate_keys(opened.store, opened.keyring)
-            tills = await rotate_till_keys(TillStore(opened.store.cold), opened.keyring)
+            tills = await rotate_till_keys(opened.pg.tills, opened.keyring)
     except CommandError as exc:
         return fail(exc)
     counts = {"keyId": report.key_id, "examined": report.examined, "rotated": report.rotated,

@@ -16,6 +16,7 @@ from tipsplit.runtime.assembly import sandbox_settings
 from tipsplit.runtime.embedded import embedded_stack_for, resolve_urls
 from tipsplit.settings import Settings
 from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.postgres import PostgresStore
 
 
 class OperateError(RuntimeError):
@@ -24,11 +25,18 @@ class OperateError(RuntimeError):
 
 @dataclass(frozen=True)
 class OpenStore:
-    """A connected store, the key ring its API keys are sealed with, and the resolved settings."""
+    """A connected store, the key ring its API keys are sealed with, and the resolved settings.
+
+    `pg` is the PostgreSQL store under `store`, for the commands that read or change payments directly.
+    """
 
     store: HybridTipStore
     keyring: KeyRing
     settings: Settings
+
+    @property
+    def pg(self) -> PostgresStore:
+        return self.store.pg
 
 
 def keyring_for(settings: Settings) -> tuple[Settings, KeyRing]:

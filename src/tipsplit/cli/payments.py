@@ -26,8 +26,7 @@ from tipsplit.services.merchant_keys import PosKeyError, require_settling_key
 from tipsplit.services.operator_retry import RetryRefused, retry_failed_payment
 from tipsplit.services.pos_accounts import open_pos_accounts
 from tipsplit.settings import Settings
-from tipsplit.store.cold import ColdStore
-from tipsplit.store.lookup import hashes_starting_with
+from tipsplit.store.payments import Payments
 
 RELATIVE_RE = re.compile(r"^(\d+)\s*([smhdw])$")
 MIN_PREFIX = 8
@@ -77,11 +76,11 @@ def parse_hash_or_prefix(value: str) -> str:
     return parse_hash(value)
 
 
-async def resolve_hash(cold: ColdStore, value: str) -> str:
+async def resolve_hash(payments: Payments, value: str) -> str:
     """The one stored payment whose hash starts with `value`; CommandError when none or several do."""
     if len(value) == 64:
         return value
-    found = await hashes_starting_with(cold, value)
+    found = await payments.hashes_starting_with(value)
     if not found:
         raise CommandError(f"no stored payment hash starts with {value}", EXIT_PARTIAL)
     if len(found) > 1:
@@ -145,7 +144,7 @@ async def stats(settings: Settings, as_json: bool) -> int:
     try:
         async with connected(settings) as opened:
             summary = await opened.store.get_stats()
-            recipients = await opened.store.cold.recipient_stats()
+            recipients = await opened.pg.reports.recipient_stats()
     except CommandError as exc:
         return fail(exc)
     tippees = [
@@ -187,7 +186,7 @@ async def list_payments(settings: Settings, query: ListQuery, as_json: bool) -> 
         if query.limit < 1:
             raise CommandError("--limit must be at least 1")
         async with connected(settings) as opened:
-            payments = await opened.store.cold.list_payments(
+            payments = await opened.pg.payments.page(
                 status=status, since=since, recipient=query.recipient, limit=query.limit
             )
     except CommandError as exc:
@@ -216,9 +215,9 @@ async def show_payment(settings: Settings, payment_hash: str, as_json: bool) -> 
     try:
         payment_hash = parse_hash_or_prefix(payment_hash)
         async with connected(settings) as opened:
-            payment_hash = await resolve_hash(opened.store.cold, payment_hash)
-            payment = await opened.store.cold.get_payment(payment_hash)
-            events = await opened.store.cold.events(payment_hash) if payment else []
+            payment_hash = await resolve_hash(opened.pg.payments, payment_hash)
+            payment = await opened.pg.payments.get(payment_hash)
+            events = await opened.pg.events.of_payment(payment_hash) if payment else []
         if payment is None:
             raise CommandError(f"payment {payment_hash} is not stored", EXIT_PARTIAL)
     except CommandError as exc:
@@ -295,14 +294,14 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
         async with connected(settings) as opened:
             accounts, pos = open_pos_accounts(blink, opened.store.hot)
             async with pos:
-                payment = await opened.store.cold.get_payment(payment_hash, with_legs=False)
+                payment = await opened.pg.payments.get(payment_hash, with_legs=False)
                 account = accounts.for_payment(payment.pos_wallet_id) if payment else accounts.default
                 if account is None:
                     raise CommandError(f"payment {payment_hash} was received by a POS account not configured here")
                 await _check_pos_key(account.client, settings)
                 settler = assemble_settler(opened.store, accounts, opened.settings)
                 try:
-                    retried = await retry_failed_payment(opened.store, settler, payment_hash, "tipsplit payments retry")
+                    retried = await retry_failed_payment(opened.pg, settler, payment_hash, "tipsplit payments retry")
                 except RetryRefused as exc:
                     raise CommandError(str(exc), EXIT_PARTIAL) from None
     except CommandError as exc:

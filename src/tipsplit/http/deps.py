@@ -30,7 +30,7 @@ from tipsplit.services.single_flight import SingleFlight
 from tipsplit.services.tills import Tills
 from tipsplit.settings import Settings
 from tipsplit.store.hybrid import HybridTipStore
-from tipsplit.store.tills import TillStore
+from tipsplit.store.postgres import PostgresStore
 
 T = TypeVar("T")
 
@@ -62,6 +62,14 @@ async def _store(request: Request) -> HybridTipStore:
 
 Store = Annotated[HybridTipStore, Depends(_store)]
 """The payment store: PostgreSQL, its Redis caches and counters."""
+
+
+async def _records(request: Request) -> PostgresStore:
+    return _runtime(request).pg
+
+
+Records = Annotated[PostgresStore, Depends(_records)]
+"""PostgreSQL's parts: payments, claims, legs, events, outcomes, reports, api keys, tills."""
 
 
 async def _invoicing(request: Request) -> InvoiceService:
@@ -198,7 +206,7 @@ PageKeys = Annotated[WebKeys, Depends(_web_keys)]
 async def _tills(request: Request, keys: PageKeys) -> Tills:
     def build() -> Tills:
         rt = _runtime(request)
-        return Tills(TillStore(rt.store.cold), rt.pos, keys.keyring, rt.merchant_keys)
+        return Tills(rt.pg.tills, rt.pos, keys.keyring, rt.merchant_keys)
 
     return _once(request, "tills", build)
 

@@ -28,6 +28,7 @@ from tipsplit.services.settlement import SettlePolicy, Settler
 from tipsplit.services.single_flight import SingleFlight
 from tipsplit.settings import Settings
 from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,7 @@ class Runtime:
 
     settings: Settings
     store: HybridTipStore
+    pg: PostgresStore
     pos: BlinkClient
     accounts: PosAccounts
     settler: Settler
@@ -80,7 +82,7 @@ def assemble_settler(store: HybridTipStore, accounts: PosAccounts, settings: Set
     scheduled by.
     """
     return Settler(
-        store, accounts, SettlePolicy(settings.claim_lease_seconds, store.cold.retry),
+        store, accounts, SettlePolicy(settings.claim_lease_seconds, store.pg.retry),
         on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
     )
 
@@ -115,7 +117,8 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
 
         register_secrets([*settings_secrets(settings), webhook_secret, (webhook_secret or "").removeprefix("whsec_")])
         assert settings.database_url and settings.blink_api_url
-        store = HybridTipStore(settings, keyring)
+        pg = PostgresStore.from_settings(settings)
+        store = HybridTipStore(settings, keyring, pg=pg)
         await store.initialize()
         stack.push_async_callback(store.close)
 
@@ -134,13 +137,13 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         )
         updates = [MyUpdates(settings.blink_api_url, api_key) for api_key, _ in settings.pos_accounts]
         watchers = Watchers(
-            settler, store.cold, accounts, settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates
+            settler, pg.claims, accounts, settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates
         )
         watchers.start()
         stack.push_async_callback(watchers.stop)
         forwards = ForwardRequests(settler, store, settings.forward_answer_reuse_seconds)
         return Runtime(
-            settings, store, pos, accounts, settler, forwards, invoices, merchant_keys, watchers, webhook_secret,
+            settings, store, pg, pos, accounts, settler, forwards, invoices, merchant_keys, watchers, webhook_secret,
             sandbox, stack,
         )
     except BaseException:

@@ -20,7 +20,7 @@ from tipsplit.blink.updates import MyUpdates
 from tipsplit.observability import RECONCILER_BACKLOG
 from tipsplit.services.pos_accounts import PosAccounts
 from tipsplit.services.settlement import Settler
-from tipsplit.store.cold import ColdStore
+from tipsplit.store.claims import Claims
 
 log = structlog.get_logger(__name__)
 
@@ -34,14 +34,14 @@ class Watchers:
     def __init__(
         self,
         settler: Settler,
-        cold: ColdStore,
+        claims: Claims,
         accounts: PosAccounts,
         poll_interval: float,
         reconcile_interval: float,
         updates: Sequence[MyUpdates],
     ) -> None:
         self._settler = settler
-        self._cold = cold
+        self._claims = claims
         self._scope = accounts.scope
         self._pos_wallet_ids = frozenset(account.wallet_id for account in accounts.all)
         self._poll_interval = poll_interval
@@ -85,14 +85,14 @@ class Watchers:
 
     async def poll_once(self) -> int:
         """Ask Blink about the next page of pending invoices; every one is reached in turn."""
-        hashes = await self._cold.pending_payments(BATCH, after=self._poll_cursor, accounts=self._scope)
+        hashes = await self._claims.pending(BATCH, after=self._poll_cursor, accounts=self._scope)
         self._poll_cursor = hashes[-1] if len(hashes) == BATCH else None
         await self._run_all(hashes)
         return len(hashes)
 
     async def reconcile_once(self) -> int:
         """Resume payments whose claim lease ran out."""
-        hashes = await self._cold.stale_claims(BATCH, accounts=self._scope)
+        hashes = await self._claims.stale(BATCH, accounts=self._scope)
         RECONCILER_BACKLOG.set(len(hashes))
         await self._run_all(hashes)
         return len(hashes)

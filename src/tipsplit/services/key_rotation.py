@@ -31,7 +31,7 @@ class RotationReport:
 
 async def rotate_keys(store: HybridTipStore, keyring: KeyRing, batch_size: int = 500) -> RotationReport:
     """Re-seal every stored API key not under the current key id."""
-    cold = store.cold
+    api_keys = store.pg.api_keys
     report = RotationReport(keyring.current_id)
     if store.file_store is not None:
         report.file_store_resealed = await asyncio.to_thread(store.file_store.reseal_keys)
@@ -39,7 +39,7 @@ async def rotate_keys(store: HybridTipStore, keyring: KeyRing, batch_size: int =
         report.journal_waiting = len(store.journal)
     after = ""
     while True:
-        batch = await cold.api_keys_not_under(keyring.current_id, after=after, limit=batch_size)
+        batch = await api_keys.not_under(keyring.current_id, after=after, limit=batch_size)
         if not batch:
             return report
         after = batch[-1][0]
@@ -50,7 +50,7 @@ async def rotate_keys(store: HybridTipStore, keyring: KeyRing, batch_size: int =
                 changes.append((payment_hash, token, keyring.rotate(token)))
             except DecryptionError as exc:
                 report.unreadable.append((payment_hash, str(exc)))
-        rotated = await cold.replace_api_keys(changes, keyring.current_id) if changes else []
+        rotated = await api_keys.replace(changes, keyring.current_id) if changes else []
         report.rotated += len(rotated)
         report.changed_meanwhile += len(changes) - len(rotated)
         await asyncio.gather(*(store.forget_hot(payment_hash) for payment_hash in rotated))

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from tipsplit.domain.models import TipData, check_payment_hash, plan_legs
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.keyring import CRYPTOJS_PREFIX, DecryptionError, KeyRing, decrypt_cryptojs, is_encrypted
-from tipsplit.store.cold import NewPayment
+from tipsplit.store.payments import NewPayment
 from tipsplit.store.hybrid import HybridTipStore
 
 LEGACY_INVOICE_LIFETIME = timedelta(hours=24)
@@ -216,7 +216,7 @@ class Migrator:
     ) -> None:
         """`schema_ready=False` (a dry run on a database without tables) treats every entry as new."""
         self._store = store
-        self._cold = store.cold
+        self._pg = store.pg
         self._keyring = keyring
         self._passphrase = passphrase
         self._concurrency = concurrency
@@ -276,7 +276,7 @@ class Migrator:
 
     async def _check(self, prepared: Prepared) -> EntryResult:
         """What a real run would do with this entry, reading only."""
-        if self._presence_known and await self._cold.get_payment(prepared.payment_hash, with_legs=False) is not None:
+        if self._presence_known and await self._pg.payments.get(prepared.payment_hash, with_legs=False) is not None:
             return EntryResult(prepared.payment_hash, Outcome.SKIPPED, "already present")
         return EntryResult(prepared.payment_hash, Outcome.EXPIRED if prepared.expired else Outcome.MIGRATED)
 
@@ -288,9 +288,9 @@ class Migrator:
             assert tip.expires_at is not None
             encrypted = self._keyring.encrypt(tip.user_api_key.get_secret_value())
             rows.append(NewPayment(prepared.payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, SOURCE))
-        new = await self._cold.insert_payments(rows)
+        new = await self._pg.payments.insert_many(rows)
         old = [p for p in batch if p.payment_hash not in new]
-        found = await asyncio.gather(*(self._cold.get_payment(p.payment_hash, with_legs=False) for p in old))
+        found = await asyncio.gather(*(self._pg.payments.get(p.payment_hash, with_legs=False) for p in old))
         results: dict[str, EntryResult] = {}
         for prepared, existing in zip(old, found, strict=True):
             tip = prepared.tip
@@ -305,7 +305,7 @@ class Migrator:
             elif not (prepared.expired and existing.status is PaymentStatus.PENDING):
                 results[prepared.payment_hash] = EntryResult(prepared.payment_hash, Outcome.SKIPPED, "already present")
         expired = [p.payment_hash for p in batch if p.expired and p.payment_hash not in results]
-        archived = set(await self._cold.archive_expired(expired, EXPIRED_EVENT, {"source": SOURCE})) if expired else set()
+        archived = set(await self._pg.outcomes.archive_expired(expired, EXPIRED_EVENT, {"source": SOURCE})) if expired else set()
         await asyncio.gather(*(self._store.forget_hot(ph) for ph in archived))
         return [
             results.get(p.payment_hash)

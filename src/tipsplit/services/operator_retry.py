@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tipsplit.domain.records import PaymentRecord
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.services.settlement import Outcome, Settler
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.postgres import PostgresStore
 
 REFUSALS = {
     PaymentStatus.COMPLETED: "it is completed: every leg is paid, so a retry could only pay twice",
@@ -40,22 +40,22 @@ class RetryResult:
         return self.outcome in (Outcome.COMPLETED, Outcome.ALREADY_COMPLETED)
 
 
-async def _reset_for_retry(store: HybridTipStore, payment_hash: str, reason: str) -> None:
+async def _reset_for_retry(pg: PostgresStore, payment_hash: str, reason: str) -> None:
     """Refuse anything but a stored `failed` payment, then give its failed legs fresh attempts."""
-    payment = await store.cold.get_payment(payment_hash, with_legs=False)
+    payment = await pg.payments.get(payment_hash, with_legs=False)
     if payment is None:
         raise RetryRefused(f"payment {payment_hash} is not stored", unknown=True)
     if payment.status is not PaymentStatus.FAILED:
         why = REFUSALS[payment.status].format(owner=payment.claim_owner)
         raise RetryRefused(f"refusing to retry {payment_hash}: {why}")
-    await store.cold.reset_failed_legs(payment_hash, reason)
+    await pg.legs.reset_failed(payment_hash, reason)
 
 
-async def retry_failed_payment(store: HybridTipStore, settler: Settler, payment_hash: str, reason: str) -> RetryResult:
+async def retry_failed_payment(pg: PostgresStore, settler: Settler, payment_hash: str, reason: str) -> RetryResult:
     """Reset a failed payment's failed legs and settle it now; raises RetryRefused for any other payment."""
-    await _reset_for_retry(store, payment_hash, reason)
+    await _reset_for_retry(pg, payment_hash, reason)
     result = await settler.settle(payment_hash, allow_failed=True)
-    after = await store.cold.get_payment(payment_hash)
+    after = await pg.payments.get(payment_hash)
     if after is None:
         raise RetryRefused(f"payment {payment_hash} is not stored", unknown=True)
     return RetryResult(result.outcome, after)

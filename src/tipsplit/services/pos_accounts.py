@@ -22,7 +22,7 @@ from tipsplit.observability import BLINK_RATE_LIMITED, INVOICE_BUDGET_WAITS, POS
 from tipsplit.services.blink_port import SettlingAccount
 from tipsplit.settings import Settings
 from tipsplit.store.budget import BudgetPolicy, BudgetState, InvoiceBudget, invoices_for, own_invoices
-from tipsplit.store.cold import PosScope
+from tipsplit.store.claims import PosScope
 from tipsplit.store.hot import HotStore
 
 log = structlog.get_logger(__name__)

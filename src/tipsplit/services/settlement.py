@@ -93,7 +93,7 @@ class Settler:
         on_outcome: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
-        self._cold = store.cold
+        self._pg = store.pg
         self._accounts = accounts
         self._policy = policy
         self._owner = f"settler-{uuid.uuid4().hex[:12]}"
@@ -119,7 +119,7 @@ class Settler:
         return result
 
     async def _settle_claimed(self, payment_hash: str, *, allow_failed: bool, lock_token: str | None) -> SettleResult:
-        seen = await self._cold.get_payment(payment_hash, with_legs=False)
+        seen = await self._pg.payments.get(payment_hash, with_legs=False)
         if seen is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
         if self._accounts.for_payment(seen.pos_wallet_id) is None:
@@ -137,7 +137,7 @@ class Settler:
                 return SettleResult(Outcome.NOT_PAID, str(seen.status))
             if blink_says is InvoiceStatus.EXPIRED and seen.status == PaymentStatus.EXPIRED:
                 return SettleResult(Outcome.EXPIRED, str(seen.status))
-        payment = await self._cold.claim(
+        payment = await self._pg.claims.claim(
             payment_hash, self._owner, self._policy.claim_lease_seconds, allow_failed=allow_failed
         )
         if payment is None:
@@ -152,7 +152,7 @@ class Settler:
     # -- confirming the sale ---------------------------------------------------
 
     async def _not_claimed(self, payment_hash: str) -> SettleResult:
-        payment = await self._cold.get_payment(payment_hash, with_legs=False)
+        payment = await self._pg.payments.get(payment_hash, with_legs=False)
         if payment is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
         outcome = {
@@ -183,17 +183,17 @@ class Settler:
                 await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
                 return SettleResult(Outcome.BLINK_UNAVAILABLE, PaymentStatus.PENDING.value)
         if status is InvoiceStatus.PAID:
-            await self._cold.mark_paid(ph, self._owner)
+            await self._pg.claims.mark_paid(ph, self._owner)
             return None
         if status is InvoiceStatus.EXPIRED:
-            await self._cold.expire(ph, self._owner)
+            await self._pg.claims.expire(ph, self._owner)
             await self._store.forget_hot(ph)
             return SettleResult(Outcome.EXPIRED, PaymentStatus.EXPIRED.value)
         await self._release(payment, PaymentStatus.PENDING, "not_paid_yet", {})
         return SettleResult(Outcome.NOT_PAID, PaymentStatus.PENDING.value)
 
     async def _release(self, payment: PaymentRecord, to: PaymentStatus, event: str, data: dict[str, Any]) -> None:
-        await self._cold.release_claim(payment.payment_hash, self._owner, to, event, data)
+        await self._pg.claims.release(payment.payment_hash, self._owner, to, event, data)
 
     def _pos_of(self, payment: PaymentRecord) -> SettlingAccount:
         pos = self._accounts.for_payment(payment.pos_wallet_id)
@@ -214,7 +214,7 @@ class Settler:
         pos = self._pos_of(payment)
         open_legs = [leg for leg in payment.legs if leg.status not in FINAL_LEG_STATUSES]
         if open_legs:
-            if not await self._cold.renew_claim(ph, self._owner, self._policy.claim_lease_seconds):
+            if not await self._pg.claims.renew(ph, self._owner, self._policy.claim_lease_seconds):
                 log.warning("settlement.claim_lost", payment_hash=ph)
                 return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
             steps = await asyncio.gather(*(self._drive_leg(ph, leg, pos) for leg in open_legs), return_exceptions=True)
@@ -256,7 +256,7 @@ class Settler:
             LEGS_RETRIED.inc()
             if leg.dest_payment_hash is not None:
                 return await self._resolve_unknown(ph, leg, pos)
-            await self._cold.transition_leg(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
+            await self._pg.legs.transition(ph, leg.leg, {LegStatus.FAILED}, LegStatus.PENDING)
             return replace(leg, status=LegStatus.PENDING)
         if leg.status == LegStatus.PENDING and not _due(leg):
             return None
@@ -272,7 +272,7 @@ class Settler:
         except NoInvoiceBudget as exc:
             log.info("settlement.leg_waiting", payment_hash=ph, leg=leg.leg, seconds=exc.retry_after)
             until = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
-            await self._cold.wait_leg(ph, leg.leg, until, WAITING_FOR_BUDGET)
+            await self._pg.legs.wait(ph, leg.leg, until, WAITING_FOR_BUDGET)
         except BlinkUnavailable as exc:
             log.warning("settlement.leg_deferred", payment_hash=ph, leg=leg.leg, error=str(exc))
         except BlinkError as exc:
@@ -291,7 +291,7 @@ class Settler:
                 raise ValueError(f"leg {leg.leg} of {ph} has neither wallet nor username")
             wallet = await pos.client.account_default_wallet(leg.destination_username)
             wallet_id, currency = wallet.id, WalletCurrency(wallet.currency)
-            await self._cold.set_leg_wallet(ph, leg.leg, wallet_id, currency)
+            await self._pg.legs.set_wallet(ph, leg.leg, wallet_id, currency)
         expiry = USD_LEG_INVOICE_EXPIRY_MINUTES if currency is WalletCurrency.USD else LEG_INVOICE_EXPIRY_MINUTES
         for generation in (leg.invoice_generation, leg.invoice_generation + 1):
             external_id = leg_external_id(ph, leg.leg, generation)
@@ -301,14 +301,14 @@ class Settler:
                 )
             except BlinkDuplicateExternalId:
                 log.warning("settlement.leg_invoice_unrecorded", payment_hash=ph, leg=leg.leg, external_id=external_id)
-                if not await self._cold.skip_invoice_generation(ph, leg.leg, generation, external_id):
+                if not await self._pg.legs.skip_invoice_generation(ph, leg.leg, generation, external_id):
                     break
                 continue
-            return await self._cold.set_leg_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
+            return await self._pg.legs.set_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
         raise BlinkUnavailable("leg invoice", "the leg's invoice is being replaced elsewhere")
 
     async def _pay_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
-        moved = await self._cold.transition_leg(
+        moved = await self._pg.legs.transition(
             ph, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True,
             event_type="leg_payment_sent", event_data={"leg": leg.leg, "amount": leg.amount},
         )
@@ -318,7 +318,7 @@ class Settler:
             result = await pos.client.pay_invoice(pos.wallet_id, leg.dest_payment_request or "", leg.memo)
         except BlinkOutcomeUnknown as exc:
             log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
-            await self._cold.add_event(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
+            await self._pg.events.add(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
             paying = replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
             try:
                 await self._resolve_unknown(ph, paying, pos)
@@ -326,7 +326,7 @@ class Settler:
                 log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(unresolved))
             return
         except BlinkUnavailable:
-            await self._cold.transition_leg(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
+            await self._pg.legs.transition(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
             raise
         except BlinkError as exc:
             # Refused before paying (a key without WRITE, a malformed request): nothing moved.
@@ -337,7 +337,7 @@ class Settler:
                 return
             if result.status is not PaymentSendStatus.FAILURE:
                 log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
-                await self._cold.add_event(ph, "leg_payment_pending", {"leg": leg.leg})
+                await self._pg.events.add(ph, "leg_payment_pending", {"leg": leg.leg})
                 return
             reason = "; ".join(str(e) for e in result.errors) or "payment failed"
         # The send was an attempt (counted when the leg became `paying`) and it failed.
@@ -367,23 +367,23 @@ class Settler:
         if sends.in_flight:
             log.info("settlement.leg_send_in_flight", payment_hash=ph, leg=leg.leg)
             if current != LegStatus.PAYING:
-                await self._cold.transition_leg(
+                await self._pg.legs.transition(
                     ph, leg.leg, {current}, LegStatus.PAYING, event_type="leg_send_in_flight"
                 )
             return replace(leg, status=LegStatus.PAYING)
         if status is InvoiceStatus.EXPIRED:
-            await self._cold.reset_leg_invoice(ph, leg.leg, {current})
+            await self._pg.legs.reset_invoice(ph, leg.leg, {current})
             return replace(leg, status=LegStatus.FAILED, dest_payment_hash=None, dest_payment_request=None)
         if self._policy.retry.exhausted(leg.attempts):
             reason = f"still unpaid after {leg.attempts} attempts"
             await self._leg_failed(ph, leg, {current}, leg.last_error or reason, counted=False)
             return replace(leg, status=LegStatus.FAILED)
-        await self._cold.transition_leg(ph, leg.leg, {current}, LegStatus.INVOICED)
+        await self._pg.legs.transition(ph, leg.leg, {current}, LegStatus.INVOICED)
         return replace(leg, status=LegStatus.INVOICED)
 
     async def _leg_succeeded(self, ph: str, leg: LegRecord, how: str) -> None:
         event = "base_forwarded" if leg.leg == BASE_LEG else "tip_sent"
-        await self._cold.transition_leg(
+        await self._pg.legs.transition(
             ph, leg.leg, {leg.status, LegStatus.PAYING}, LegStatus.SUCCEEDED,
             event_type=event,
             event_data={"leg": leg.leg, "amount": leg.amount, "recipient": leg.destination_username,
@@ -396,7 +396,7 @@ class Settler:
         attempts = leg.attempts + (1 if counted else 0)
         retry_at = datetime.now(UTC) + timedelta(seconds=self._policy.retry.delay(attempts))
         log.warning("settlement.leg_failed", payment_hash=ph, leg=leg.leg, attempts=attempts, error=reason)
-        await self._cold.transition_leg(
+        await self._pg.legs.transition(
             ph, leg.leg, from_statuses, LegStatus.FAILED, error=reason, count_attempt=counted,
             next_attempt_at=retry_at, event_type="leg_failed",
             event_data={"leg": leg.leg, "attempts": attempts, "error": reason},
@@ -409,7 +409,7 @@ class Settler:
 
         Archiving releases the caller's Redis lock (`lock_token`) in the same round trip as the cache.
         """
-        payment = await self._cold.get_payment(ph)
+        payment = await self._pg.payments.get(ph)
         if payment is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
         legs = payment.legs
@@ -421,7 +421,7 @@ class Settler:
         unresolved = [leg for leg in legs if leg.status == LegStatus.PAYING]
         if exhausted and not unresolved:
             return await self._fail(ph, "; ".join(f"{leg.leg}: {leg.last_error}" for leg in exhausted), lock_token)
-        await self._cold.renew_claim(ph, self._owner, self._next_look(legs))
+        await self._pg.claims.renew(ph, self._owner, self._next_look(legs))
         return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
 
     async def _complete(self, ph: str, lock_token: str | None) -> SettleResult:

@@ -1,6 +1,5 @@
 """Where payments are kept: PostgreSQL for the record, Redis for hot state, files as a fallback."""
 
-from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import (
     HotStoreUnavailable,
     InvalidPaymentHash,
@@ -13,10 +12,10 @@ from tipsplit.store.errors import (
 from tipsplit.store.hot import HotStore, RateLimitResult
 from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.metrics import MetricsCollector
+from tipsplit.store.postgres import PostgresStore
 from tipsplit.store.schema import apply_migrations
 
 __all__ = [
-    "ColdStore",
     "HotStore",
     "HotStoreUnavailable",
     "HybridTipStore",
@@ -25,6 +24,7 @@ __all__ = [
     "MetricsCollector",
     "PaymentConflict",
     "PaymentStateError",
+    "PostgresStore",
     "RateLimitResult",
     "StorageUnavailable",
     "StoreError",

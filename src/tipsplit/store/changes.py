@@ -1,18 +1,16 @@
 """Change notices: after a committed state change of a payment, tell whoever listens (the live views in Redis).
 
-The PostgreSQL repository marks each transition with one of these decorators,
+The PostgreSQL entity modules mark each transition with one of these decorators,
 so a notice is sent exactly where a state change commits and nowhere else,
-and only after the transaction has committed (the decorated method has
-returned). A listener never fails the transition: PostgreSQL already holds it.
+and only after the transaction has committed: when the decorated method has
+returned, or, when it ran on a caller's transaction (its `conn` argument),
+once that transaction commits (store/database.py). A listener never fails the
+transition: PostgreSQL already holds it.
 """
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
-
-import structlog
-
-log = structlog.get_logger(__name__)
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,22 +19,12 @@ ChangeListener = Callable[[Sequence[str]], Awaitable[None]]
 
 
 class Announcing(Protocol):
-    """A repository whose transitions are announced to `change_listener` (None: nobody listens)."""
+    """A repository that announces changed payments (now, or when the caller's transaction `conn` commits)."""
 
-    change_listener: ChangeListener | None
+    async def announce(self, payment_hashes: Sequence[str], conn: Any = None) -> None: ...
 
 
 S = TypeVar("S", bound=Announcing)
-
-
-async def announce(store: Announcing, payment_hashes: Sequence[str]) -> None:
-    """Tell the store's listener that these payments changed; for changes made outside a decorated method."""
-    if store.change_listener is None or not payment_hashes:
-        return
-    try:
-        await store.change_listener(payment_hashes)
-    except Exception:
-        log.exception("store.change_notice_failed", payments=len(payment_hashes))
 
 
 def changes_payment(
@@ -53,7 +41,7 @@ def changes_payment(
         async def announced(self: S, payment_hash: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
             result = await method(self, payment_hash, *args, **kwargs)
             if always or result:
-                await announce(self, [payment_hash])
+                await self.announce([payment_hash], kwargs.get("conn"))
             return result
 
         return announced
@@ -69,7 +57,7 @@ def changes_payments(
     @functools.wraps(method)
     async def announced(self: S, /, *args: P.args, **kwargs: P.kwargs) -> list[str]:
         changed = await method(self, *args, **kwargs)
-        await announce(self, changed)
+        await self.announce(changed, kwargs.get("conn"))
         return changed
 
     return announced

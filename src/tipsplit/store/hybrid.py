@@ -25,7 +25,6 @@ from tipsplit.domain.records import Archived, PaymentRecord
 from tipsplit.domain.states import PaymentStatus, WalletCurrency
 from tipsplit.keyring import KeyRing
 from tipsplit.settings import Settings
-from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import (
     HotStoreUnavailable,
     InvalidPaymentHash,
@@ -39,6 +38,8 @@ from tipsplit.store.journal import Journal
 from tipsplit.store.legacy_file import FileTipStore
 from tipsplit.store.live import LiveFeed, LiveViews
 from tipsplit.store.metrics import MetricsCollector
+from tipsplit.store.payments import NewPayment
+from tipsplit.store.postgres import PostgresStore
 from tipsplit.store.schema import apply_migrations
 
 log = structlog.get_logger(__name__)
@@ -121,29 +122,26 @@ def _describe(error: ValidationError) -> str:
 class HybridTipStore:
     """Where a payment split is remembered between invoice creation and forwarding."""
 
-    def __init__(self, settings: Settings, keyring: KeyRing, *, replay_interval: float = 5.0) -> None:
+    def __init__(
+        self, settings: Settings, keyring: KeyRing, *, pg: PostgresStore | None = None, replay_interval: float = 5.0
+    ) -> None:
         if not settings.database_url:
             raise ValueError("DATABASE_URL is not set: the hybrid store needs PostgreSQL")
         self.settings = settings
         self._keyring = keyring
-        self.cold = ColdStore(
-            settings.database_url,
-            min_size=settings.database_pool_min,
-            max_size=settings.database_pool_max,
-            max_settle_attempts=settings.max_leg_attempts,
-            retry_base_seconds=settings.leg_retry_base_seconds,
-        )
+        # The PostgreSQL store it is built on: the runtime's own, or one of its own for a standalone tool.
+        self.pg = pg or PostgresStore.from_settings(settings)
         self.hot: HotStore | None = (
             HotStore.from_settings(settings) if settings.use_hybrid_storage and settings.redis_url else None
         )
         self.fallback = settings.fallback_to_file_storage
         self.journal: Journal | None = Journal(settings.journal_path) if self.fallback else None
         self.file_store: FileTipStore | None = FileTipStore(settings.tip_store_file, keyring) if self.fallback else None
-        self.metrics = MetricsCollector(self.cold)
-        self.live = LiveViews(self.cold, self.hot, self.metrics)
+        self.metrics = MetricsCollector(self.pg.reports)
+        self.live = LiveViews(self.pg, self.hot, self.metrics)
         self.feed = LiveFeed(self.hot, on_resubscribed=self.live.announce_pending)
         if self.hot is not None:
-            self.cold.change_listener = self.live.changed
+            self.pg.change_listener = self.live.changed
         self._replay_interval = replay_interval
         self._replay_lock = asyncio.Lock()
         self._replayer: asyncio.Task[None] | None = None
@@ -156,7 +154,7 @@ class HybridTipStore:
         """Connect (and migrate); with the file fallback on, PostgreSQL being down is survivable."""
         self._migrate = migrate
         try:
-            await self._ensure_cold()
+            await self._ensure_postgres()
         except StorageUnavailable:
             if not self.fallback:
                 raise
@@ -180,15 +178,15 @@ class HybridTipStore:
         await self.feed.close()
         await self.live.close()
         await self.metrics.stop()
-        await self.cold.close()
+        await self.pg.close()
         if self.hot is not None:
             await self.hot.close()
 
-    async def _ensure_cold(self) -> None:
+    async def _ensure_postgres(self) -> None:
         if self._migrate and not self._migrated:
             await asyncio.to_thread(apply_migrations, self.settings.database_url or "")
             self._migrated = True
-        await self.cold.open()
+        await self.pg.open()
 
     # -- the seed's API -----------------------------------------------------
 
@@ -218,8 +216,8 @@ class HybridTipStore:
         wallets = dict(recipient_wallets or {})
         currencies = dict(wallet_currencies or {})
         try:
-            inserted = await self.cold.insert_payment(
-                payment_hash, tip, encrypted, plan_legs(tip), wallets, tip.expires_at, currencies
+            inserted = await self.pg.payments.insert(
+                NewPayment(payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, None, wallets, currencies)
             )
         except StorageUnavailable as exc:
             if self.journal is None:
@@ -231,7 +229,7 @@ class HybridTipStore:
             await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
             return True
         if not inserted:
-            existing = await self.cold.get_payment(payment_hash, with_legs=False)
+            existing = await self.pg.payments.get(payment_hash, with_legs=False)
             if existing is None:
                 raise StorageUnavailable(f"payment {payment_hash} vanished while being stored")
             self._check_same(existing, tip, api_key)
@@ -250,7 +248,7 @@ class HybridTipStore:
             return self._reveal(cached)
         self.metrics.record_cache_miss()
         try:
-            payment = await self.cold.get_payment(payment_hash, with_legs=False)
+            payment = await self.pg.payments.get(payment_hash, with_legs=False)
         except StorageUnavailable:
             if not self.fallback:
                 raise
@@ -291,20 +289,20 @@ class HybridTipStore:
         error = str(result.get("error") or "settlement failed")
         if owner is not None:
             if success:
-                return await self.cold.complete(payment_hash, owner, result)
-            return await self.cold.fail(payment_hash, owner, error)
+                return await self.pg.outcomes.complete(payment_hash, owner, result)
+            return await self.pg.outcomes.fail(payment_hash, owner, error)
         owner = f"remove-{uuid.uuid4().hex[:12]}"
         if not success:
-            return await self.cold.fail_unclaimed(payment_hash, owner, error)
-        claimed = await self.cold.claim(
+            return await self.pg.outcomes.fail_unclaimed(payment_hash, owner, error)
+        claimed = await self.pg.claims.claim(
             payment_hash, owner, self.settings.claim_lease_seconds, allow_failed=True, details=False
         )
         if claimed is None:
             return None
         try:
-            return await self.cold.complete(payment_hash, owner, result)
+            return await self.pg.outcomes.complete(payment_hash, owner, result)
         except PaymentStateError:
-            await self.cold.release_claim(
+            await self.pg.claims.release(
                 payment_hash, owner, PaymentStatus.PENDING, "remove_refused", {"reason": "legs not settled"}
             )
             raise
@@ -318,12 +316,12 @@ class HybridTipStore:
             return cached
         self.metrics.record_cache_miss()
         try:
-            last_24h = await self.cold.stats_24h()
+            last_24h = await self.pg.reports.stats_24h()
         except StorageUnavailable:
             if not self.fallback:
                 raise
             return await self._fallback_stats()
-        leaders = await self.cold.recipient_stats(limit=20)
+        leaders = await self.pg.reports.recipient_stats(limit=20)
         stats = {
             "last24Hours": last_24h,
             "recipients": [
@@ -347,7 +345,7 @@ class HybridTipStore:
         cached = await self._hot_call(lambda hot: hot.get_recipient_stats(username))
         if cached is not None:
             return cached
-        found = await self.cold.stats_for_recipient(username)
+        found = await self.pg.reports.stats_for_recipient(username)
         if found is None:
             return None
         stats = {
@@ -431,7 +429,7 @@ class HybridTipStore:
         if self.journal is None:
             return 0
         async with self._replay_lock:
-            await self._ensure_cold()
+            await self._ensure_postgres()
             applied = await self.journal.replay(self._apply_journal_record)
         if applied:
             log.info("store.journal_replayed", records=applied)
@@ -520,7 +518,7 @@ class HybridTipStore:
 
         Returns the payment's tip recipients, read here anyway, for `_forget`.
         """
-        payment = await self.cold.get_payment(payment_hash, with_legs=False)
+        payment = await self.pg.payments.get(payment_hash, with_legs=False)
         if payment is None:
             raise PaymentStateError(f"payment {payment_hash} is not stored")
         wanted = PaymentStatus.COMPLETED if success else PaymentStatus.FAILED
@@ -569,9 +567,11 @@ class HybridTipStore:
         )
         assert tip.expires_at is not None
         currencies = {wallet: WalletCurrency(c) for wallet, c in (record.get("walletCurrencies") or {}).items()}
-        await self.cold.insert_payment(
-            payment_hash, tip, encrypted, plan_legs(tip), record.get("recipientWallets") or {}, tip.expires_at,
-            currencies,
+        await self.pg.payments.insert(
+            NewPayment(
+                payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, None,
+                record.get("recipientWallets") or {}, currencies,
+            )
         )
 
     async def _replay_forever(self) -> None:

@@ -32,10 +32,10 @@ import structlog
 
 from tipsplit.domain.records import EventRecord, PaymentRecord
 from tipsplit.domain.states import FINAL_PAYMENT_STATUSES
-from tipsplit.store.cold import ColdStore
 from tipsplit.store.errors import HotStoreUnavailable
 from tipsplit.store.hot import REDIS_DOWN_ERRORS, HotStore
 from tipsplit.store.metrics import MetricsCollector
+from tipsplit.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
 
@@ -66,8 +66,8 @@ def view_ttl_ms(payment: PaymentRecord, now: datetime | None = None) -> int:
 class LiveViews:
     """The public view of each payment, from Redis on a hit and from PostgreSQL (then cached) on a miss."""
 
-    def __init__(self, cold: ColdStore, hot: HotStore | None, metrics: MetricsCollector) -> None:
-        self._cold = cold
+    def __init__(self, pg: PostgresStore, hot: HotStore | None, metrics: MetricsCollector) -> None:
+        self._pg = pg
         self._hot = hot
         self._metrics = metrics
         self._unannounced: dict[str, None] = {}
@@ -86,10 +86,10 @@ class LiveViews:
                     self._metrics.record_cache_hit()
                     return json.loads(body)  # type: ignore[no-any-return]
         self._metrics.record_cache_miss()
-        payment = await self._cold.get_payment(payment_hash)
+        payment = await self._pg.payments.get(payment_hash)
         if payment is None:
             return None
-        view = render(payment, await self._cold.events(payment_hash))
+        view = render(payment, await self._pg.events.of_payment(payment_hash))
         if self._hot is not None and generation is not None:
             body = json.dumps(view, separators=(",", ":"))
             with contextlib.suppress(HotStoreUnavailable):

@@ -17,7 +17,7 @@ import structlog
 
 from tipsplit.domain.records import MetricSample
 from tipsplit.observability import CACHE_LOOKUPS
-from tipsplit.store.cold import ColdStore
+from tipsplit.store.reports import Reports
 from tipsplit.store.errors import StorageUnavailable
 
 log = structlog.get_logger(__name__)
@@ -31,9 +31,9 @@ class MetricsCollector:
     """Buffers (name, value, unit, metadata) samples and writes them to system_metrics in batches."""
 
     def __init__(
-        self, cold: ColdStore, *, flush_interval: float = 5.0, batch_size: int = 500, max_buffer: int = 10_000
+        self, reports: Reports, *, flush_interval: float = 5.0, batch_size: int = 500, max_buffer: int = 10_000
     ) -> None:
-        self._cold = cold
+        self._reports = reports
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._buffer: deque[MetricSample] = deque(maxlen=max_buffer)
@@ -76,7 +76,7 @@ class MetricsCollector:
             while self._buffer:
                 batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
                 try:
-                    written += await self._cold.insert_metrics(batch)
+                    written += await self._reports.insert_metrics(batch)
                 except StorageUnavailable as exc:
                     self._requeue(batch)
                     log.warning("metrics.flush_deferred", waiting=len(self._buffer), error=str(exc))

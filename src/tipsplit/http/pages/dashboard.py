@@ -29,6 +29,7 @@ from tipsplit.http.deps import (
     PageKeys,
     PosBlink,
     Settling,
+    Records,
     Store,
     TillService,
 )
@@ -43,6 +44,7 @@ from tipsplit.services.pos_accounts import PosAccounts
 from tipsplit.settings import Settings
 from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.metrics import CACHE_HIT, CACHE_MISS
+from tipsplit.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
@@ -126,13 +128,13 @@ async def logout(request: Request, gate: Operator) -> Response:
     return response
 
 
-async def _payments_context(store: HybridTipStore, request: Request) -> dict[str, Any]:
+async def _payments_context(pg: PostgresStore, request: Request) -> dict[str, Any]:
     """One page of payments (one extra row fetched to know whether a next page exists)."""
     try:
         flt = PaymentFilter.parse(request.query_params)
     except ValueError as exc:
         return {"filter": PaymentFilter(), "payments": [], "has_next": False, "filter_error": str(exc)}
-    rows = await store.cold.list_payments(
+    rows = await pg.payments.page(
         flt.status, flt.since_at, flt.until_at, flt.recipient, limit=PAGE_SIZE + 1, offset=flt.offset
     )
     return {"filter": flt, "payments": rows[:PAGE_SIZE], "has_next": len(rows) > PAGE_SIZE, "filter_error": None}
@@ -140,26 +142,25 @@ async def _payments_context(store: HybridTipStore, request: Request) -> dict[str
 
 @router.get("", response_class=HTMLResponse)
 async def dashboard(
-    request: Request, keys: PageKeys, gate: Operator, store: Store, tills: TillService, key_policy: KeyPolicy,
-    pos: PosBlink, accounts: Accounts,
+    request: Request, keys: PageKeys, gate: Operator, store: Store, pg: Records, tills: TillService,
+    key_policy: KeyPolicy, pos: PosBlink, accounts: Accounts,
 ) -> Response:
     if (refusal := await _refused(request, gate, page=True)) is not None:
         return refusal
     now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    cold = store.cold
     till_sales = tills.store
     hourly, daily, leaders, last24, cancelled, flagged = await asyncio.gather(
-        cold.volume_series(hour - timedelta(hours=23), "hour"),
-        cold.volume_series(day - timedelta(days=6), "day"),
-        cold.recipient_stats(limit=10),
-        cold.stats_24h(),
+        pg.reports.volume_series(hour - timedelta(hours=23), "hour"),
+        pg.reports.volume_series(day - timedelta(days=6), "day"),
+        pg.reports.recipient_stats(limit=10),
+        pg.reports.stats_24h(),
         till_sales.cancelled_unpaid_24h(),
         till_sales.paid_after_cancel(),
     )
     context = {
-        **await _payments_context(store, request),
+        **await _payments_context(pg, request),
         "open": gate.open,
         "sandbox": keys.sandbox,
         "write_keys_allowed": key_policy.allow_write,
@@ -171,40 +172,40 @@ async def dashboard(
             ("Last 24 hours", chart_bars(hourly, hour - timedelta(hours=23), 24, timedelta(hours=1), "%H:00")),
             ("Last 7 days", chart_bars(daily, day - timedelta(days=6), 7, timedelta(days=1), "%a %d")),
         ],
-        "health": await _health(store, pos, accounts),
+        "health": await _health(store, pg, pos, accounts),
         "statuses": ["pending", "processing", "completed", "failed", "expired"],
     }
     return csrf.render(request, keys, "dashboard.html", context)
 
 
 @router.get("/payments", response_class=HTMLResponse)
-async def payments_fragment(request: Request, gate: Operator, store: Store) -> Response:
+async def payments_fragment(request: Request, gate: Operator, pg: Records) -> Response:
     """The payments table alone, for htmx to swap in when a filter or page changes."""
     if (refusal := await _refused(request, gate)) is not None:
         return refusal
-    return templates.TemplateResponse(request, "_payments.html", await _payments_context(store, request))
+    return templates.TemplateResponse(request, "_payments.html", await _payments_context(pg, request))
 
 
 @router.get("/payments/{payment_hash}", response_class=HTMLResponse)
 async def payment_detail(
-    request: Request, payment_hash: str, keys: PageKeys, gate: Operator, store: Store, settings: AppSettings
+    request: Request, payment_hash: str, keys: PageKeys, gate: Operator, pg: Records, settings: AppSettings
 ) -> Response:
     """One payment: amounts, each leg with Blink's own error text, the audit trail, and Retry when failed."""
     if (refusal := await _refused(request, gate, page=True)) is not None:
         return refusal
     note = RETRY_NOTES.get(request.query_params.get("retry", ""))
-    return await _payment_page(request, keys, store, settings, payment_hash, note=note)
+    return await _payment_page(request, keys, pg, settings, payment_hash, note=note)
 
 
 async def _payment_page(
-    request: Request, keys: WebKeys, store: HybridTipStore, settings: Settings, payment_hash: str, *,
+    request: Request, keys: WebKeys, pg: PostgresStore, settings: Settings, payment_hash: str, *,
     note: str | None = None, error: str | None = None, status: int = 200,
 ) -> Response:
     ph = payment_hash.lower()
-    payment = await store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
+    payment = await pg.payments.get(ph) if HASH_RE.fullmatch(ph) else None
     if payment is None:
         return csrf.render(request, keys, "payment.html", {"payment": None}, 404)
-    events = [event_view(e) for e in await store.cold.events(ph)]
+    events = [event_view(e) for e in await pg.events.of_payment(ph)]
     context = {
         "payment": payment, "events": events, "note": note, "retry_error": error,
         "reasons": {leg.leg: leg_reason(leg) for leg in payment.legs},
@@ -215,7 +216,7 @@ async def _payment_page(
 
 @router.post("/payments/{payment_hash}/retry", dependencies=[Depends(require_csrf)])
 async def retry_payment(
-    request: Request, payment_hash: str, keys: PageKeys, gate: Operator, store: Store, settler: Settling,
+    request: Request, payment_hash: str, keys: PageKeys, gate: Operator, pg: Records, settler: Settling,
     settings: AppSettings,
 ) -> Response:
     """Retry a failed payment as `tipsplit payments retry` does; other states are refused (409)."""
@@ -225,7 +226,7 @@ async def retry_payment(
     if not HASH_RE.fullmatch(ph):
         return JSONResponse(status_code=400, content=error_body("paymentHash must be 64 hexadecimal characters",
                                                                 field="paymentHash"))
-    task = asyncio.ensure_future(retry_failed_payment(store, settler, ph, "dashboard retry"))
+    task = asyncio.ensure_future(retry_failed_payment(pg, settler, ph, "dashboard retry"))
     _retries.add(task)
     task.add_done_callback(_retry_done)
     try:
@@ -233,7 +234,7 @@ async def retry_payment(
     except TimeoutError:
         code = "running"
     except RetryRefused as exc:
-        return await _payment_page(request, keys, store, settings, ph, error=str(exc),
+        return await _payment_page(request, keys, pg, settings, ph, error=str(exc),
                                    status=404 if exc.unknown else 409)
     else:
         code = ("completed" if retried.completed
@@ -250,21 +251,20 @@ async def _probe(check: Awaitable[Any]) -> dict[str, Any]:
     return {"status": "up", "detail": f"{(time.perf_counter() - started) * 1000:.1f} ms"}
 
 
-async def _health(store: HybridTipStore, pos: BlinkClient, accounts: PosAccounts) -> dict[str, Any]:
+async def _health(store: HybridTipStore, pg: PostgresStore, pos: BlinkClient, accounts: PosAccounts) -> dict[str, Any]:
     """Each dependency's status, the Redis hit rate (24 h) and what the poller/reconciler still has to do."""
-    cold = store.cold
     hot = store.hot
     postgres, redis, blink = await asyncio.gather(
-        _probe(cold.ping()),
+        _probe(pg.ping()),
         _probe(hot.ping()) if hot is not None else asyncio.sleep(0, {"status": "disabled", "detail": ""}),
         _probe(pos.realtime_price("USD")),
     )
     try:
         since = datetime.now(UTC) - timedelta(hours=24)
-        totals = await cold.metric_totals([CACHE_HIT, CACHE_MISS], since)
+        totals = await pg.reports.metric_totals([CACHE_HIT, CACHE_MISS], since)
         pending, stale, retry = await asyncio.gather(
-            cold.pending_payments(BACKLOG_LIMIT), cold.stale_claims(BACKLOG_LIMIT),
-            cold.retryable_failed(datetime.now(UTC), BACKLOG_LIMIT),
+            pg.claims.pending(BACKLOG_LIMIT), pg.claims.stale(BACKLOG_LIMIT),
+            pg.claims.retryable_failed(datetime.now(UTC), BACKLOG_LIMIT),
         )
     except Exception:
         return {"checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink}, "hit_rate": None, "backlog": None}
@@ -281,16 +281,16 @@ async def _health(store: HybridTipStore, pos: BlinkClient, accounts: PosAccounts
 
 @router.get("/health", response_class=HTMLResponse)
 async def health_fragment(
-    request: Request, gate: Operator, store: Store, pos: PosBlink, accounts: Accounts
+    request: Request, gate: Operator, store: Store, pg: Records, pos: PosBlink, accounts: Accounts
 ) -> Response:
     """The live health panel, refreshed by htmx every few seconds."""
     if (refusal := await _refused(request, gate)) is not None:
         return refusal
-    return templates.TemplateResponse(request, "_health.html", {"health": await _health(store, pos, accounts)})
+    return templates.TemplateResponse(request, "_health.html", {"health": await _health(store, pg, pos, accounts)})
 
 
 @router.get("/export.csv")
-async def export_csv(request: Request, gate: Operator, store: Store) -> Response:
+async def export_csv(request: Request, gate: Operator, pg: Records) -> Response:
     """Every payment matching the filters (all pages, at most EXPORT_LIMIT), one row each."""
     if (refusal := await _refused(request, gate)) is not None:
         return refusal
@@ -300,13 +300,13 @@ async def export_csv(request: Request, gate: Operator, store: Store) -> Response
         return PlainTextResponse(str(exc), status_code=400)
     payments: list[PaymentRecord] = []
     while len(payments) < EXPORT_LIMIT:
-        page = await store.cold.list_payments(
+        page = await pg.payments.page(
             flt.status, flt.since_at, flt.until_at, flt.recipient, limit=EXPORT_PAGE, offset=len(payments)
         )
         payments.extend(page)
         if len(page) < EXPORT_PAGE:
             break
-    legs = await store.cold.legs_of([p.payment_hash for p in payments])
+    legs = await pg.legs.of_payments([p.payment_hash for p in payments])
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Response(
         payments_csv(payments[:EXPORT_LIMIT], legs),

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tipsplit.domain.models import HASH_RE
 from tipsplit.domain.states import BASE_LEG
-from tipsplit.http.deps import Store, TillService
+from tipsplit.http.deps import Records, TillService
 from tipsplit.http.templating import templates
 from tipsplit.services.invoicing import SAT_CURRENCIES
 from tipsplit.services.tills import display_split
@@ -20,9 +20,9 @@ router = APIRouter(tags=["receipt"], include_in_schema=False)
 
 
 @router.get("/receipt/{payment_hash}", response_class=HTMLResponse)
-async def receipt(request: Request, payment_hash: str, store: Store, tills: TillService) -> Response:
+async def receipt(request: Request, payment_hash: str, pg: Records, tills: TillService) -> Response:
     ph = payment_hash.lower()
-    payment = await store.cold.get_payment(ph) if HASH_RE.fullmatch(ph) else None
+    payment = await pg.payments.get(ph) if HASH_RE.fullmatch(ph) else None
     if payment is None:
         return templates.TemplateResponse(request, "receipt.html", {"payment": None}, status_code=404)
     fiat = None

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tipsplit.http.deps import Accounts, BlinkProbe, Operator, PosBlink, SandboxWorld, Store
+from tipsplit.http.deps import Accounts, BlinkProbe, Operator, PosBlink, Records, SandboxWorld, Store
 from tipsplit.http.errors import error_body
 from tipsplit.http.operator_auth import operator_required
 from tipsplit.http.schemas.answers import HealthAnswer, SandboxAnswer, StatsAnswer
@@ -42,7 +42,8 @@ async def _disabled() -> dict[str, Any]:
     responses={503: {"model": HealthAnswer, "description": "`unhealthy`: PostgreSQL or Blink does not answer"}},
 )
 async def health(
-    response: Response, store: Store, pos: PosBlink, probe: BlinkProbe, accounts: Accounts, sandbox: SandboxWorld
+    response: Response, store: Store, pg: Records, pos: PosBlink, probe: BlinkProbe, accounts: Accounts,
+    sandbox: SandboxWorld,
 ) -> dict[str, Any]:
     """200 while PostgreSQL and Blink answer; Redis down only degrades (it is a cache).
 
@@ -50,7 +51,7 @@ async def health(
     """
     hot = store.hot
     postgres, redis, blink = await asyncio.gather(
-        _timed(store.cold.ping()),
+        _timed(pg.ping()),
         _timed(hot.ping()) if hot is not None else _disabled(),
         probe.run("blink", lambda: _timed(pos.realtime_price("USD"))),
     )

@@ -1,0 +1,255 @@
+"""How a payment ends: completed once every leg is settled, failed (retried later with backoff), or expired unpaid.
+
+Each outcome archives the payment: its final status, its event and, for a
+completion, the tip recipients' lifetime statistics, all committed together.
+Each returns the payment's tip recipients (whose cached statistics are now stale).
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tipsplit.domain.records import Archived
+from tipsplit.domain.retry import RetryPolicy
+from tipsplit.domain.states import (
+    BASE_LEG,
+    CLAIMED,
+    EXPIRABLE,
+    FINAL_LEG_STATUSES,
+    RECLAIMABLE,
+    LegStatus,
+    PaymentStatus,
+    payment_moves_from,
+)
+from tipsplit.store.changes import changes_payment, changes_payments
+from tipsplit.store.database import Connection, Database, Repository
+from tipsplit.store.errors import PaymentStateError
+from tipsplit.store.events import scrub
+from tipsplit.store.legs import LEG_COLUMNS, LEG_ORDER, leg_record
+from tipsplit.store.payments import RECIPIENT_USERNAMES
+
+COMPLETE = f"""
+    WITH completed AS (
+        UPDATE payment_splits
+        SET status = $3, processed_at = now(), updated_at = now(), claim_owner = NULL,
+            claim_expires_at = NULL, next_attempt_at = NULL, error_message = NULL,
+            user_payment_hash = $5, tip_payment_hash = $6
+        WHERE payment_hash = $1 AND status = ANY($4::text[]) AND claim_owner = $2
+        RETURNING payment_hash, {RECIPIENT_USERNAMES}
+    ), stats AS (
+        INSERT INTO tip_recipients_stats AS s (recipient_username, total_tips_received, total_tips_count,
+            average_tip_amount, first_tip_received_at, last_tip_received_at)
+        SELECT t.username, t.amount, 1, t.amount, now(), now()
+        FROM unnest($7::text[], $8::bigint[]) AS t(username, amount)
+        WHERE EXISTS (SELECT 1 FROM completed)
+        ON CONFLICT (recipient_username) DO UPDATE SET
+            total_tips_received = s.total_tips_received + EXCLUDED.total_tips_received,
+            total_tips_count = s.total_tips_count + 1,
+            average_tip_amount = round(
+                (s.total_tips_received + EXCLUDED.total_tips_received)::numeric / (s.total_tips_count + 1), 2),
+            first_tip_received_at = COALESCE(s.first_tip_received_at, now()),
+            last_tip_received_at = now(),
+            updated_at = now()
+    ), event AS (
+        INSERT INTO payment_events (payment_hash, event_type, event_data)
+        SELECT payment_hash, 'completed', $9::jsonb FROM completed
+    )
+    SELECT recipients FROM completed
+"""
+
+FAIL = f"""
+    WITH failed AS (
+        UPDATE payment_splits
+        SET status = $5, error_message = $3, processed_at = now(), updated_at = now(),
+            claim_owner = NULL, claim_expires_at = NULL,
+            next_attempt_at = now() + make_interval(secs => ($4::float8[])[settle_attempts])
+        WHERE payment_hash = $1 AND claim_owner = $2 AND status = ANY($6::text[])
+        RETURNING payment_hash, settle_attempts, next_attempt_at, {RECIPIENT_USERNAMES}
+    ), event AS (
+        INSERT INTO payment_events (payment_hash, event_type, event_data)
+        SELECT payment_hash, 'failed', jsonb_build_object(
+            'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
+            'nextAttemptAt', next_attempt_at)
+        FROM failed
+    )
+    SELECT recipients FROM failed
+"""
+
+FAIL_UNCLAIMED = f"""
+    WITH before AS (
+        SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
+    ), failed AS (
+        UPDATE payment_splits
+        SET status = $5, error_message = $3, processed_at = now(), updated_at = now(),
+            claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
+            next_attempt_at = now() + make_interval(secs => ($4::float8[])[settle_attempts + 1])
+        FROM before
+        WHERE payment_hash = $1
+          AND (payment_splits.status = ANY($6::text[])
+               OR (payment_splits.status = ANY($7::text[]) AND claim_expires_at < now()))
+        RETURNING payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status,
+                  before.claim_owner AS previous_owner, {RECIPIENT_USERNAMES}
+    ), event AS (
+        INSERT INTO payment_events (payment_hash, event_type, event_data)
+        SELECT payment_hash, 'failed', jsonb_build_object(
+            'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
+            'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status,
+            'previousOwner', previous_owner)
+        FROM failed
+    )
+    SELECT recipients FROM failed
+"""
+
+
+class Outcomes(Repository):
+    """Completing, failing and expiring payments."""
+
+    def __init__(self, db: Database, retry: RetryPolicy | None = None) -> None:
+        super().__init__(db)
+        self._retry = retry or RetryPolicy()
+
+    @changes_payment()
+    async def complete(
+        self, payment_hash: str, owner: str, result: Mapping[str, Any], *, conn: Connection | None = None
+    ) -> Archived | None:
+        """Archive a settled payment: status, result hashes, event and recipient stats in one transaction.
+
+        Refuses (PaymentStateError) while any leg is neither succeeded nor
+        skipped: a payment is never called completed with money still owed.
+        None when `owner` does not hold the claim (nothing changed). Two
+        statements: lock the claimed payment and read its legs, then archive.
+        """
+        async with self.db.transaction(conn) as c:
+            rows = await c.fetch(
+                f"""
+                WITH claimed AS (
+                    SELECT payment_hash FROM payment_splits
+                    WHERE payment_hash = $1 AND status = ANY($3::text[]) AND claim_owner = $2
+                    FOR UPDATE
+                )
+                SELECT claimed.payment_hash AS claimed, {", ".join("l." + c.strip() for c in LEG_COLUMNS.split(","))}
+                FROM claimed LEFT JOIN payment_legs l ON l.payment_hash = claimed.payment_hash
+                ORDER BY {LEG_ORDER.replace("leg", "l.leg")}
+                """,
+                payment_hash,
+                owner,
+                payment_moves_from(PaymentStatus.COMPLETED, CLAIMED),
+            )
+            if not rows:
+                return None
+            legs = [leg_record(row) for row in rows if row["leg"] is not None]
+            open_legs = [leg.leg for leg in legs if leg.status not in FINAL_LEG_STATUSES]
+            if open_legs:
+                raise PaymentStateError(
+                    f"payment {payment_hash} cannot be completed: legs {', '.join(open_legs)} are not settled"
+                )
+            base = next((leg for leg in legs if leg.leg == BASE_LEG), None)
+            tips = [leg for leg in legs if leg.leg != BASE_LEG]
+            first_tip_hash = next((leg.dest_payment_hash for leg in tips if leg.dest_payment_hash), None)
+            paid_tips = sorted(
+                (leg for leg in tips if leg.status == LegStatus.SUCCEEDED and leg.amount > 0 and leg.destination_username),
+                key=lambda leg: leg.destination_username or "",
+            )
+            recipients = await c.fetchval(
+                COMPLETE,
+                payment_hash,
+                owner,
+                PaymentStatus.COMPLETED.value,
+                payment_moves_from(PaymentStatus.COMPLETED, CLAIMED),
+                base.dest_payment_hash if base else None,
+                first_tip_hash,
+                [leg.destination_username for leg in paid_tips],
+                [leg.amount for leg in paid_tips],
+                scrub({
+                    "owner": owner,
+                    "userPaymentHash": base.dest_payment_hash if base else None,
+                    "tipPaymentHash": first_tip_hash,
+                    "legs": [{"leg": leg.leg, "status": leg.status.value, "amount": leg.amount} for leg in legs],
+                    "result": dict(result),
+                }),
+            )
+        return Archived(tuple(recipients))
+
+    @changes_payment()
+    async def fail(
+        self, payment_hash: str, owner: str, error: str, *, conn: Connection | None = None
+    ) -> Archived | None:
+        """Mark a claimed payment failed, which is final: nothing takes it up again on its own.
+
+        The reconciler resumes only lapsed claims (`Claims.stale`); a failed
+        payment is settled again only by an operator's retry. `next_attempt_at`
+        is when it is due for one by the shared retry policy (indexed by
+        `settle_attempts`), NULL once its attempts are used up; the dashboard
+        counts those due (`Claims.retryable_failed`). None when `owner` does
+        not hold the claim (nothing changed). One statement: the conditional
+        UPDATE and, only if it matched, the `failed` event and the recipients.
+        """
+        return await self._archived(
+            FAIL,
+            conn,
+            payment_hash,
+            owner,
+            error,
+            self._retry.schedule(),
+            PaymentStatus.FAILED.value,
+            payment_moves_from(PaymentStatus.FAILED, CLAIMED),
+        )
+
+    @changes_payment()
+    async def fail_unclaimed(
+        self, payment_hash: str, owner: str, error: str, *, conn: Connection | None = None
+    ) -> Archived | None:
+        """Fail a payment nobody holds, in one statement: what `claim` then `fail` do, in one round trip.
+
+        Takes the same payments `claim(allow_failed=True)` would (pending,
+        expired, failed, or processing with a lapsed lease), counts the attempt
+        and schedules the retry as `fail` does, and writes one `failed` event
+        naming the previous status and owner. None when the payment is held by
+        a live claim, finished, or not stored (nothing changed).
+        """
+        return await self._archived(
+            FAIL_UNCLAIMED,
+            conn,
+            payment_hash,
+            owner,
+            error,
+            self._retry.schedule(),
+            PaymentStatus.FAILED.value,
+            payment_moves_from(PaymentStatus.FAILED, RECLAIMABLE),
+            payment_moves_from(PaymentStatus.FAILED, CLAIMED),
+        )
+
+    async def _archived(self, statement: str, conn: Connection | None, *arguments: Any) -> Archived | None:
+        """Run one archiving statement; the tip recipients of the payment it changed, or None if none."""
+        async with self.db.connection(conn) as c:
+            row = await c.fetchrow(statement, *arguments)
+        return Archived(tuple(row["recipients"])) if row is not None else None
+
+    @changes_payments
+    async def archive_expired(
+        self, payment_hashes: Sequence[str], event_type: str, data: Mapping[str, Any], *, conn: Connection | None = None
+    ) -> list[str]:
+        """Pending payments whose invoice expired → expired, never pending again; returns those it moved.
+
+        Conditional on `pending` and a past expiry, so a payment a settler has
+        claimed meanwhile is left to it.
+        """
+        async with self.db.connection(conn) as c:
+            rows = await c.fetch(
+                """
+                WITH moved AS (
+                    UPDATE payment_splits SET status = $2, updated_at = now()
+                    WHERE payment_hash = ANY($1::text[]) AND status = ANY($3::text[]) AND expires_at <= now()
+                    RETURNING payment_hash
+                ), event AS (
+                    INSERT INTO payment_events (payment_hash, event_type, event_data)
+                    SELECT payment_hash, $4, $5::jsonb FROM moved
+                )
+                SELECT payment_hash FROM moved
+                """,
+                list(payment_hashes),
+                PaymentStatus.EXPIRED.value,
+                payment_moves_from(PaymentStatus.EXPIRED, EXPIRABLE),
+                event_type,
+                scrub(data),
+            )
+        return [row["payment_hash"] for row in rows]

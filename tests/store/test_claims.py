@@ -1,0 +1,66 @@
+"""Claims against a real PostgreSQL: one winner among concurrent claimers, leases, release, paid, work queues."""
+
+import asyncio
+
+import pytest
+
+from tests.store.conftest import insert
+from tipsplit.domain.states import PaymentStatus
+from tipsplit.keyring import KeyRing
+from tipsplit.store.postgres import PostgresStore
+
+
+async def test_fifty_concurrent_claimers_one_wins(migrated_url: str, keyring: KeyRing) -> None:
+    stores = [await PostgresStore.connect(migrated_url, min_size=1, max_size=2) for _ in range(5)]
+    try:
+        payment_hash = await insert(stores[0], keyring)
+        results = await asyncio.gather(
+            *(stores[i % 5].claims.claim(payment_hash, f"owner-{i}", 60) for i in range(50))
+        )
+        winners = [r for r in results if r is not None]
+        assert len(winners) == 1
+        assert winners[0].status == PaymentStatus.PROCESSING
+        assert len(winners[0].legs) == 3
+        claimed = [e for e in await stores[0].events.of_payment(payment_hash) if e.event_type == "claimed"]
+        assert len(claimed) == 1 and claimed[0].event_data["previousStatus"] == "pending"
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_expired_lease_is_taken_over(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    assert await pg.claims.claim(payment_hash, "first", 0.2) is not None
+    assert await pg.claims.claim(payment_hash, "second", 60) is None
+    assert await pg.claims.stale() == [] or payment_hash not in await pg.claims.stale()
+    await asyncio.sleep(0.3)
+    assert payment_hash in await pg.claims.stale(limit=1000)
+    taken = await pg.claims.claim(payment_hash, "second", 60)
+    assert taken is not None and taken.claim_owner == "second" and taken.settle_attempts == 2
+    assert not await pg.claims.renew(payment_hash, "first", 60)
+    assert not await pg.claims.release(payment_hash, "first", PaymentStatus.PENDING, "not_paid_yet")
+    assert await pg.claims.renew(payment_hash, "second", 60)
+    claimed = [e.event_data for e in await pg.events.of_payment(payment_hash) if e.event_type == "claimed"]
+    assert claimed[1]["previousOwner"] == "first" and claimed[1]["previousStatus"] == "processing"
+
+
+async def test_release_back_to_pending_and_expire(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    await pg.claims.claim(payment_hash, "me", 60)
+    assert await pg.claims.release(payment_hash, "me", PaymentStatus.PENDING, "not_paid_yet", {"why": "unpaid"})
+    assert payment_hash in await pg.claims.pending(limit=10_000)
+    await pg.claims.claim(payment_hash, "me", 60)
+    assert await pg.claims.expire(payment_hash, "me")
+    payment = await pg.payments.get(payment_hash)
+    assert payment is not None and payment.status == PaymentStatus.EXPIRED and payment.claim_owner is None
+    with pytest.raises(ValueError):
+        await pg.claims.release(payment_hash, "me", PaymentStatus.COMPLETED, "nope")
+
+
+async def test_mark_paid_once(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    assert not await pg.claims.mark_paid(payment_hash, "me")
+    await pg.claims.claim(payment_hash, "me", 60)
+    assert await pg.claims.mark_paid(payment_hash, "me")
+    assert not await pg.claims.mark_paid(payment_hash, "me")
+    assert [e.event_type for e in await pg.events.of_payment(payment_hash)].count("paid") == 1

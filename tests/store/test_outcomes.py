@@ -1,0 +1,58 @@
+"""Outcomes against a real PostgreSQL: completion only with every leg settled, failure with backoff."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.store.conftest import TEST_API_KEY, insert, new_hash, settle_all_legs
+from tipsplit.domain.states import PaymentStatus
+from tipsplit.keyring import KeyRing
+from tipsplit.store.postgres import PostgresStore
+from tipsplit.store.errors import PaymentStateError
+
+
+async def test_complete_requires_settled_legs_and_keeps_stats(pg: PostgresStore, keyring: KeyRing) -> None:
+    username = f"stat_{new_hash()[:10]}"
+    amounts = []
+    for tip in (100, 301):
+        payment_hash = await insert(
+            pg, keyring, tipAmount=tip, tipRecipients=[{"username": username, "share": 100}]
+        )
+        await pg.claims.claim(payment_hash, "me", 60)
+        with pytest.raises(PaymentStateError, match="not settled"):
+            await pg.outcomes.complete(payment_hash, "me", {"success": True})
+        await settle_all_legs(pg, payment_hash)
+        assert not await pg.outcomes.complete(payment_hash, "someone-else", {"success": True})
+        assert await pg.outcomes.complete(payment_hash, "me", {"success": True, "userApiKey": TEST_API_KEY})
+        amounts.append(tip)
+    payment = await pg.payments.get(payment_hash)
+    assert payment is not None and payment.status == PaymentStatus.COMPLETED
+    assert payment.user_payment_hash == payment.leg("base").dest_payment_hash
+    assert payment.tip_payment_hash == payment.leg("tip:1").dest_payment_hash
+    completed = [e for e in await pg.events.of_payment(payment_hash) if e.event_type == "completed"][0]
+    assert "userApiKey" not in completed.event_data["result"]
+    stats = {s.recipient_username: s for s in await pg.reports.recipient_stats(limit=10_000)}[username]
+    assert (stats.total_tips_received, stats.total_tips_count) == (401, 2)
+    assert str(stats.average_tip_amount) == "200.50"
+
+
+async def test_fail_schedules_retry_until_attempts_run_out(migrated_url: str, keyring: KeyRing) -> None:
+    pg = await PostgresStore.connect(migrated_url, min_size=1, max_size=2, max_settle_attempts=2, retry_base_seconds=0.05)
+    try:
+        payment_hash = await insert(pg, keyring)
+        await pg.claims.claim(payment_hash, "me", 60)
+        assert await pg.outcomes.fail(payment_hash, "me", "blink down")
+        payment = await pg.payments.get(payment_hash)
+        assert payment is not None and payment.status == PaymentStatus.FAILED and payment.next_attempt_at is not None
+        assert payment.error_message == "blink down"
+        await asyncio.sleep(0.1)
+        assert payment_hash in await pg.claims.retryable_failed(datetime.now(UTC), limit=10_000)
+        assert await pg.claims.claim(payment_hash, "me", 60) is None
+        assert await pg.claims.claim(payment_hash, "me", 60, allow_failed=True) is not None
+        assert await pg.outcomes.fail(payment_hash, "me", "still down")
+        payment = await pg.payments.get(payment_hash)
+        assert payment is not None and payment.next_attempt_at is None
+        assert payment_hash not in await pg.claims.retryable_failed(datetime.now(UTC) + timedelta(days=1), limit=10_000)
+    finally:
+        await pg.close()

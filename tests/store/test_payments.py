@@ -1,0 +1,92 @@
+"""Payments against a real PostgreSQL: recording one or many, reading, listing, finding by prefix."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.store.conftest import TEST_API_KEY, insert, new_hash, tip_dict
+from tipsplit.domain.models import TipData, plan_legs
+from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
+from tipsplit.keyring import KeyRing
+from tipsplit.store.payments import NewPayment
+from tipsplit.store.postgres import PostgresStore
+
+
+async def test_insert_and_get_round_trip(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    payment = await pg.payments.get(payment_hash)
+    assert payment is not None
+    assert payment.status == PaymentStatus.PENDING
+    assert (payment.total_amount, payment.base_amount, payment.tip_amount) == (11_500, 10_000, 1_500)
+    assert keyring.decrypt(payment.user_api_key_encrypted) == TEST_API_KEY
+    assert [r.username for r in payment.tip_recipients] == ["alice_tips", "bob_tips"]
+    assert [(leg.leg, leg.amount, leg.status) for leg in payment.legs] == [
+        ("base", 10_000, LegStatus.PENDING),
+        ("tip:1", 900, LegStatus.PENDING),
+        ("tip:2", 600, LegStatus.PENDING),
+    ]
+    assert payment.legs[0].destination_wallet_id == "merchant-wallet-1"
+    assert payment.legs[0].memo.startswith("BlinkPOS: 10000 + 15% tip")
+    events = await pg.events.of_payment(payment_hash)
+    assert [e.event_type for e in events] == ["created"]
+    assert "userApiKey" not in events[0].event_data
+
+
+async def test_duplicate_insert_is_refused_quietly(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    tip = TipData.model_validate(tip_dict())
+    again = await pg.payments.insert(
+        NewPayment(payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip), datetime.now(UTC) + timedelta(hours=1))
+    )
+    assert again is False
+    assert [e.event_type for e in await pg.events.of_payment(payment_hash)] == ["created"]
+
+
+async def test_zero_sat_legs_are_recorded_as_skipped(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(
+        pg, keyring, tipAmount=1, tipRecipients=[{"username": "alice_tips", "share": 50}, {"username": "bob_tips", "share": 50}]
+    )
+    legs = await pg.legs.of_payment(payment_hash)
+    assert [(leg.leg, leg.amount, leg.status) for leg in legs][1:] == [
+        ("tip:1", 1, LegStatus.PENDING),
+        ("tip:2", 0, LegStatus.SKIPPED),
+    ]
+
+
+async def test_plaintext_key_is_refused(pg: PostgresStore) -> None:
+    tip = TipData.model_validate(tip_dict())
+    with pytest.raises(ValueError, match="not encrypted"):
+        await pg.payments.insert(NewPayment(new_hash(), tip, TEST_API_KEY, plan_legs(tip), datetime.now(UTC)))
+
+
+async def test_each_leg_remembers_what_its_destination_wallet_holds(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = new_hash()
+    tip = TipData.model_validate(tip_dict(userWalletId="merchant-usd"))
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    await pg.payments.insert(
+        NewPayment(
+            payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip), expires,
+            recipient_wallets={"alice_tips": "alice-usd", "bob_tips": "bob-btc"},
+            wallet_currencies={"merchant-usd": WalletCurrency.USD, "alice-usd": WalletCurrency.USD,
+                               "bob-btc": WalletCurrency.BTC},
+        )
+    )
+    legs = {leg.leg: (leg.destination_wallet_id, leg.destination_currency) for leg in await pg.legs.of_payment(payment_hash)}
+    assert legs == {
+        "base": ("merchant-usd", WalletCurrency.USD),
+        "tip:1": ("alice-usd", WalletCurrency.USD),
+        "tip:2": ("bob-btc", WalletCurrency.BTC),
+    }
+
+
+async def test_stats_and_listing(pg: PostgresStore, keyring: KeyRing) -> None:
+    username = f"list_{new_hash()[:10]}"
+    hashes = [await insert(pg, keyring, tipRecipients=[{"username": username, "share": 100}]) for _ in range(3)]
+    listed = await pg.payments.page(recipient=username)
+    assert [p.payment_hash for p in listed] == hashes[::-1]
+    assert listed[0].tip_recipients[0].username == username
+    assert len(await pg.payments.page(recipient=username, limit=2, offset=2)) == 1
+    pending = await pg.payments.page(status=PaymentStatus.PENDING, since=datetime.now(UTC) - timedelta(minutes=5))
+    assert set(hashes) <= {p.payment_hash for p in pending} or len(pending) == 50
+    stats = await pg.reports.stats_24h()
+    assert stats["pending_count"] >= 3 and set(stats) >= {"completed_count", "total_tips_processed", "average_tip_amount"}
