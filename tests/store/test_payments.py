@@ -1,10 +1,12 @@
 """Payments against a real PostgreSQL: recording one or many, reading, listing, finding by prefix."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from tests.store.conftest import TEST_API_KEY, insert, new_hash, tip_dict
+from tests.support.pg_queries import QueryCounter
 from tipsplit.domain.models import TipData, plan_legs
 from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
 from tipsplit.keyring import KeyRing
@@ -90,3 +92,55 @@ async def test_stats_and_listing(pg: PostgresStore, keyring: KeyRing) -> None:
     assert set(hashes) <= {p.payment_hash for p in pending} or len(pending) == 50
     stats = await pg.reports.stats_24h()
     assert stats["pending_count"] >= 3 and set(stats) >= {"completed_count", "total_tips_processed", "average_tip_amount"}
+
+
+def new_payment(keyring: KeyRing, payment_hash: str | None = None, source: str | None = None, **overrides: Any) -> NewPayment:
+    tip = TipData.model_validate(tip_dict(**overrides))
+    return NewPayment(
+        payment_hash or new_hash(), tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip),
+        datetime.now(UTC) + timedelta(hours=1), source,
+    )
+
+
+async def test_a_batch_records_what_one_insert_records_in_one_statement(pg: PostgresStore, keyring: KeyRing) -> None:
+    stored = await insert(pg, keyring)
+    batch = [new_payment(keyring, source="tip-store.json") for _ in range(3)]
+    repeated = new_payment(keyring, batch[0].payment_hash, memo="a later duplicate in the batch")
+    with QueryCounter(pg) as queries:
+        new = await pg.payments.insert_many([*batch, new_payment(keyring, stored), repeated])
+        assert await queries.count() == 1, queries.statements
+    assert new == {item.payment_hash for item in batch}
+    single = await pg.payments.get(stored)
+    for item in batch:
+        payment = await pg.payments.get(item.payment_hash)
+        assert payment is not None and single is not None
+        assert payment.memo == "table 4", "the first of two entries with one hash is the one recorded"
+        assert [(r.position, r.username, r.share) for r in payment.tip_recipients] == [
+            (r.position, r.username, r.share) for r in single.tip_recipients
+        ]
+        assert [(leg.leg, leg.amount, leg.status, leg.destination_wallet_id, leg.destination_currency)
+                for leg in payment.legs] == [
+            (leg.leg, leg.amount, leg.status, leg.destination_wallet_id, leg.destination_currency)
+            for leg in single.legs
+        ]
+        events = await pg.events.of_payment(item.payment_hash)
+        assert [e.event_type for e in events] == ["created"] and events[0].event_data["source"] == "tip-store.json"
+    assert "source" not in (await pg.events.of_payment(stored))[0].event_data
+    assert await pg.payments.insert_many([]) == set()
+
+
+async def test_a_batch_with_one_bad_entry_records_nothing(pg: PostgresStore, keyring: KeyRing) -> None:
+    good = new_payment(keyring)
+    bad = NewPayment(good.payment_hash + "x", good.tip, TEST_API_KEY, good.legs, good.expires_at)
+    with pytest.raises(ValueError, match="not encrypted"):
+        await pg.payments.insert_many([good, bad])
+    assert await pg.payments.get(good.payment_hash) is None
+
+
+async def test_hashes_are_found_by_their_start(pg: PostgresStore, keyring: KeyRing) -> None:
+    prefix = new_hash()[:20]
+    hashes = sorted([await insert(pg, keyring, prefix + new_hash()[20:]) for _ in range(3)])
+    assert await pg.payments.hashes_starting_with(prefix) == hashes[:2], "at most two: enough to say 'several'"
+    assert await pg.payments.hashes_starting_with(prefix, limit=10) == hashes
+    assert await pg.payments.hashes_starting_with(hashes[1]) == [hashes[1]]
+    assert await pg.payments.hashes_starting_with(new_hash()[:20]) == []
