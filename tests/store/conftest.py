@@ -66,7 +66,7 @@ async def insert(pg: PostgresStore, keyring: KeyRing, payment_hash: str | None =
     """Insert a payment straight into PostgreSQL and return its hash."""
     payment_hash = payment_hash or new_hash()
     tip = TipData.model_validate(tip_dict(**overrides))
-    expires = datetime.now(UTC) + timedelta(hours=1)
+    expires = tip.expires_at or datetime.now(UTC) + timedelta(hours=1)
     await pg.payments.insert(NewPayment(payment_hash, tip, keyring.encrypt(TEST_API_KEY), plan_legs(tip), expires))
     return payment_hash
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tests.store.conftest import insert
+from tests.store.conftest import insert, settle_all_legs
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.keyring import KeyRing
 from tipsplit.store.postgres import PostgresStore
@@ -64,3 +64,42 @@ async def test_mark_paid_once(pg: PostgresStore, keyring: KeyRing) -> None:
     assert await pg.claims.mark_paid(payment_hash, "me")
     assert not await pg.claims.mark_paid(payment_hash, "me")
     assert [e.event_type for e in await pg.events.of_payment(payment_hash)].count("paid") == 1
+
+
+async def test_work_queues_page_and_keep_to_their_pos_accounts(pg: PostgresStore, keyring: KeyRing) -> None:
+    ours = sorted([await insert(pg, keyring, posWalletId="pos-ours") for _ in range(3)])
+    default = await insert(pg, keyring)
+    theirs = await insert(pg, keyring, posWalletId="pos-theirs")
+    scope = (["pos-ours", "pos-default"], "pos-default")
+    pending = await pg.claims.pending(limit=100_000, accounts=scope)
+    assert set(ours) | {default} <= set(pending) and theirs not in pending
+    assert pending == sorted(pending)
+    page = await pg.claims.pending(limit=1, after=ours[0], accounts=(["pos-ours"], None))
+    assert page == [ours[1]]
+    for payment_hash in (ours[0], theirs):
+        assert await pg.claims.claim(payment_hash, "crashed", 0.001) is not None
+    await asyncio.sleep(0.05)
+    stale = await pg.claims.stale(limit=100_000, accounts=scope)
+    assert ours[0] in stale and theirs not in stale
+    assert ours[0] not in await pg.claims.pending(limit=100_000, accounts=scope)
+
+
+async def test_a_failed_payment_is_claimed_only_when_asked_and_a_completed_one_never(
+    pg: PostgresStore, keyring: KeyRing
+) -> None:
+    done = await insert(pg, keyring)
+    await pg.claims.claim(done, "me", 60)
+    await settle_all_legs(pg, done)
+    assert await pg.outcomes.complete(done, "me", {"success": True})
+    assert await pg.claims.claim(done, "other", 60, allow_failed=True) is None
+    assert await pg.outcomes.fail_unclaimed(done, "other", "late") is None
+    payment_hash = await insert(pg, keyring)
+    assert await pg.claims.claim(payment_hash, "me", 60, details=False) is not None
+    assert await pg.claims.release(payment_hash, "me", PaymentStatus.FAILED, "gave_up", {"error": "x"})
+    assert await pg.claims.claim(payment_hash, "other", 60) is None, "failed: taken up only when asked"
+    again = await pg.claims.claim(payment_hash, "other", 60, allow_failed=True, details=False)
+    assert again is not None and again.legs == [] and again.tip_recipients == []
+    assert not await pg.claims.renew(payment_hash, "me", 60)
+    assert await pg.claims.renew(payment_hash, "other", 60)
+    released = [e.event_data for e in await pg.events.of_payment(payment_hash) if e.event_type == "gave_up"]
+    assert released == [{"owner": "me", "status": "failed", "error": "x"}]

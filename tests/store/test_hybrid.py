@@ -426,3 +426,26 @@ async def test_initialize_migrates_and_works_without_redis(
         assert (await store.get_stats())["last24Hours"]["pending_count"] == 1
     finally:
         await store.close()
+
+
+async def test_the_facade_is_an_adapter_over_the_store_it_is_given(
+    migrated_url: str, redis_url: str, key_prefix: str, tmp_path: Path, keyring: KeyRing
+) -> None:
+    """The runtime's PostgresStore is the one the seed API writes through, and its transitions refresh the live views."""
+    pg = PostgresStore.from_url(migrated_url, min_size=1, max_size=4)
+    store = HybridTipStore(hybrid_settings(migrated_url, redis_url, key_prefix, tmp_path), keyring, pg=pg)
+    await store.initialize(migrate=False)
+    try:
+        assert store.pg is pg and pg.change_listener is not None
+        payment_hash = new_hash()
+        assert await store.store_tip_data(payment_hash, tip_dict())
+        assert (await pg.payments.get(payment_hash)).status == PaymentStatus.PENDING
+        assert await pg.claims.claim(payment_hash, "worker", 60) is not None
+        await settle_legs(pg, payment_hash, "worker")
+        await store.remove_tip_data(payment_hash, {"success": True, "owner": "worker"})
+        assert (await pg.payments.get(payment_hash)).status == PaymentStatus.COMPLETED
+        assert await store.get_tip_data(payment_hash) is None
+    finally:
+        await store.close()
+    with pytest.raises(StorageUnavailable):
+        await pg.ping()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.store.conftest import TEST_API_KEY, insert, new_hash, settle_all_legs
+from tests.support.pg_queries import QueryCounter
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.keyring import KeyRing
 from tipsplit.store.postgres import PostgresStore
@@ -56,3 +57,50 @@ async def test_fail_schedules_retry_until_attempts_run_out(migrated_url: str, ke
         assert payment_hash not in await pg.claims.retryable_failed(datetime.now(UTC) + timedelta(days=1), limit=10_000)
     finally:
         await pg.close()
+
+
+async def test_completion_is_two_statements_and_failure_one(pg: PostgresStore, keyring: KeyRing) -> None:
+    warm, payment_hash = await insert(pg, keyring), await insert(pg, keyring)
+    for ph in (warm, payment_hash):
+        await pg.claims.claim(ph, "me", 60)
+        await settle_all_legs(pg, ph)
+    assert await pg.outcomes.complete(warm, "me", {"success": True}), "asyncpg learns the statements' types once"
+    with QueryCounter(pg) as queries:
+        assert await pg.outcomes.complete(payment_hash, "me", {"success": True})
+        await queries.count()
+        statements = [q.split()[0] for q in queries.statements]
+        assert statements == ["BEGIN;", "WITH", "WITH", "COMMIT;"], queries.statements
+    failing = await insert(pg, keyring)
+    await pg.claims.claim(failing, "me", 60)
+    with QueryCounter(pg) as queries:
+        archived = await pg.outcomes.fail(failing, "me", "no route")
+        assert await queries.count() == 1
+    assert archived is not None and archived.recipients == ("alice_tips", "bob_tips")
+
+
+async def test_an_unclaimed_failure_takes_what_a_claim_would(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    assert await pg.claims.claim(payment_hash, "live", 60) is not None
+    assert await pg.outcomes.fail_unclaimed(payment_hash, "remover", "stop") is None, "a live claim is respected"
+    assert await pg.claims.release(payment_hash, "live", PaymentStatus.EXPIRED, "expired")
+    archived = await pg.outcomes.fail_unclaimed(payment_hash, "remover", "stop")
+    assert archived is not None and archived.recipients == ("alice_tips", "bob_tips")
+    payment = await pg.payments.get(payment_hash)
+    assert payment is not None and (payment.status, payment.settle_attempts) == (PaymentStatus.FAILED, 2)
+    failed = [e.event_data for e in await pg.events.of_payment(payment_hash) if e.event_type == "failed"]
+    assert failed[0]["previousStatus"] == "expired" and failed[0]["previousOwner"] is None
+
+
+async def test_only_pending_payments_past_their_expiry_are_archived_expired(pg: PostgresStore, keyring: KeyRing) -> None:
+    expired, claimed, current = (new_hash() for _ in range(3))
+    for payment_hash in (expired, claimed):
+        await insert(pg, keyring, payment_hash, expiresAt=(datetime.now(UTC) - timedelta(minutes=1)).isoformat())
+    await insert(pg, keyring, current)
+    assert await pg.claims.claim(claimed, "me", 60) is not None
+    moved = await pg.outcomes.archive_expired([expired, claimed, current], "legacy_expired", {"source": "file"})
+    assert moved == [expired]
+    assert (await pg.payments.get(expired, with_legs=False)).status == PaymentStatus.EXPIRED
+    assert [e.event_data for e in await pg.events.of_payment(expired) if e.event_type == "legacy_expired"] == [
+        {"source": "file"}
+    ]
+    assert await pg.outcomes.archive_expired([], "legacy_expired", {}) == []
