@@ -2,8 +2,8 @@
 
 PGBENCH_LIFECYCLE is the statement sequence HybridTipStore sends to PostgreSQL
 for one store → lock → get (Redis hit) → archive (failed) and unlock lifecycle
-(cold.py: insert_payment, then fail_unclaimed returning the recipients: two
-single-statement transactions), with no Python in between. One pgbench "transaction" is one
+(store/payments.py's INSERT_PAYMENTS for one sale, then store/outcomes.py's FAIL_UNCLAIMED returning the
+recipients: two single-statement transactions), with no Python in between. One pgbench "transaction" is one
 whole lifecycle, so pgbench's tps is directly comparable with lifecycles/s.
 """
 
@@ -13,14 +13,38 @@ import subprocess
 from typing import Any
 from urllib.parse import urlsplit
 
-from tipsplit.store.payments import RECIPIENT_USERNAMES
+from tipsplit.store.outcomes import FAIL_UNCLAIMED
+from tipsplit.store.payments import INSERT_PAYMENTS
 
 H = "encode(sha256(convert_to((:a)::text || '-' || (:client_id)::text, 'UTF8')), 'hex')"
 
+# The arguments of one sale for payments.py's INSERT_PAYMENTS, as SQL: the pgbench script sends that very statement.
+INSERT_ARGUMENTS = {
+    1: f"ARRAY[{H}]", 2: "'{merchant-wallet-1}'", 3: "ARRAY[(:apikey)::text]", 4: "'{NULL}'", 5: "'{11500}'",
+    6: "'{10000}'", 7: "'{1500}'", 8: "'{15}'", 9: "'{USD}'", 10: "'{10}'", 11: "'{1.5}'", 12: "'{alice}'",
+    13: "'{\"table 4\"}'", 14: "'{NULL}'", 15: "ARRAY[now() + interval '1 day']", 16: "'{NULL}'", 17: "'{NULL}'",
+    18: "'pending'", 19: f"ARRAY[{H}]", 20: "'{1}'", 21: "'{alice}'", 22: "'{100}'", 23: f"ARRAY[{H}, {H}]",
+    24: ":legs", 25: "'{NULL,alice}'", 26: "'{merchant-wallet-1,NULL}'", 27: "'{BTC,BTC}'", 28: "'{10000,1500}'",
+    29: "'{NULL,100}'", 30: "'{\"forward memo\",\"tip memo\"}'", 31: "'{pending,pending}'", 32: "'skipped'",
+    33: f"ARRAY[{H}]", 34: "ARRAY[(:created)::jsonb]",
+}
+
+# What `remove_tip_data` of a payment nobody holds passes to outcomes.py's FAIL_UNCLAIMED (the default retry policy).
+FAIL_ARGUMENTS = {
+    1: H, 2: "'remove-0123456789ab'", 3: "'bench archive'", 4: "'{2,4,8,16,32}'", 5: "'failed'",
+    6: "'{expired,failed,pending}'", 7: "'{processing}'",
+}
+
+
+def _one_line(statement: str, arguments: dict[int, str]) -> str:
+    """A store statement with its $n parameters replaced by SQL, on one line as a pgbench script wants it."""
+    return " ".join(re.sub(r"\$(\d+)", lambda m: arguments[int(m.group(1))], statement).split()) + ";"
+
+
 PGBENCH_LIFECYCLE = f"""
 \\set a random(1, 9000000000000000000)
-WITH payment AS (INSERT INTO payment_splits (payment_hash, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount, tip_amount, tip_percent, display_currency, base_amount_display, tip_amount_display, tip_recipient, status, memo, invoice_satoshis, payment_request, expires_at, created_at) VALUES ({H}, 'merchant-wallet-1', :apikey, NULL, 11500, 10000, 1500, 15, 'USD', 10, 1.5, 'alice', 'pending', 'table 4', 11500, NULL, now() + interval '1 day', COALESCE(NULL, now())) ON CONFLICT (payment_hash) DO NOTHING RETURNING payment_hash, created_at), recipients AS (INSERT INTO payment_tip_recipients (payment_hash, position, username, share) SELECT p.payment_hash, r.* FROM payment p, unnest('{{1}}'::int[], '{{alice}}'::text[], '{{100}}'::numeric[]) AS r), legs AS (INSERT INTO payment_legs (payment_hash, leg, destination_username, destination_wallet_id, amount, share, memo, status, completed_at) SELECT p.payment_hash, l.leg, l.username, l.wallet, l.amount, l.share, l.memo, l.status, CASE WHEN l.status = 'skipped' THEN now() END FROM payment p, unnest(:legs::text[], '{{NULL,alice}}'::text[], '{{merchant-wallet-1,NULL}}'::text[], '{{10000,1500}}'::bigint[], '{{NULL,100}}'::numeric[], '{{"forward memo","tip memo"}}'::text[], '{{pending,pending}}'::text[]) AS l(leg, username, wallet, amount, share, memo, status)), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT p.payment_hash, 'created', :created::jsonb FROM payment p) SELECT created_at FROM payment;
-WITH before AS (SELECT status, claim_owner FROM payment_splits WHERE payment_hash = {H} FOR UPDATE), failed AS (UPDATE payment_splits SET status = 'failed', error_message = 'bench archive', processed_at = now(), updated_at = now(), claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1, next_attempt_at = now() + make_interval(secs => ('{{2,4,8,16,32}}'::float8[])[settle_attempts + 1]) FROM before WHERE payment_hash = {H} AND (payment_splits.status IN ('pending', 'expired', 'failed') OR (payment_splits.status = 'processing' AND claim_expires_at < now())) RETURNING payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status, before.claim_owner AS previous_owner, {RECIPIENT_USERNAMES}), event AS (INSERT INTO payment_events (payment_hash, event_type, event_data) SELECT payment_hash, 'failed', jsonb_build_object('owner', 'remove-0123456789ab'::text, 'error', 'bench archive'::text, 'attempts', settle_attempts, 'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status, 'previousOwner', previous_owner) FROM failed) SELECT recipients FROM failed;
+{_one_line(INSERT_PAYMENTS, INSERT_ARGUMENTS)}
+{_one_line(FAIL_UNCLAIMED, FAIL_ARGUMENTS)}
 """
 
 # Literals holding a colon are pgbench variables (-D), bound as parameters in prepared mode.
