@@ -1,6 +1,7 @@
 """Payments against a real PostgreSQL: recording one or many, reading, listing, finding by prefix."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -144,3 +145,17 @@ async def test_hashes_are_found_by_their_start(pg: PostgresStore, keyring: KeyRi
     assert await pg.payments.hashes_starting_with(prefix, limit=10) == hashes
     assert await pg.payments.hashes_starting_with(hashes[1]) == [hashes[1]]
     assert await pg.payments.hashes_starting_with(new_hash()[:20]) == []
+
+
+async def test_a_payment_with_its_recipients_and_legs_is_one_statement(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    assert await pg.payments.get(payment_hash) is not None, "asyncpg learns the legs' row type once per connection"
+    with QueryCounter(pg) as queries:
+        payment = await pg.payments.get(payment_hash)
+        assert await queries.count() == 1, queries.statements
+    assert payment is not None
+    assert payment.legs == await pg.legs.of_payment(payment_hash)
+    tip = payment.leg("tip:1")
+    assert isinstance(tip.share, Decimal) and isinstance(tip.created_at, datetime) and tip.created_at.tzinfo
+    assert tip.destination_currency is WalletCurrency.BTC and tip.status is LegStatus.PENDING
+    assert (await pg.payments.get(payment_hash, with_legs=False)).legs == []

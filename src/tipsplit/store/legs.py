@@ -33,6 +33,11 @@ LEG_COLUMNS = (
     " updated_at, completed_at, invoice_generation, waiting_for, destination_currency"
 )
 LEG_ORDER = "(leg <> 'base'), NULLIF(substring(leg from 5), '')::int"
+# For a SELECT on payment_splits `p`: its legs in order, as rows of payment_legs, read in the same statement.
+LEGS_ARRAY = (
+    "ARRAY(SELECT l FROM payment_legs l WHERE l.payment_hash = p.payment_hash"
+    f" ORDER BY {LEG_ORDER.replace('leg', 'l.leg')}) AS legs"
+)
 
 
 def leg_record(row: Mapping[str, Any]) -> LegRecord:

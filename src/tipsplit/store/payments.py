@@ -6,7 +6,7 @@ a sale and a 100,000-entry import share the same code and the same guarantees.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from tipsplit.domain.records import LegRecord, PaymentRecord, TipRecipientRecord
 from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
 from tipsplit.store.database import Connection, Repository
 from tipsplit.store.events import scrub
-from tipsplit.store.legs import leg_record, load_legs
+from tipsplit.store.legs import LEGS_ARRAY, leg_record
 
 PAYMENT_COLUMNS = (
     "payment_hash, status, user_wallet_id, user_api_key_encrypted, username, total_amount, base_amount,"
@@ -76,11 +76,15 @@ class NewPayment:
         return scrub(data)
 
 
+# The fields of a PaymentRecord that are columns of payment_splits (its recipients and legs are read apart).
+ROW_FIELDS = frozenset(PaymentRecord.__dataclass_fields__) - {"tip_recipients", "legs"}
+
+
 def payment_record(
     row: Mapping[str, Any], recipients: Iterable[Mapping[str, Any]] = (), legs: Iterable[LegRecord] = ()
 ) -> PaymentRecord:
     """A payment_splits row (with its recipients and legs, if read) as the domain's record."""
-    fields = {key: row[key] for key in row.keys() if key in PaymentRecord.__dataclass_fields__}
+    fields = {key: row[key] for key in row.keys() if key in ROW_FIELDS}
     fields["status"] = PaymentStatus(row["status"])
     return PaymentRecord(
         **fields,
@@ -97,11 +101,12 @@ async def load_recipients(conn: Connection, payment_hash: str) -> list[asyncpg.R
     )
 
 
-async def load_payment(conn: Connection, payment_hash: str) -> PaymentRecord | None:
-    """The payment and its recipients in one statement (one round trip, one snapshot), without legs."""
+async def load_payment(conn: Connection, payment_hash: str, *, with_legs: bool = False) -> PaymentRecord | None:
+    """The payment, its recipients and, if asked, its legs in one statement (one round trip, one snapshot)."""
+    legs = f", {LEGS_ARRAY}" if with_legs else ""
     row = await conn.fetchrow(
         f"""
-        SELECT {PAYMENT_COLUMNS}, r.positions, r.usernames, r.shares
+        SELECT {PAYMENT_COLUMNS}, r.positions, r.usernames, r.shares{legs}
         FROM payment_splits p
         LEFT JOIN LATERAL (
             SELECT array_agg(t.position ORDER BY t.position) AS positions,
@@ -120,7 +125,7 @@ async def load_payment(conn: Connection, payment_hash: str) -> PaymentRecord | N
         for position, username, share in zip(row["positions"] or [], row["usernames"] or [], row["shares"] or [],
                                              strict=True)
     ]
-    return payment_record(row, recipients)
+    return payment_record(row, recipients, [leg_record(leg) for leg in row["legs"]] if with_legs else ())
 
 
 INSERT_PAYMENTS = """
@@ -229,24 +234,8 @@ class Payments(Repository):
     async def get(
         self, payment_hash: str, *, with_legs: bool = True, conn: Connection | None = None
     ) -> PaymentRecord | None:
-        """The payment with its recipients (and legs unless told otherwise), or None."""
-
-        async def with_its_legs(c: Connection) -> PaymentRecord | None:
-            payment = await load_payment(c, payment_hash)
-            if payment is None:
-                return None
-            legs = [leg_record(row) for row in await load_legs(c, payment_hash)]
-            return replace(payment, legs=legs)
-
-        async def query(c: Connection) -> PaymentRecord | None:
-            if not with_legs:
-                return await load_payment(c, payment_hash)
-            if c.is_in_transaction():
-                return await with_its_legs(c)
-            async with c.transaction(readonly=True):
-                return await with_its_legs(c)
-
-        return await self.db.read(query, conn)
+        """The payment with its recipients (and legs unless told otherwise), or None; one statement either way."""
+        return await self.db.read(lambda c: load_payment(c, payment_hash, with_legs=with_legs), conn)
 
     async def page(
         self,
