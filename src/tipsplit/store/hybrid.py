@@ -6,6 +6,12 @@ PostgreSQL (re-warming Redis) → the legacy file store. When PostgreSQL is
 down and FALLBACK_TO_FILE_STORAGE is on, a write is acknowledged once it is
 fsynced to the journal, which a background task replays into PostgreSQL
 (idempotently) when it answers again.
+
+It is an adapter offering the seed's API over a `PostgresStore` (store/postgres.py)
+and Redis: it validates, seals the API key and shapes the seed's views, and leaves
+every statement to the entity modules. The service reads and moves payments
+through the `PostgresStore` parts themselves; the legacy import tool and the
+benchmarks use this API.
 """
 
 import asyncio
@@ -120,7 +126,10 @@ def _describe(error: ValidationError) -> str:
 
 
 class HybridTipStore:
-    """Where a payment split is remembered between invoice creation and forwarding."""
+    """Where a payment split is remembered between invoice creation and forwarding (the seed's API).
+
+    Closing it closes the `PostgresStore` it was built on, given or its own.
+    """
 
     def __init__(
         self, settings: Settings, keyring: KeyRing, *, pg: PostgresStore | None = None, replay_interval: float = 5.0
