@@ -26,6 +26,7 @@ from tipsplit.services.pos_accounts import PosAccount, PosAccounts
 from tipsplit.services.settlement import SettlePolicy, Settler
 from tipsplit.store.budget import BudgetPolicy, InvoiceBudget
 from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.payments import NewPayment
 from tipsplit.store.schema import apply_migrations
 
 MERCHANT_WALLET = "merchant-wallet-1"
@@ -73,15 +74,17 @@ class Harness:
         data = TipData.model_validate(tip_dict(userApiKey=TEST_API_KEY, **tip))
         wallets = {name: wallet.id for name, wallet in USERS.items()} if resolved else {}
         currencies = {wallet.id: WalletCurrency(wallet.currency) for wallet in USERS.values()} if resolved else None
-        await self.store.cold.insert_payment(
-            payment_hash, data, self.keyring.encrypt(TEST_API_KEY), plan_legs(data), wallets,
-            datetime.now(UTC) + expires_in, currencies,
+        await self.store.pg.payments.insert(
+            NewPayment(
+                payment_hash, data, self.keyring.encrypt(TEST_API_KEY), plan_legs(data), datetime.now(UTC) + expires_in,
+                recipient_wallets=wallets, wallet_currencies=currencies or {},
+            )
         )
         self.blink.pos_invoice(payment_hash, InvoiceStatus.PAID if paid else InvoiceStatus.PENDING)
         return payment_hash
 
     async def payment(self, payment_hash: str) -> PaymentRecord:
-        payment = await self.store.cold.get_payment(payment_hash)
+        payment = await self.store.pg.payments.get(payment_hash)
         assert payment is not None
         return payment
 
@@ -89,7 +92,7 @@ class Harness:
         return {leg.leg: leg for leg in (await self.payment(payment_hash)).legs}
 
     async def events(self, payment_hash: str) -> list[str]:
-        return [event.event_type for event in await self.store.cold.events(payment_hash)]
+        return [event.event_type for event in await self.store.pg.events.of_payment(payment_hash)]
 
     async def sql(self, statement: str, *arguments: Any) -> str:
         conn = await asyncpg.connect(self.database_url)

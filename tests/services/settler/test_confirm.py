@@ -63,20 +63,20 @@ async def test_an_invoice_blink_forgot_counts_as_expired_only_once_its_time_is_u
 async def test_a_claim_left_before_paid_was_recorded_asks_blink_again(harness: Harness) -> None:
     """A settler died between its claim and `paid`: the next one confirms with Blink before forwarding."""
     ph = await harness.sale()
-    assert await harness.store.cold.claim(ph, "crashed-settler", 60) is not None
+    assert await harness.store.pg.claims.claim(ph, "crashed-settler", 60) is not None
     await harness.lapse(ph)
     harness.blink.script("invoice_status_by_hash", UNAVAILABLE)
     assert (await harness.settler.settle(ph)).outcome is Outcome.BLINK_UNAVAILABLE
     assert (await harness.payment(ph)).status is PaymentStatus.PENDING
     assert "status_check_failed" in await harness.events(ph)
 
-    assert await harness.store.cold.claim(ph, "crashed-settler", 60) is not None
+    assert await harness.store.pg.claims.claim(ph, "crashed-settler", 60) is not None
     await harness.lapse(ph)
     harness.blink.script("invoice_status_by_hash", InvoiceStatus.PENDING)
     assert (await harness.settler.settle(ph)).outcome is Outcome.NOT_PAID
     assert "not_paid_yet" in await harness.events(ph)
 
-    assert await harness.store.cold.claim(ph, "crashed-settler", 60) is not None
+    assert await harness.store.pg.claims.claim(ph, "crashed-settler", 60) is not None
     await harness.lapse(ph)
     harness.blink.script("invoice_status_by_hash", InvoiceStatus.EXPIRED)
     assert (await harness.settler.settle(ph)).outcome is Outcome.EXPIRED
@@ -94,7 +94,7 @@ async def test_a_payment_of_another_pos_account_is_left_alone(harness: Harness) 
 
 async def test_a_held_claim_is_in_progress_and_a_finished_payment_already_completed(harness: Harness) -> None:
     ph = await harness.sale()
-    assert await harness.store.cold.claim(ph, "other-settler", 60) is not None
+    assert await harness.store.pg.claims.claim(ph, "other-settler", 60) is not None
     assert (await harness.settler.settle(ph)).outcome is Outcome.IN_PROGRESS
     await harness.lapse(ph)
     harness.blink.script("pay_invoice", Pay.SUCCEED)

@@ -35,7 +35,7 @@ async def until_final(harness: Harness, ph: str, rounds: int = 12) -> SettleResu
 
 
 async def leg_events(harness: Harness, ph: str, leg: str) -> list[str]:
-    return [e.event_type for e in await harness.store.cold.events(ph) if e.event_data.get("leg") == leg]
+    return [e.event_type for e in await harness.store.pg.events.of_payment(ph) if e.event_data.get("leg") == leg]
 
 
 def assert_exactly_once(harness: Harness) -> None:
@@ -96,7 +96,7 @@ async def test_already_paid_counts_as_paid(harness: Harness) -> None:
     ph = await harness.sale(**BASE_ONLY)
     harness.blink.script("pay_invoice", PaymentResult(PaymentSendStatus.ALREADY_PAID), to=MERCHANT_WALLET)
     assert (await harness.settler.settle(ph)).outcome is Outcome.COMPLETED
-    sent = [e for e in await harness.store.cold.events(ph) if e.event_type == "base_forwarded"]
+    sent = [e for e in await harness.store.pg.events.of_payment(ph) if e.event_type == "base_forwarded"]
     assert sent[0].event_data["result"] == "ALREADY_PAID"
 
 
@@ -129,11 +129,11 @@ async def test_a_failed_send_is_retried_on_the_same_invoice_with_backoff_until_t
     # Failed is final: nothing takes it up again on its own.
     await asyncio.sleep(RETRY.cap_seconds)
     assert (await harness.settler.settle(ph)).outcome is Outcome.FAILED
-    assert ph not in await harness.store.cold.stale_claims(10_000)
+    assert ph not in await harness.store.pg.claims.stale(10_000)
     assert harness.blink.calls[f"pay_invoice:{MERCHANT_WALLET}"] == RETRY.attempts
 
     # An operator's retry pays the same invoice, once.
-    retried = await retry_failed_payment(harness.store, harness.settler, ph, "test")
+    retried = await retry_failed_payment(harness.store.pg, harness.settler, ph, "test")
     assert retried.completed
     assert harness.blink.paid_into(MERCHANT_WALLET) == 10_000
     assert len(harness.blink.invoices_to(MERCHANT_WALLET)) == 1
