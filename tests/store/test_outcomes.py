@@ -70,8 +70,10 @@ async def test_completion_is_two_statements_and_failure_one(pg: PostgresStore, k
         await queries.count()
         statements = [q.split()[0] for q in queries.statements]
         assert statements == ["BEGIN;", "WITH", "WITH", "COMMIT;"], queries.statements
-    failing = await insert(pg, keyring)
-    await pg.claims.claim(failing, "me", 60)
+    warm, failing = await insert(pg, keyring), await insert(pg, keyring)
+    for ph in (warm, failing):
+        await pg.claims.claim(ph, "me", 60)
+    assert await pg.outcomes.fail(warm, "me", "no route")
     with QueryCounter(pg) as queries:
         archived = await pg.outcomes.fail(failing, "me", "no route")
         assert await queries.count() == 1
