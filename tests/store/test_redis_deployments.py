@@ -166,12 +166,12 @@ async def test_a_live_feed_on_a_cluster_polls_while_the_cluster_restarts_and_sub
         await store.initialize(migrate=False)
         assert store.hot is not None
         store.hot._retry_after = 0.1
-        ph = await insert(store.cold, keyring)
+        ph = await insert(store.pg, keyring)
         async with store.feed.watch(ph) as watch:
             await _eventually(lambda: store.feed.live)
             watch.arm()
             waiting = asyncio.create_task(watch.wait(poll_seconds=30, longest=30))
-            assert await store.cold.claim(ph, "w", 60) is not None
+            assert await store.pg.claims.claim(ph, "w", 60) is not None
             await asyncio.wait_for(waiting, 5)
             assert store.feed.notices >= 1, "woken by the cluster's pub/sub"
 
@@ -193,7 +193,7 @@ async def test_a_live_feed_on_a_cluster_polls_while_the_cluster_restarts_and_sub
             watch.arm()
             waiting = asyncio.create_task(watch.wait(poll_seconds=30, longest=30))
             await asyncio.sleep(0.1)
-            assert await store.cold.release_claim(ph, "w", PaymentStatus.PENDING, "not_paid")
+            assert await store.pg.claims.release(ph, "w", PaymentStatus.PENDING, "not_paid")
             await asyncio.wait_for(waiting, 10)
             assert store.feed.notices > notices, "the notice came by pub/sub again"
     finally:
