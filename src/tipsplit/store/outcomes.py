@@ -1,4 +1,4 @@
-"""How a payment ends: completed once every leg is settled, failed (retried later with backoff), or expired unpaid.
+"""How a payment ends: completed once every leg is settled, failed (final until an operator retries), or expired unpaid.
 
 Each outcome archives the payment: its final status, its event and, for a
 completion, the tip recipients' lifetime statistics, all committed together.

@@ -274,7 +274,7 @@ async def _health(store: HybridTipStore, pg: PostgresStore, pos: BlinkClient, ac
         "checks": {"PostgreSQL": postgres, "Redis": redis, "Blink": blink},
         "hit_rate": (totals[CACHE_HIT] / lookups) if lookups else None,
         "lookups": int(lookups),
-        "backlog": {"awaiting payment": len(pending), "stalled claims": len(stale), "failed, retry due": len(retry)},
+        "backlog": {"awaiting payment": len(pending), "stalled claims": len(stale), "failed, awaiting an operator": len(retry)},
         "backlog_limit": BACKLOG_LIMIT,
     }
 
