@@ -22,13 +22,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-import redis
 from psycopg import sql
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from tests.support.redis_servers import LocalCluster, LocalSentinel, RedisProcesses
-from tipsplit.runtime.embedded import EmbeddedStack
+from tipsplit.runtime.embedded import EmbeddedStack, redis_answers
 
 ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -59,16 +56,6 @@ def postgres_answers(url: str) -> bool:
         return False
 
 
-def redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0))
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
 def suite_servers() -> SuiteServers:
     """The configured servers where they answer, embedded ones (started once per run) where they don't."""
     global _servers, _stack, _redis_processes
@@ -86,7 +73,7 @@ def suite_servers() -> SuiteServers:
         redis_url = sentinel.start_sentinel().url
     elif REDIS_DEPLOYMENT != "single":
         raise ValueError(f"TIPSPLIT_TEST_REDIS must be single, cluster or sentinel, not {REDIS_DEPLOYMENT!r}")
-    need_redis = REDIS_DEPLOYMENT == "single" and not redis_answers(TEST_REDIS_URL)
+    need_redis = REDIS_DEPLOYMENT == "single" and not redis_answers(TEST_REDIS_URL, timeout=2)
     if need_postgres or need_redis:
         data_dir = Path(tempfile.mkdtemp(prefix="tipsplit-test-servers-"))
         # Without auth, like the machine's servers, so tests may build URLs of their own from host and port.

@@ -347,7 +347,7 @@ class EmbeddedStack:
         self.valkey_dir.mkdir(parents=True, exist_ok=True)
         userinfo = f":{quote(state.redis_password, safe='')}@" if state.redis_password else ""
         url = f"redis://{userinfo}{HOST}:{{port}}/0"
-        if self._running_valkey() is not None and _redis_answers(url.format(port=state.redis_port)):
+        if self._running_valkey() is not None and redis_answers(url.format(port=state.redis_port)):
             return url.format(port=state.redis_port)
         self._kill_valkey()
         if not _port_free(state.redis_port):
@@ -381,7 +381,7 @@ class EmbeddedStack:
         resolved = url.format(port=state.redis_port)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if _redis_answers(resolved):
+            if redis_answers(resolved):
                 return resolved
             time.sleep(0.05)
         server_log = _tail(self.valkey_dir / "valkey.log")
@@ -498,8 +498,9 @@ def _ensure_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
 
 
-def _redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=_NO_RETRY)
+def redis_answers(url: str, timeout: float = 1.0) -> bool:
+    """Whether a Redis answers PING at `url` within `timeout` seconds, without retrying."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=_NO_RETRY)
     try:
         return bool(client.ping())
     except redis.RedisError:

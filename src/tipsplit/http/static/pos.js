@@ -144,18 +144,9 @@
     else if (/^\d$/.test(key) && state.digits.length < MAX_DIGITS && !(key === "0" && !state.digits)) state.digits += key;
     renderTotals();
   }
-  function onKey(event) {
-    const t = event.target;
-    if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
-    if (!$("entry").hidden) {
-      if (/^\d$/.test(event.key)) { press(event.key); event.preventDefault(); }
-      else if (event.key === "Backspace") { press("⌫"); event.preventDefault(); }
-      else if (event.key === "Escape" || event.key === "Delete") { press("C"); event.preventDefault(); }
-      else if (event.key === "Enter" && !(t instanceof HTMLButtonElement)) { charge(); event.preventDefault(); }
-    } else if (!$("done").hidden && event.key === "Enter" && !(t instanceof HTMLButtonElement)) {
-      reset(); event.preventDefault();
-    }
-  }
+  const onKey = TipsplitSale.keyboard({
+    amountShown: () => !$("entry").hidden, paidShown: () => !$("done").hidden, press, next: () => charge(), again: () => reset(),
+  });
 
   // ---- errors -----------------------------------------------------------
   function showError(message) { const e = $("error"); e.textContent = message; e.hidden = false; }

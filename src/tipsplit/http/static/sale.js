@@ -1,4 +1,5 @@
-// What the key-in-browser POS and the till share: amounts as a currency's minor units, and an invoice's countdown.
+// What the key-in-browser POS and the till share: amounts as a currency's minor units, an invoice's countdown,
+// and the keyboard on the amount and "paid" screens.
 "use strict";
 window.TipsplitSale = Object.freeze({
   /** Minor units (cents, yen) as the decimal string the server parses, e.g. 1250 with 2 digits → "12.50". */
@@ -19,5 +20,28 @@ window.TipsplitSale = Object.freeze({
     tick();
     timer = setInterval(tick, 1000);
     return timer;
+  },
+  /**
+   * A keydown handler: digits, Backspace and Escape/Delete go to `press` while the amount screen shows, Enter calls
+   * `next` there and `again` on the "paid" screen. Keys typed into form fields are theirs.
+   */
+  keyboard({ amountShown, paidShown, press, next, again }) {
+    return (event) => {
+      const t = event.target;
+      if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
+      const enter = event.key === "Enter" && !(t instanceof HTMLButtonElement);
+      if (amountShown()) {
+        if (/^\d$/.test(event.key)) press(event.key);
+        else if (event.key === "Backspace") press("⌫");
+        else if (event.key === "Escape" || event.key === "Delete") press("C");
+        else if (enter) next();
+        else return;
+      } else if (paidShown() && enter) {
+        again();
+      } else {
+        return;
+      }
+      event.preventDefault();
+    };
   },
 });

@@ -1,7 +1,7 @@
 // The till's service worker: the app shell (styles, scripts, icons, sound) from the cache, the pages from
 // the network with the last copy as a fallback, and never an API answer from the cache.
 "use strict";
-const CACHE = "tipsplit-shell-v2";
+const CACHE = "tipsplit-shell-v3";
 const SHELL = [
   "/static/style.css", "/static/sale.js", "/static/till.js", "/static/till-pair.js", "/static/htmx.min.js",
   "/static/local-time.js",

@@ -242,18 +242,10 @@
   }
 
   // ---- wiring ----------------------------------------------------------------
-  function onKey(event) {
-    const t = event.target;
-    if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement) return;
-    if (!$("step-amount").hidden) {
-      if (/^\d$/.test(event.key)) { press(event.key); event.preventDefault(); }
-      else if (event.key === "Backspace") { press("⌫"); event.preventDefault(); }
-      else if (event.key === "Escape" || event.key === "Delete") { press("C"); event.preventDefault(); }
-      else if (event.key === "Enter" && !(t instanceof HTMLButtonElement)) { toTip(); event.preventDefault(); }
-    } else if (!$("step-paid").hidden && event.key === "Enter" && !(t instanceof HTMLButtonElement)) {
-      newSale(); event.preventDefault();
-    }
-  }
+  const onKey = TipsplitSale.keyboard({
+    amountShown: () => !$("step-amount").hidden, paidShown: () => !$("step-paid").hidden, press,
+    next: () => toTip(), again: () => newSale(),
+  });
   function init() {
     document.querySelectorAll("#keypad .key").forEach((b) => b.addEventListener("click", () => press(b.dataset.key)));
     document.addEventListener("keydown", onKey);
