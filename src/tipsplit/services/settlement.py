@@ -326,7 +326,8 @@ class Settler:
                 log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(unresolved))
             return
         except BlinkUnavailable:
-            await self._pg.legs.transition(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED)
+            # Blink never saw the send: it was no attempt, so the count taken on the way to `paying` is given back.
+            await self._pg.legs.transition(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED, take_back_attempt=True)
             raise
         except BlinkError as exc:
             # Refused before paying (a key without WRITE, a malformed request): nothing moved.

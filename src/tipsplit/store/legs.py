@@ -257,6 +257,7 @@ class Legs(Repository):
         *,
         error: str | None = None,
         count_attempt: bool = False,
+        take_back_attempt: bool = False,
         next_attempt_at: datetime | None = None,
         event_type: str | None = None,
         event_data: Mapping[str, Any] | None = None,
@@ -265,9 +266,17 @@ class Legs(Repository):
         """Move a leg from one of `from_statuses` to `to`; False (and nothing written) if it was elsewhere.
 
         Only the statuses `domain.states.LEG_MOVES` allows into `to` are taken from `from_statuses`.
+        `take_back_attempt` undoes the count of a send that never reached Blink (its event says so),
+        in the same statement that moves the leg back.
         """
+        if count_attempt and take_back_attempt:
+            raise ValueError("a transition either counts an attempt or takes one back")
         to = LegStatus(to)
-        extra = ({"error": error} if error is not None else {}) | scrub(event_data)
+        extra = (
+            ({"error": error} if error is not None else {})
+            | ({"attemptTakenBack": True} if take_back_attempt else {})
+            | scrub(event_data)
+        )
         async with self.db.connection(conn) as c:
             moved = await c.fetchval(
                 """
@@ -277,7 +286,7 @@ class Legs(Repository):
                 ), moved AS (
                     UPDATE payment_legs l
                     SET status = $4::text, last_error = COALESCE($5::text, l.last_error),
-                        attempts = l.attempts + $6::int, next_attempt_at = $7, updated_at = now(),
+                        attempts = GREATEST(l.attempts + $6::int, 0), next_attempt_at = $7, updated_at = now(),
                         completed_at = CASE WHEN $4::text = ANY($10::text[]) THEN now() ELSE l.completed_at END
                     FROM target WHERE l.id = target.id
                     RETURNING target.status AS previous
@@ -293,7 +302,7 @@ class Legs(Repository):
                 leg_moves_from(to, from_statuses),
                 to.value,
                 error,
-                int(count_attempt),
+                int(count_attempt) - int(take_back_attempt),
                 next_attempt_at,
                 event_type or f"leg_{to.value}",
                 extra,

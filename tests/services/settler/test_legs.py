@@ -156,6 +156,24 @@ async def test_a_refused_send_is_a_counted_failure_and_an_unsent_one_is_not(harn
     assert (await again(harness, other)).outcome is Outcome.COMPLETED
 
 
+async def test_a_send_that_never_reached_blink_is_not_charged_as_an_attempt(harness: Harness) -> None:
+    ph = await harness.sale(**BASE_ONLY)
+    unreachable = BlinkUnavailable("lnInvoicePaymentSend", "connection refused")
+    harness.blink.script("pay_invoice", unreachable, unreachable, to=MERCHANT_WALLET)
+    assert (await harness.settler.settle(ph)).outcome is Outcome.IN_PROGRESS
+    assert (await again(harness, ph)).outcome is Outcome.IN_PROGRESS
+    base = (await harness.legs(ph))["base"]
+    assert base.status is LegStatus.INVOICED and base.attempts == 0
+    taken_back = [
+        e for e in await harness.store.pg.events.of_payment(ph)
+        if e.event_type == "leg_invoiced" and e.event_data.get("from") == LegStatus.PAYING.value
+    ]
+    assert len(taken_back) == 2 and all(e.event_data.get("attemptTakenBack") for e in taken_back)
+    assert (await again(harness, ph)).outcome is Outcome.COMPLETED
+    assert (await harness.legs(ph))["base"].attempts == 1
+    assert_exactly_once(harness)
+
+
 async def test_a_lost_answer_after_the_money_moved_is_learned_from_blink_not_paid_again(harness: Harness) -> None:
     ph = await harness.sale()
     harness.blink.script("pay_invoice", Pay.LOST_AFTER_PAYING, to=ALICE)
