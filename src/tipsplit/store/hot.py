@@ -134,6 +134,20 @@ def slot_tag(name: str) -> str:
     return "{" + name + "}"
 
 
+async def if_up(hot: "HotStore | None", operation: Callable[["HotStore"], Awaitable[T]]) -> T | None:
+    """Run a Redis operation when Redis is configured and answering; None otherwise.
+
+    Redis is never required: callers whose record is PostgreSQL (locks, caches,
+    shared answers) go on without it.
+    """
+    if hot is None:
+        return None
+    try:
+        return await operation(hot)
+    except HotStoreUnavailable:
+        return None
+
+
 class HotStore:
     """Typed access to the Redis keys of tipsplit, all under one configurable prefix."""
 

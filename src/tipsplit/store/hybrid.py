@@ -39,7 +39,7 @@ from tipsplit.store.errors import (
     PaymentStateError,
     StorageUnavailable,
 )
-from tipsplit.store.hot import HotStore, RateLimitResult
+from tipsplit.store.hot import HotStore, RateLimitResult, if_up
 from tipsplit.store.journal import Journal
 from tipsplit.store.legacy_file import FileTipStore
 from tipsplit.store.live import LiveFeed, LiveViews
@@ -117,12 +117,183 @@ def _tip_from_record(payment: PaymentRecord) -> TipData:
     )
 
 
+def check_hash(payment_hash: str) -> str:
+    """A payment hash as stored (64 lowercase hex characters), or InvalidPaymentHash."""
+    try:
+        return check_payment_hash(payment_hash)
+    except ValueError as exc:
+        raise InvalidPaymentHash(str(exc)) from None
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"])
         parts.append(f"{where}: {item['msg']}" if where else item["msg"])
     return "; ".join(parts)
+
+
+def view_of(payment: PaymentRecord) -> dict[str, Any]:
+    """A stored payment in the seed's shape, its API key still sealed (what the Redis cache holds)."""
+    return tip_view(
+        payment.payment_hash, _tip_from_record(payment), api_key=payment.user_api_key_encrypted, status=payment.status
+    )
+
+
+async def cache_view(hot: HotStore | None, payment_hash: str, view: Mapping[str, Any]) -> None:
+    """Warm a payment's Redis cache entry, kept until the invoice expires; skipped when Redis is off or down."""
+    expires_at = datetime.fromtimestamp(view["expiresAt"] / 1000, UTC)
+    await if_up(hot, lambda h: h.store_tip(payment_hash, view, expires_at))
+
+
+class PaymentIntake:
+    """Creating a payment: PostgreSQL first, then its Redis cache entry; the fsynced journal while PostgreSQL is down.
+
+    The one way a new split is stored, by the invoicing service and by the
+    seed's `store_tip_data` alike. With a journal (FALLBACK_TO_FILE_STORAGE),
+    a write PostgreSQL cannot take is acknowledged once journaled and replayed
+    (idempotently) when PostgreSQL answers again.
+    """
+
+    def __init__(
+        self, pg: PostgresStore, hot: HotStore | None, keyring: KeyRing, journal: Journal | None, max_memo_length: int
+    ) -> None:
+        self._pg = pg
+        self._hot = hot
+        self._keyring = keyring
+        self.journal = journal
+        self._max_memo_length = max_memo_length
+        self._replay_lock = asyncio.Lock()
+        self.before_replay: Callable[[], Awaitable[None]] = pg.open
+
+    async def create(
+        self,
+        payment_hash: str,
+        tip: TipData,
+        *,
+        recipient_wallets: Mapping[str, str] | None = None,
+        wallet_currencies: Mapping[str, WalletCurrency] | None = None,
+    ) -> bool:
+        """Store a new split (with its creation and expiry times set); returns once it is durable.
+
+        True when this call stored it; False when the same split was already
+        stored under this hash (a repeat). Another split under the hash raises
+        PaymentConflict. A caller making a *new* sale must treat False as a conflict too.
+        """
+        payment_hash = check_hash(payment_hash)
+        if tip.created_at is None or tip.expires_at is None:
+            raise InvalidTipData("invalid tip data: a new payment needs its creation and expiry times")
+        if tip.memo is not None and len(tip.memo) > self._max_memo_length:
+            raise InvalidTipData(f"invalid tip data: memo is longer than {self._max_memo_length} characters")
+        api_key = tip.user_api_key.get_secret_value()
+        encrypted = self._keyring.encrypt(api_key)
+        wallets = dict(recipient_wallets or {})
+        currencies = dict(wallet_currencies or {})
+        try:
+            inserted = await self._pg.payments.insert(
+                NewPayment(payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, None, wallets, currencies)
+            )
+        except StorageUnavailable as exc:
+            if self.journal is None:
+                raise StorageUnavailable(
+                    f"payment {payment_hash} was not stored: PostgreSQL is unreachable and"
+                    " FALLBACK_TO_FILE_STORAGE is off"
+                ) from exc
+            await self._journal_store(payment_hash, tip, encrypted, wallets, currencies)
+            await cache_view(self._hot, payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
+            return True
+        if not inserted:
+            existing = await self._pg.payments.get(payment_hash, with_legs=False)
+            if existing is None:
+                raise StorageUnavailable(f"payment {payment_hash} vanished while being stored")
+            self._check_same(existing, tip, api_key)
+            if existing.status in ACTIVE_STATUSES:
+                await cache_view(self._hot, payment_hash, view_of(existing))
+            return False
+        await cache_view(self._hot, payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
+        return True
+
+    async def replay_journal(self) -> int:
+        """Move journaled writes into PostgreSQL; safe to repeat (inserts are idempotent)."""
+        if self.journal is None:
+            return 0
+        async with self._replay_lock:
+            await self.before_replay()
+            applied = await self.journal.replay(self._apply_journal_record)
+        if applied:
+            log.info("store.journal_replayed", records=applied)
+        return applied
+
+    async def replay_forever(self, interval: float) -> None:
+        """Replay the journal whenever it holds records and PostgreSQL answers."""
+        assert self.journal is not None
+        while True:
+            try:
+                if await asyncio.to_thread(len, self.journal):
+                    await self.replay_journal()
+            except StorageUnavailable:
+                pass
+            except Exception:
+                log.exception("store.journal_replay_failed")
+            await asyncio.sleep(interval)
+
+    async def _journal_store(
+        self,
+        payment_hash: str,
+        tip: TipData,
+        encrypted: str,
+        wallets: dict[str, str],
+        currencies: dict[str, WalletCurrency],
+    ) -> None:
+        assert self.journal is not None and tip.created_at is not None and tip.expires_at is not None
+        await self.journal.append(
+            {
+                "op": JOURNAL_STORE,
+                "paymentHash": payment_hash,
+                "tip": tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING),
+                "createdAt": tip.created_at.isoformat(),
+                "expiresAt": tip.expires_at.isoformat(),
+                "recipientWallets": wallets,
+                "walletCurrencies": {wallet: currency.value for wallet, currency in currencies.items()},
+            }
+        )
+        log.warning("store.journaled", payment_hash=payment_hash, reason="postgresql unavailable")
+
+    async def _apply_journal_record(self, record: dict[str, Any]) -> None:
+        if record.get("op") != JOURNAL_STORE:
+            raise ValueError(f"unknown journal record type {record.get('op')!r}")
+        payment_hash = record["paymentHash"]
+        encrypted = record["tip"]["userApiKey"]
+        tip = TipData.model_validate(
+            {
+                **record["tip"],
+                "userApiKey": self._keyring.decrypt(encrypted),
+                "createdAt": record["createdAt"],
+                "expiresAt": record["expiresAt"],
+            }
+        )
+        assert tip.expires_at is not None
+        currencies = {wallet: WalletCurrency(c) for wallet, c in (record.get("walletCurrencies") or {}).items()}
+        await self._pg.payments.insert(
+            NewPayment(
+                payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, None,
+                record.get("recipientWallets") or {}, currencies,
+            )
+        )
+
+    def _check_same(self, existing: PaymentRecord, tip: TipData, api_key: str) -> None:
+        """A repeated store is fine; the same hash with other amounts or destinations is not."""
+        stored = [(r.username, r.share) for r in existing.tip_recipients]
+        given = [(r.username, r.share) for r in tip.tip_recipients]
+        same = (
+            existing.base_amount == tip.base_amount
+            and existing.tip_amount == tip.tip_amount
+            and existing.user_wallet_id == tip.user_wallet_id
+            and stored == given
+            and self._keyring.decrypt(existing.user_api_key_encrypted) == api_key
+        )
+        if not same:
+            raise PaymentConflict(f"payment {existing.payment_hash} is already stored with different amounts or destinations")
 
 
 class HybridTipStore:
@@ -151,8 +322,9 @@ class HybridTipStore:
         self.feed = LiveFeed(self.hot, on_resubscribed=self.live.announce_pending)
         if self.hot is not None:
             self.pg.change_listener = self.live.changed
+        self.intake = PaymentIntake(self.pg, self.hot, keyring, self.journal, settings.max_memo_length)
+        self.intake.before_replay = self._ensure_postgres
         self._replay_interval = replay_interval
-        self._replay_lock = asyncio.Lock()
         self._replayer: asyncio.Task[None] | None = None
         self._migrate = True
         self._migrated = False
@@ -175,7 +347,7 @@ class HybridTipStore:
                 log.warning("store.redis_unavailable_at_start", fallback="postgresql")
         self.metrics.start()
         if self.journal is not None:
-            self._replayer = asyncio.create_task(self._replay_forever(), name="journal-replay")
+            self._replayer = asyncio.create_task(self.intake.replay_forever(self._replay_interval), name="journal-replay")
         log.info("store.initialized", redis=self.hot is not None, fallback=self.fallback)
 
     async def close(self) -> None:
@@ -217,40 +389,15 @@ class HybridTipStore:
         stored under this hash (a repeat). Another split under the hash raises
         PaymentConflict. A caller making a *new* sale must treat False as a conflict too.
         """
-        payment_hash = self._check_hash(payment_hash)
+        payment_hash = check_hash(payment_hash)
         tip = self._validate(tip_data, expires_at)
-        assert tip.expires_at is not None
-        api_key = tip.user_api_key.get_secret_value()
-        encrypted = self._keyring.encrypt(api_key)
-        wallets = dict(recipient_wallets or {})
-        currencies = dict(wallet_currencies or {})
-        try:
-            inserted = await self.pg.payments.insert(
-                NewPayment(payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, None, wallets, currencies)
-            )
-        except StorageUnavailable as exc:
-            if self.journal is None:
-                raise StorageUnavailable(
-                    f"payment {payment_hash} was not stored: PostgreSQL is unreachable and"
-                    " FALLBACK_TO_FILE_STORAGE is off"
-                ) from exc
-            await self._journal_store(payment_hash, tip, encrypted, wallets, currencies)
-            await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
-            return True
-        if not inserted:
-            existing = await self.pg.payments.get(payment_hash, with_legs=False)
-            if existing is None:
-                raise StorageUnavailable(f"payment {payment_hash} vanished while being stored")
-            self._check_same(existing, tip, api_key)
-            if existing.status in ACTIVE_STATUSES:
-                await self._cache(payment_hash, self._view_of(existing))
-            return False
-        await self._cache(payment_hash, tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING))
-        return True
+        return await self.intake.create(
+            payment_hash, tip, recipient_wallets=recipient_wallets, wallet_currencies=wallet_currencies
+        )
 
     async def get_tip_data(self, payment_hash: str) -> dict[str, Any] | None:
         """The active payment's split in the seed's camelCase shape with the API key in clear, or None."""
-        payment_hash = self._check_hash(payment_hash)
+        payment_hash = check_hash(payment_hash)
         cached = await self._cached(payment_hash)
         if cached is not None:
             self.metrics.record_cache_hit()
@@ -265,8 +412,8 @@ class HybridTipStore:
         if payment is not None:
             if payment.status not in ACTIVE_STATUSES:
                 return None
-            view = self._view_of(payment)
-            await self._cache(payment_hash, view)
+            view = view_of(payment)
+            await cache_view(self.hot, payment_hash, view)
             return self._reveal(view)
         return await self._from_fallback(payment_hash) if self.fallback else None
 
@@ -281,7 +428,7 @@ class HybridTipStore:
         `lock_token` the caller's Redis lock is released in the same round trip
         that drops the cache entry.
         """
-        payment_hash = self._check_hash(payment_hash)
+        payment_hash = check_hash(payment_hash)
         success = bool(result.get("success"))
         done = await self._archive(payment_hash, result, success, owner or result.get("owner"))
         recipients = done.recipients if done else await self._already_finished(payment_hash, success)
@@ -319,7 +466,7 @@ class HybridTipStore:
     async def get_stats(self) -> dict[str, Any]:
         """Last-24-hours numbers, from the Redis stats cache (1 h) or PostgreSQL on a miss."""
         today = datetime.now(UTC).date()
-        cached = await self._hot_call(lambda hot: hot.get_daily_stats(today))
+        cached = await if_up(self.hot, lambda hot: hot.get_daily_stats(today))
         if cached is not None:
             self.metrics.record_cache_hit()
             return cached
@@ -346,12 +493,12 @@ class HybridTipStore:
             "storage": "hybrid (Redis + PostgreSQL)" if self.hot is not None else "PostgreSQL",
             "generatedAt": datetime.now(UTC).isoformat(),
         }
-        await self._hot_call(lambda hot: hot.set_daily_stats(today, stats))
+        await if_up(self.hot, lambda hot: hot.set_daily_stats(today, stats))
         return stats
 
     async def get_recipient_stats(self, username: str) -> dict[str, Any] | None:
         """One recipient's lifetime tip totals, cached in Redis for an hour."""
-        cached = await self._hot_call(lambda hot: hot.get_recipient_stats(username))
+        cached = await if_up(self.hot, lambda hot: hot.get_recipient_stats(username))
         if cached is not None:
             return cached
         found = await self.pg.reports.stats_for_recipient(username)
@@ -364,21 +511,21 @@ class HybridTipStore:
             "averageTipAmount": _number(found.average_tip_amount),
             "lastTipReceivedAt": found.last_tip_received_at.isoformat() if found.last_tip_received_at else None,
         }
-        await self._hot_call(lambda hot: hot.set_recipient_stats(username, stats))
+        await if_up(self.hot, lambda hot: hot.set_recipient_stats(username, stats))
         return stats
 
     # -- pass-throughs for the settlement engine and the API ----------------
 
     async def acquire_lock(self, payment_hash: str) -> str | None:
         """A Redis lock token, or None if it is held or Redis is down (the PostgreSQL claim still guards)."""
-        return await self._hot_call(lambda hot: hot.acquire_lock(payment_hash))
+        return await if_up(self.hot, lambda hot: hot.acquire_lock(payment_hash))
 
     async def release_lock(self, payment_hash: str, token: str) -> None:
-        await self._hot_call(lambda hot: hot.release_lock(payment_hash, token))
+        await if_up(self.hot, lambda hot: hot.release_lock(payment_hash, token))
 
     async def forget_hot(self, payment_hash: str) -> None:
         """Drop a payment's cache entry (e.g. once it expired)."""
-        await self._hot_call(lambda hot: hot.delete_tip(payment_hash))
+        await if_up(self.hot, lambda hot: hot.delete_tip(payment_hash))
 
     async def check_rate_limit(self, *, wallet_id: str | None = None, ip: str | None = None) -> RateLimitResult:
         """Count one invoice request per wallet and per IP; allowed when Redis is down (fail open)."""
@@ -392,7 +539,7 @@ class HybridTipStore:
             if not identity:
                 continue
             count_hit = partial(HotStore.hit_rate_limit, scope=scope, identity=identity, limit=limit, window_seconds=window)
-            result = await self._hot_call(count_hit)
+            result = await if_up(self.hot, count_hit)
             if result is None:
                 continue
             if not result.allowed:
@@ -406,14 +553,14 @@ class HybridTipStore:
             HotStore.hit_rate_limit, scope="ip", identity=ip, limit=self.settings.forward_rate_limit_per_ip,
             window_seconds=self.settings.forward_rate_limit_window_seconds, action="forward",
         )
-        return await self._hot_call(count_hit) or RateLimitResult(True, -1, 0)
+        return await if_up(self.hot, count_hit) or RateLimitResult(True, -1, 0)
 
     async def recent_settle_answer(self, payment_hash: str) -> str | None:
         """What settling this payment answered moments ago on any instance, if it is worth reusing."""
-        return await self._hot_call(lambda hot: hot.recent_answer(payment_hash))
+        return await if_up(self.hot, lambda hot: hot.recent_answer(payment_hash))
 
     async def remember_settle_answer(self, payment_hash: str, answer: str, ttl_seconds: float) -> None:
-        await self._hot_call(lambda hot: hot.remember_answer(payment_hash, answer, max(1, int(ttl_seconds * 1000))))
+        await if_up(self.hot, lambda hot: hot.remember_answer(payment_hash, answer, max(1, int(ttl_seconds * 1000))))
 
     async def check_login_limit(self, ip: str, limit: int, window_seconds: int) -> RateLimitResult:
         """Count one operator sign-in attempt of a client IP; allowed when Redis is down (fail open)."""
@@ -421,37 +568,23 @@ class HybridTipStore:
             HotStore.hit_rate_limit, scope="ip", identity=ip, limit=limit, window_seconds=window_seconds,
             action="operator-login",
         )
-        return await self._hot_call(count_hit) or RateLimitResult(True, -1, 0)
+        return await if_up(self.hot, count_hit) or RateLimitResult(True, -1, 0)
 
     async def put_operator_session(self, session_key: str, fingerprint: str, ttl_seconds: int) -> bool:
         """Keep an operator session in Redis; False when Redis is off or down (no session can be kept)."""
-        return bool(await self._hot_call(lambda hot: hot.put_operator_session(session_key, fingerprint, ttl_seconds)))
+        return bool(await if_up(self.hot, lambda hot: hot.put_operator_session(session_key, fingerprint, ttl_seconds)))
 
     async def get_operator_session(self, session_key: str) -> str | None:
-        return await self._hot_call(lambda hot: hot.get_operator_session(session_key))
+        return await if_up(self.hot, lambda hot: hot.get_operator_session(session_key))
 
     async def delete_operator_session(self, session_key: str) -> None:
-        await self._hot_call(lambda hot: hot.delete_operator_session(session_key))
+        await if_up(self.hot, lambda hot: hot.delete_operator_session(session_key))
 
     async def replay_journal(self) -> int:
         """Move journaled writes into PostgreSQL; safe to repeat (inserts are idempotent)."""
-        if self.journal is None:
-            return 0
-        async with self._replay_lock:
-            await self._ensure_postgres()
-            applied = await self.journal.replay(self._apply_journal_record)
-        if applied:
-            log.info("store.journal_replayed", records=applied)
-        return applied
+        return await self.intake.replay_journal()
 
     # -- internals ----------------------------------------------------------
-
-    @staticmethod
-    def _check_hash(payment_hash: str) -> str:
-        try:
-            return check_payment_hash(payment_hash)
-        except ValueError as exc:
-            raise InvalidPaymentHash(str(exc)) from None
 
     def _validate(self, tip_data: Mapping[str, Any] | TipData, expires_at: datetime | None) -> TipData:
         """Typed, checked tip data with its creation and expiry times fixed."""
@@ -468,57 +601,23 @@ class HybridTipStore:
                     raise InvalidTipData(
                         f"invalid tip data: {field} {given} is not baseAmount + tipAmount ({tip.total_amount})"
                     )
-        if tip.memo is not None and len(tip.memo) > self.settings.max_memo_length:
-            raise InvalidTipData(f"invalid tip data: memo is longer than {self.settings.max_memo_length} characters")
         created_at = tip.created_at or datetime.now(UTC)
         expiry = expires_at or tip.expires_at or created_at + timedelta(minutes=self.settings.invoice_expiry_minutes)
         return tip.model_copy(update={"created_at": created_at, "expires_at": expiry})
-
-    def _check_same(self, existing: PaymentRecord, tip: TipData, api_key: str) -> None:
-        """A repeated store is fine; the same hash with other amounts or destinations is not."""
-        stored = [(r.username, r.share) for r in existing.tip_recipients]
-        given = [(r.username, r.share) for r in tip.tip_recipients]
-        same = (
-            existing.base_amount == tip.base_amount
-            and existing.tip_amount == tip.tip_amount
-            and existing.user_wallet_id == tip.user_wallet_id
-            and stored == given
-            and self._keyring.decrypt(existing.user_api_key_encrypted) == api_key
-        )
-        if not same:
-            raise PaymentConflict(f"payment {existing.payment_hash} is already stored with different amounts or destinations")
-
-    def _view_of(self, payment: PaymentRecord) -> dict[str, Any]:
-        return tip_view(
-            payment.payment_hash, _tip_from_record(payment), api_key=payment.user_api_key_encrypted, status=payment.status
-        )
 
     def _reveal(self, view: Mapping[str, Any]) -> dict[str, Any]:
         revealed = dict(view)
         revealed["userApiKey"] = self._keyring.decrypt(view["userApiKey"])
         return revealed
 
-    async def _hot_call(self, operation: Callable[[HotStore], Awaitable[T]]) -> T | None:
-        """Run a Redis operation if Redis is configured and up; None otherwise (Redis is never required)."""
-        if self.hot is None:
-            return None
-        try:
-            return await operation(self.hot)
-        except HotStoreUnavailable:
-            return None
-
-    async def _cache(self, payment_hash: str, view: Mapping[str, Any]) -> None:
-        expires_at = datetime.fromtimestamp(view["expiresAt"] / 1000, UTC)
-        await self._hot_call(lambda hot: hot.store_tip(payment_hash, view, expires_at))
-
     async def _cached(self, payment_hash: str) -> dict[str, Any] | None:
-        return await self._hot_call(lambda hot: hot.get_tip(payment_hash))
+        return await if_up(self.hot, lambda hot: hot.get_tip(payment_hash))
 
     async def _forget(self, payment_hash: str, usernames: Sequence[str], lock_token: str | None = None) -> None:
         """After a payment is archived: drop its cache entry, the stale stats (today's, and those of
         `usernames`, its tip recipients), its legacy file entry, and the caller's lock if it names one."""
         today = datetime.now(UTC).date()
-        await self._hot_call(lambda hot: hot.forget_payment(payment_hash, today, usernames, lock_token=lock_token))
+        await if_up(self.hot, lambda hot: hot.forget_payment(payment_hash, today, usernames, lock_token=lock_token))
         if self.file_store is not None:
             await asyncio.to_thread(self.file_store.remove, payment_hash)
 
@@ -538,63 +637,6 @@ class HybridTipStore:
                 + f"; it cannot be marked {wanted.value} now"
             )
         return tuple(r.username for r in payment.tip_recipients)
-
-    async def _journal_store(
-        self,
-        payment_hash: str,
-        tip: TipData,
-        encrypted: str,
-        wallets: dict[str, str],
-        currencies: dict[str, WalletCurrency],
-    ) -> None:
-        assert self.journal is not None and tip.created_at is not None and tip.expires_at is not None
-        await self.journal.append(
-            {
-                "op": JOURNAL_STORE,
-                "paymentHash": payment_hash,
-                "tip": tip_view(payment_hash, tip, api_key=encrypted, status=PaymentStatus.PENDING),
-                "createdAt": tip.created_at.isoformat(),
-                "expiresAt": tip.expires_at.isoformat(),
-                "recipientWallets": wallets,
-                "walletCurrencies": {wallet: currency.value for wallet, currency in currencies.items()},
-            }
-        )
-        log.warning("store.journaled", payment_hash=payment_hash, reason="postgresql unavailable")
-
-    async def _apply_journal_record(self, record: dict[str, Any]) -> None:
-        if record.get("op") != JOURNAL_STORE:
-            raise ValueError(f"unknown journal record type {record.get('op')!r}")
-        payment_hash = record["paymentHash"]
-        encrypted = record["tip"]["userApiKey"]
-        tip = TipData.model_validate(
-            {
-                **record["tip"],
-                "userApiKey": self._keyring.decrypt(encrypted),
-                "createdAt": record["createdAt"],
-                "expiresAt": record["expiresAt"],
-            }
-        )
-        assert tip.expires_at is not None
-        currencies = {wallet: WalletCurrency(c) for wallet, c in (record.get("walletCurrencies") or {}).items()}
-        await self.pg.payments.insert(
-            NewPayment(
-                payment_hash, tip, encrypted, plan_legs(tip), tip.expires_at, None,
-                record.get("recipientWallets") or {}, currencies,
-            )
-        )
-
-    async def _replay_forever(self) -> None:
-        """Replay the journal whenever it holds records and PostgreSQL answers."""
-        assert self.journal is not None
-        while True:
-            try:
-                if await asyncio.to_thread(len, self.journal):
-                    await self.replay_journal()
-            except StorageUnavailable:
-                pass
-            except Exception:
-                log.exception("store.journal_replay_failed")
-            await asyncio.sleep(self._replay_interval)
 
     async def _from_fallback(self, payment_hash: str) -> dict[str, Any] | None:
         """Unreplayed journal records first (newest truth), then the legacy file store."""
@@ -616,4 +658,4 @@ class HybridTipStore:
         }
 
 
-__all__ = ["HybridTipStore", "tip_view"]
+__all__ = ["HybridTipStore", "PaymentIntake", "cache_view", "check_hash", "tip_view", "view_of"]
