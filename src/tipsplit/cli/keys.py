@@ -13,7 +13,10 @@ async def rotate(settings: Settings, as_json: bool) -> int:
     """`tipsplit keys rotate`: exit 0 when every key is under the newest one, 1 if some could not be opened."""
     try:
         async with connected(settings) as opened:
-            report = await rotate_keys(opened.store, opened.keyring)
+            report = await rotate_keys(
+                opened.pg.api_keys, opened.hot, opened.keyring,
+                file_store=opened.store.file_store, journal=opened.store.journal,
+            )
             tills = await rotate_till_keys(opened.pg.tills, opened.keyring)
     except CommandError as exc:
         return fail(exc)

@@ -15,6 +15,7 @@ from tipsplit.keyring import KeyRing
 from tipsplit.runtime.assembly import sandbox_settings
 from tipsplit.runtime.embedded import embedded_stack_for, resolve_urls
 from tipsplit.settings import Settings
+from tipsplit.store.hot import HotStore
 from tipsplit.store.hybrid import HybridTipStore
 from tipsplit.store.postgres import PostgresStore
 
@@ -27,7 +28,8 @@ class OperateError(RuntimeError):
 class OpenStore:
     """A connected store, the key ring its API keys are sealed with, and the resolved settings.
 
-    `pg` is the PostgreSQL store under `store`, for the commands that read or change payments directly.
+    `pg` and `hot` are the PostgreSQL and Redis parts under `store`, for the commands that read or change
+    payments directly; `store` itself opens them (migrations, the journal) and serves the legacy import.
     """
 
     store: HybridTipStore
@@ -37,6 +39,11 @@ class OpenStore:
     @property
     def pg(self) -> PostgresStore:
         return self.store.pg
+
+    @property
+    def hot(self) -> HotStore | None:
+        """Redis, when it is configured: the commands that settle lock and cache through it."""
+        return self.store.hot
 
 
 def keyring_for(settings: Settings) -> tuple[Settings, KeyRing]:

@@ -292,14 +292,14 @@ async def retry_payment(settings: Settings, payment_hash: str) -> int:
         payment_hash = parse_hash(payment_hash)
         blink = blink_of(settings)
         async with connected(settings) as opened:
-            accounts, pos = open_pos_accounts(blink, opened.store.hot)
+            accounts, pos = open_pos_accounts(blink, opened.hot)
             async with pos:
                 payment = await opened.pg.payments.get(payment_hash, with_legs=False)
                 account = accounts.for_payment(payment.pos_wallet_id) if payment else accounts.default
                 if account is None:
                     raise CommandError(f"payment {payment_hash} was received by a POS account not configured here")
                 await _check_pos_key(account.client, settings)
-                settler = assemble_settler(opened.store, accounts, opened.settings)
+                settler = assemble_settler(opened.pg, opened.hot, accounts, opened.settings)
                 try:
                     retried = await retry_failed_payment(opened.pg, settler, payment_hash, "tipsplit payments retry")
                 except RetryRefused as exc:

@@ -28,6 +28,8 @@ from tipsplit.services.settlement import SettlePolicy, Settler
 from tipsplit.services.single_flight import SingleFlight
 from tipsplit.settings import Settings
 from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.hot import HotStore
+from tipsplit.store.metrics import MetricsCollector
 from tipsplit.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
@@ -73,7 +75,13 @@ def sandbox_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"encryption_keys": path.read_text().strip()})
 
 
-def assemble_settler(store: HybridTipStore, accounts: PosAccounts, settings: Settings) -> Settler:
+def assemble_settler(
+    pg: PostgresStore,
+    hot: HotStore | None,
+    accounts: PosAccounts,
+    settings: Settings,
+    metrics: MetricsCollector | None = None,
+) -> Settler:
     """The one way a Settler is built, for the service and for operator commands alike.
 
     Here the real POS accounts (and their `BlinkClient`s) meet the narrow
@@ -82,8 +90,8 @@ def assemble_settler(store: HybridTipStore, accounts: PosAccounts, settings: Set
     scheduled by.
     """
     return Settler(
-        store, accounts, SettlePolicy(settings.claim_lease_seconds, store.pg.retry),
-        on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(),
+        pg, hot, accounts, SettlePolicy(settings.claim_lease_seconds, pg.retry),
+        on_outcome=lambda outcome: SETTLEMENTS.labels(outcome=outcome).inc(), metrics=metrics,
     )
 
 
@@ -130,9 +138,9 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         if merchant_keys.allow_write:
             log.warning("merchant_keys.write_allowed", setting="ALLOW_WRITE_MERCHANT_KEYS",
                         note="merchant keys that can spend are accepted; a stolen key could spend merchants' funds")
-        settler = assemble_settler(store, accounts, settings)
+        settler = assemble_settler(pg, store.hot, accounts, settings, store.metrics)
         invoices = InvoiceService(
-            store, pos, accounts, settings.invoice_expiry_minutes, LookupCache(settings.owner_check_ttl_seconds),
+            store.intake, pos, accounts, settings.invoice_expiry_minutes, LookupCache(settings.owner_check_ttl_seconds),
             merchant_keys,
         )
         updates = [MyUpdates(settings.blink_api_url, api_key) for api_key, _ in settings.pos_accounts]
@@ -141,7 +149,7 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         )
         watchers.start()
         stack.push_async_callback(watchers.stop)
-        forwards = ForwardRequests(settler, store, settings.forward_answer_reuse_seconds)
+        forwards = ForwardRequests(settler, store.hot, settings.forward_answer_reuse_seconds)
         return Runtime(
             settings, store, pg, pos, accounts, settler, forwards, invoices, merchant_keys, watchers, webhook_secret,
             sandbox, stack,

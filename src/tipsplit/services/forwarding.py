@@ -12,7 +12,7 @@ poller), which never goes through here.
 
 from tipsplit.services.settlement import Outcome, Settler, SettleResult
 from tipsplit.services.single_flight import SingleFlight
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.hot import HotStore, if_up
 
 REUSABLE = frozenset({Outcome.NOT_PAID, Outcome.EXPIRED, Outcome.BLINK_UNAVAILABLE})
 
@@ -24,9 +24,9 @@ def _reusable(result: SettleResult) -> bool:
 class ForwardRequests:
     """`settle` for untrusted callers: one Blink check per payment at a time, "not yet" answers reused briefly."""
 
-    def __init__(self, settler: Settler, store: HybridTipStore, reuse_seconds: float) -> None:
+    def __init__(self, settler: Settler, hot: HotStore | None, reuse_seconds: float) -> None:
         self._settler = settler
-        self._store = store
+        self._hot = hot
         self._reuse_seconds = reuse_seconds
         self._flights: SingleFlight[SettleResult] = SingleFlight(reuse_seconds, keep=_reusable)
 
@@ -34,12 +34,13 @@ class ForwardRequests:
         return await self._flights.run(payment_hash, lambda: self._settle(payment_hash))
 
     async def _settle(self, payment_hash: str) -> SettleResult:
-        shared = await self._store.recent_settle_answer(payment_hash)
+        shared = await if_up(self._hot, lambda hot: hot.recent_answer(payment_hash))
         outcome, _, status = (shared or "").partition(":")
         if outcome in REUSABLE:
             return SettleResult(Outcome(outcome), status)
         result = await self._settler.settle(payment_hash)
         if _reusable(result) and self._reuse_seconds > 0:
             answer = f"{result.outcome.value}:{result.status}"
-            await self._store.remember_settle_answer(payment_hash, answer, self._reuse_seconds)
+            ttl_ms = max(1, int(self._reuse_seconds * 1000))
+            await if_up(self._hot, lambda hot: hot.remember_answer(payment_hash, answer, ttl_ms))
         return result

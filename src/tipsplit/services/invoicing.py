@@ -25,7 +25,7 @@ from tipsplit.services.merchant_keys import MerchantKeyPolicy, MerchantKeyRefuse
 from tipsplit.services.pos_accounts import PosAccounts
 from tipsplit.services.single_flight import SingleFlight
 from tipsplit.store.errors import PaymentConflict
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.hybrid import PaymentIntake
 
 SAT_CURRENCIES = frozenset({"BTC", "SAT", "SATS"})
 
@@ -127,14 +127,14 @@ class InvoiceService:
 
     def __init__(
         self,
-        store: HybridTipStore,
+        intake: PaymentIntake,
         pos: BlinkClient,
         accounts: PosAccounts,
         expiry_minutes: int,
         lookups: LookupCache,
         merchant_keys: MerchantKeyPolicy,
     ) -> None:
-        self._store = store
+        self._intake = intake
         self._pos = pos
         self._accounts = accounts
         self._expiry_minutes = expiry_minutes
@@ -159,9 +159,9 @@ class InvoiceService:
                     "memo": memo, "pos_wallet_id": account.wallet_id}
         )
         try:
-            fresh = await self._store.store_tip_data(
+            fresh = await self._intake.create(
                 invoice.payment_hash, stored, recipient_wallets={name: w.id for name, w in wallets.items()},
-                wallet_currencies=currencies, expires_at=expires_at,
+                wallet_currencies=currencies,
             )
         except PaymentConflict:
             raise PaymentHashTaken() from None

@@ -10,10 +10,14 @@ key until replayed — the old key must stay in ENCRYPTION_KEYS until then.
 """
 
 import asyncio
+from functools import partial
 from dataclasses import dataclass, field
 
 from tipsplit.keyring import DecryptionError, KeyRing
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.api_keys import ApiKeys
+from tipsplit.store.hot import HotStore, if_up
+from tipsplit.store.journal import Journal
+from tipsplit.store.legacy_file import FileTipStore
 
 
 @dataclass
@@ -29,14 +33,26 @@ class RotationReport:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
-async def rotate_keys(store: HybridTipStore, keyring: KeyRing, batch_size: int = 500) -> RotationReport:
-    """Re-seal every stored API key not under the current key id."""
-    api_keys = store.pg.api_keys
+async def rotate_keys(
+    api_keys: ApiKeys,
+    hot: HotStore | None,
+    keyring: KeyRing,
+    *,
+    file_store: FileTipStore | None = None,
+    journal: Journal | None = None,
+    batch_size: int = 500,
+) -> RotationReport:
+    """Re-seal every stored API key not under the current key id.
+
+    PostgreSQL's keys through `api_keys`, the file store's in place; Redis
+    (`hot`) only loses the entries of rotated payments, and the `journal` is
+    only counted.
+    """
     report = RotationReport(keyring.current_id)
-    if store.file_store is not None:
-        report.file_store_resealed = await asyncio.to_thread(store.file_store.reseal_keys)
-    if store.journal is not None:
-        report.journal_waiting = len(store.journal)
+    if file_store is not None:
+        report.file_store_resealed = await asyncio.to_thread(file_store.reseal_keys)
+    if journal is not None:
+        report.journal_waiting = len(journal)
     after = ""
     while True:
         batch = await api_keys.not_under(keyring.current_id, after=after, limit=batch_size)
@@ -53,4 +69,4 @@ async def rotate_keys(store: HybridTipStore, keyring: KeyRing, batch_size: int =
         rotated = await api_keys.replace(changes, keyring.current_id) if changes else []
         report.rotated += len(rotated)
         report.changed_meanwhile += len(changes) - len(rotated)
-        await asyncio.gather(*(store.forget_hot(payment_hash) for payment_hash in rotated))
+        await asyncio.gather(*(if_up(hot, partial(HotStore.delete_tip, payment_hash=ph)) for ph in rotated))

@@ -33,13 +33,16 @@ from tipsplit.blink.errors import (
 )
 from tipsplit.blink.types import InvoiceStatus, PaymentSendStatus
 from tipsplit.domain.external_ids import leg_external_id
-from tipsplit.domain.records import LegRecord, PaymentRecord
+from tipsplit.domain.records import Archived, LegRecord, PaymentRecord
 from tipsplit.domain.retry import RetryPolicy
 from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, PaymentStatus, WalletCurrency
 from tipsplit.observability import LEGS_RETRIED
 from tipsplit.services.blink_port import SettlingAccount, SettlingAccounts
 from tipsplit.services.pos_accounts import NoInvoiceBudget
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.errors import PaymentStateError
+from tipsplit.store.hot import HotStore, if_up
+from tipsplit.store.metrics import MetricsCollector
+from tipsplit.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
 
@@ -83,17 +86,24 @@ class Settler:
     """Runs settlements of the payments received by this instance's POS accounts; one per service process.
 
     Each payment's legs are paid from the POS account that received it.
+    PostgreSQL (`pg`) is the record and the only guard; Redis (`hot`, None
+    when it is off) holds the processing lock that spares a second instance
+    the work, and the cache entry and stats that archiving makes stale.
+    `metrics` collects how long a completed settlement took.
     """
 
     def __init__(
         self,
-        store: HybridTipStore,
+        pg: PostgresStore,
+        hot: HotStore | None,
         accounts: SettlingAccounts,
         policy: SettlePolicy = SettlePolicy(),
         on_outcome: Callable[[str], None] | None = None,
+        metrics: MetricsCollector | None = None,
     ) -> None:
-        self._store = store
-        self._pg = store.pg
+        self._pg = pg
+        self._hot = hot
+        self._metrics = metrics
         self._accounts = accounts
         self._policy = policy
         self._owner = f"settler-{uuid.uuid4().hex[:12]}"
@@ -106,15 +116,15 @@ class Settler:
     async def settle(self, payment_hash: str, *, allow_failed: bool = False) -> SettleResult:
         """Bring one payment as far as it can go now. Safe to call any number of times, anywhere."""
         started = time.perf_counter()
-        token = await self._store.acquire_lock(payment_hash)
+        token = await if_up(self._hot, lambda hot: hot.acquire_lock(payment_hash))
         result: SettleResult | None = None
         try:
             result = await self._settle_claimed(payment_hash, allow_failed=allow_failed, lock_token=token)
         finally:
             if token is not None and not (result is not None and result.lock_released):
-                await self._store.release_lock(payment_hash, token)
-        if result.outcome is Outcome.COMPLETED:
-            self._store.metrics.record_processing_time(payment_hash, (time.perf_counter() - started) * 1000)
+                await if_up(self._hot, lambda hot: hot.release_lock(payment_hash, token))
+        if result.outcome is Outcome.COMPLETED and self._metrics is not None:
+            self._metrics.record_processing_time(payment_hash, (time.perf_counter() - started) * 1000)
         self._on_outcome(result.outcome.value)
         return result
 
@@ -187,7 +197,7 @@ class Settler:
             return None
         if status is InvoiceStatus.EXPIRED:
             await self._pg.claims.expire(ph, self._owner)
-            await self._store.forget_hot(ph)
+            await if_up(self._hot, lambda hot: hot.delete_tip(ph))
             return SettleResult(Outcome.EXPIRED, PaymentStatus.EXPIRED.value)
         await self._release(payment, PaymentStatus.PENDING, "not_paid_yet", {})
         return SettleResult(Outcome.NOT_PAID, PaymentStatus.PENDING.value)
@@ -427,7 +437,8 @@ class Settler:
 
     async def _complete(self, ph: str, lock_token: str | None) -> SettleResult:
         """Every leg is paid (or skipped): archive the payment as completed and release the lock with the cache."""
-        await self._store.remove_tip_data(ph, {"success": True}, owner=self._owner, lock_token=lock_token)
+        archived = await self._pg.outcomes.complete(ph, self._owner, {"success": True})
+        await self._forget_archived(ph, archived, PaymentStatus.COMPLETED, lock_token)
         return SettleResult(Outcome.COMPLETED, PaymentStatus.COMPLETED.value, lock_released=lock_token is not None)
 
     async def _fail(self, ph: str, reason: str, lock_token: str | None) -> SettleResult:
@@ -436,10 +447,35 @@ class Settler:
         Nothing takes a failed payment up again on its own; an operator's
         retry (`operator_retry.py`) gives its failed legs fresh attempts.
         """
-        await self._store.remove_tip_data(
-            ph, {"success": False, "error": reason}, owner=self._owner, lock_token=lock_token
-        )
+        archived = await self._pg.outcomes.fail(ph, self._owner, reason)
+        await self._forget_archived(ph, archived, PaymentStatus.FAILED, lock_token)
         return SettleResult(Outcome.FAILED, PaymentStatus.FAILED.value, lock_released=lock_token is not None)
+
+    async def _forget_archived(
+        self, ph: str, archived: Archived | None, status: PaymentStatus, lock_token: str | None
+    ) -> None:
+        """After archiving: one Redis round trip drops the cache entry and the stats it made stale, and frees the lock.
+
+        `archived` is None when the claim was no longer ours; that is fine only
+        if the payment is already `status` (another settler archived it), and
+        refused (PaymentStateError) otherwise.
+        """
+        recipients = archived.recipients if archived is not None else await self._archived_elsewhere(ph, status)
+        today = datetime.now(UTC).date()
+        await if_up(self._hot, lambda hot: hot.forget_payment(ph, today, recipients, lock_token=lock_token))
+
+    async def _archived_elsewhere(self, ph: str, status: PaymentStatus) -> tuple[str, ...]:
+        """The tip recipients of a payment someone else archived as `status`; PaymentStateError if it is not."""
+        payment = await self._pg.payments.get(ph, with_legs=False)
+        if payment is None:
+            raise PaymentStateError(f"payment {ph} is not stored")
+        if payment.status != status:
+            raise PaymentStateError(
+                f"payment {ph} is {payment.status.value}"
+                + (f" (claimed by {payment.claim_owner})" if payment.claim_owner else "")
+                + f"; it cannot be marked {status.value} now"
+            )
+        return tuple(r.username for r in payment.tip_recipients)
 
     def _next_look(self, legs: list[LegRecord]) -> int:
         """Seconds until the reconciler takes this payment up again, when its lease runs out.

@@ -514,7 +514,7 @@ class HybridTipStore:
         await if_up(self.hot, lambda hot: hot.set_recipient_stats(username, stats))
         return stats
 
-    # -- pass-throughs for the settlement engine and the API ----------------
+    # -- pass-throughs for the API, the legacy import and the benchmarks ---
 
     async def acquire_lock(self, payment_hash: str) -> str | None:
         """A Redis lock token, or None if it is held or Redis is down (the PostgreSQL claim still guards)."""
@@ -554,13 +554,6 @@ class HybridTipStore:
             window_seconds=self.settings.forward_rate_limit_window_seconds, action="forward",
         )
         return await if_up(self.hot, count_hit) or RateLimitResult(True, -1, 0)
-
-    async def recent_settle_answer(self, payment_hash: str) -> str | None:
-        """What settling this payment answered moments ago on any instance, if it is worth reusing."""
-        return await if_up(self.hot, lambda hot: hot.recent_answer(payment_hash))
-
-    async def remember_settle_answer(self, payment_hash: str, answer: str, ttl_seconds: float) -> None:
-        await if_up(self.hot, lambda hot: hot.remember_answer(payment_hash, answer, max(1, int(ttl_seconds * 1000))))
 
     async def check_login_limit(self, ip: str, limit: int, window_seconds: int) -> RateLimitResult:
         """Count one operator sign-in attempt of a client IP; allowed when Redis is down (fail open)."""

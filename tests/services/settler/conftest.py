@@ -60,7 +60,7 @@ class Harness:
 
     def another_settler(self) -> Settler:
         """A settler of another instance: same store and Blink, its own claim owner."""
-        return Settler(self.store, self.accounts, self.policy)
+        return Settler(self.store.pg, self.store.hot, self.accounts, self.policy, metrics=self.store.metrics)
 
     async def sale(
         self, *, paid: bool = True, resolved: bool = False, expires_in: timedelta = timedelta(hours=1), **tip: Any
