@@ -61,7 +61,7 @@ async def test_an_exception_inside_a_request_logs_its_traceback_and_no_secret(
         await close_cluster(cluster)
     log = cluster.instances[0].log.read_text()
     assert "new payments are refused by the test" in log and "Traceback" in log, log[-3000:]
-    assert "store_tip_data" in log, "the traceback names the frames"
+    assert "self._intake.create(" in log, "the traceback names the frames"
     leaked = [name for name, value in _secrets(cluster.merchant.api_key, cluster.pos.api_key).items() if value in log]
     assert not leaked, f"{leaked} in the {log_format} log"
     if log_format == "json":
