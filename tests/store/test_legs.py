@@ -75,6 +75,25 @@ async def test_each_leg_change_is_one_statement_with_its_event(pg: PostgresStore
     assert types == ["created", "leg_invoiced", "leg_payment_sent", "leg_wallet_resolved"]
 
 
+async def test_a_send_taken_back_returns_its_attempt_in_the_same_statement(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    await pg.legs.set_invoice(payment_hash, "base", new_hash(), "lnbc1")
+    assert await pg.legs.transition(payment_hash, "base", {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True)
+    with QueryCounter(pg) as queries:
+        assert await pg.legs.transition(
+            payment_hash, "base", {LegStatus.PAYING}, LegStatus.INVOICED, take_back_attempt=True
+        )
+        assert await queries.count() == 1, queries.statements
+    leg = (await pg.legs.of_payment(payment_hash))[0]
+    assert (leg.status, leg.attempts) == (LegStatus.INVOICED, 0)
+    back = (await pg.events.of_payment(payment_hash))[-1]
+    assert back.event_data == {"leg": "base", "from": "paying", "to": "invoiced", "attemptTakenBack": True}
+    with pytest.raises(ValueError):
+        await pg.legs.transition(
+            payment_hash, "base", {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True, take_back_attempt=True
+        )
+
+
 async def test_a_wait_is_written_once_per_reason(pg: PostgresStore, keyring: KeyRing) -> None:
     payment_hash = await insert(pg, keyring)
     until = datetime.now(UTC) + timedelta(seconds=30)
