@@ -10,8 +10,9 @@ fsynced to the journal, which a background task replays into PostgreSQL
 It is an adapter offering the seed's API over a `PostgresStore` (store/postgres.py)
 and Redis: it validates, seals the API key and shapes the seed's views, and leaves
 every statement to the entity modules. The service reads and moves payments
-through the `PostgresStore` parts themselves; the legacy import tool and the
-benchmarks use this API.
+through the `PostgresStore` parts themselves and creates them through
+`PaymentIntake` (below), the same unit `store_tip_data` uses; the legacy
+import tool and the benchmarks use this API.
 """
 
 import asyncio
