@@ -25,7 +25,7 @@ from tipsplit.services.merchant_keys import MerchantKeyPolicy, MerchantKeyRefuse
 from tipsplit.services.pos_accounts import PosAccounts
 from tipsplit.services.single_flight import SingleFlight
 from tipsplit.store.errors import PaymentConflict
-from tipsplit.store.hybrid import PaymentIntake
+from tipsplit.store.intake import PaymentIntake
 
 SAT_CURRENCIES = frozenset({"BTC", "SAT", "SATS"})
 
