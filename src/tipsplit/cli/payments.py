@@ -143,7 +143,7 @@ async def stats(settings: Settings, as_json: bool) -> int:
     """Last 24 hours by status and the recipients' lifetime tips."""
     try:
         async with connected(settings) as opened:
-            summary = await opened.store.get_stats()
+            summary = await opened.store.stats.get_stats()
             recipients = await opened.pg.reports.recipient_stats()
     except CommandError as exc:
         return fail(exc)

@@ -29,7 +29,7 @@ from tipsplit.services.settlement import Settler
 from tipsplit.services.single_flight import SingleFlight
 from tipsplit.services.tills import Tills
 from tipsplit.settings import Settings
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.stack import StoreStack
 from tipsplit.store.postgres import PostgresStore
 
 T = TypeVar("T")
@@ -56,11 +56,11 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 """The service's settings (the dashboard shows the attempts a leg may make)."""
 
 
-async def _store(request: Request) -> HybridTipStore:
+async def _store(request: Request) -> StoreStack:
     return _runtime(request).store
 
 
-Store = Annotated[HybridTipStore, Depends(_store)]
+Store = Annotated[StoreStack, Depends(_store)]
 """The payment store: PostgreSQL, its Redis caches and counters."""
 
 

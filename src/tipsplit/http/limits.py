@@ -11,7 +11,7 @@ from fastapi import HTTPException, Request
 
 from tipsplit.http.errors import error_body
 from tipsplit.services.invoicing import InvoiceService
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.stack import StoreStack
 
 
 def client_ip(request: Request) -> str:
@@ -34,7 +34,7 @@ class RateLimited(HTTPException):
 class RequestLimits:
     """The request buckets (kept in Redis) and the owner check that decides whose bucket a request costs."""
 
-    store: HybridTipStore
+    store: StoreStack
     invoices: InvoiceService
 
     async def admit_invoice(self, *, api_key: str, wallet_id: str, ip: str) -> None:
@@ -43,16 +43,16 @@ class RequestLimits:
         Raises RateLimited, or the InvoiceRequestError (401/403) of a key that does not own the wallet.
         With Redis down the limits are not enforced (they live there); the ownership check still is.
         """
-        by_ip = await self.store.check_rate_limit(ip=ip)
+        by_ip = await self.store.edge.check_rate_limit(ip=ip)
         if not by_ip.allowed:
             raise RateLimited(by_ip.retry_after)
         await self.invoices.check_merchant(api_key, wallet_id)
-        by_wallet = await self.store.check_rate_limit(wallet_id=wallet_id)
+        by_wallet = await self.store.edge.check_rate_limit(wallet_id=wallet_id)
         if not by_wallet.allowed:
             raise RateLimited(by_wallet.retry_after)
 
     async def admit_forward(self, ip: str) -> None:
         """`forward-with-tips` needs no credentials, so only the caller's IP is counted."""
-        decision = await self.store.check_forward_rate_limit(ip)
+        decision = await self.store.edge.check_forward_rate_limit(ip)
         if not decision.allowed:
             raise RateLimited(decision.retry_after, "too many forward requests; slow down")

@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request
 
 from tipsplit.http.errors import error_body
 from tipsplit.http.limits import client_ip
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.stack import StoreStack
 
 OPERATOR_COOKIE = "tipsplit_operator"
 OPERATOR_MAX_AGE = 12 * 3600
@@ -54,7 +54,7 @@ class OperatorGate:
     token: str | None
     sandbox: bool
     public_operations: bool
-    store: HybridTipStore
+    store: StoreStack
 
     @property
     def open(self) -> bool:
@@ -67,7 +67,7 @@ class OperatorGate:
 
     async def count_attempt(self, request: Request) -> None:
         """Count one sign-in attempt of the caller's IP; raises TooManyAttempts once they are used up."""
-        decision = await self.store.check_login_limit(client_ip(request), LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
+        decision = await self.store.edge.check_login_limit(client_ip(request), LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
         if not decision.allowed:
             raise TooManyAttempts(decision.retry_after)
 
@@ -86,7 +86,7 @@ class OperatorGate:
         session_id = request.cookies.get(OPERATOR_COOKIE)
         if not session_id:
             return False
-        stored = await self.store.get_operator_session(_session_key(session_id))
+        stored = await self.store.edge.get_operator_session(_session_key(session_id))
         return stored is not None and secrets.compare_digest(stored, _fingerprint(session_id, self.token))
 
     async def may_read_operations(self, request: Request) -> bool:
@@ -98,7 +98,7 @@ class OperatorGate:
         if not self.token:
             return None
         session_id = secrets.token_urlsafe(32)
-        kept = await self.store.put_operator_session(
+        kept = await self.store.edge.put_operator_session(
             _session_key(session_id), _fingerprint(session_id, self.token), OPERATOR_MAX_AGE
         )
         return session_id if kept else None
@@ -106,7 +106,7 @@ class OperatorGate:
     async def end_session(self, request: Request) -> None:
         session_id = request.cookies.get(OPERATOR_COOKIE)
         if session_id:
-            await self.store.delete_operator_session(_session_key(session_id))
+            await self.store.edge.delete_operator_session(_session_key(session_id))
 
 
 def operator_required() -> HTTPException:

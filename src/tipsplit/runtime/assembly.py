@@ -27,7 +27,7 @@ from tipsplit.services.pos_accounts import PosAccounts, open_pos_accounts
 from tipsplit.services.settlement import SettlePolicy, Settler
 from tipsplit.services.single_flight import SingleFlight
 from tipsplit.settings import Settings
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.stack import StoreStack
 from tipsplit.store.hot import HotStore
 from tipsplit.store.metrics import MetricsCollector
 from tipsplit.store.postgres import PostgresStore
@@ -43,7 +43,7 @@ class Runtime:
     """Everything a request handler needs, built once at start-up and closed at shutdown."""
 
     settings: Settings
-    store: HybridTipStore
+    store: StoreStack
     pg: PostgresStore
     pos: BlinkClient
     accounts: PosAccounts
@@ -126,7 +126,7 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         register_secrets([*settings_secrets(settings), webhook_secret, (webhook_secret or "").removeprefix("whsec_")])
         assert settings.database_url and settings.blink_api_url
         pg = PostgresStore.from_settings(settings)
-        store = HybridTipStore(settings, keyring, pg=pg)
+        store = StoreStack(settings, keyring, pg=pg)
         await store.initialize()
         stack.push_async_callback(store.close)
 

@@ -16,12 +16,10 @@ import tool and the benchmarks use this API.
 """
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -29,106 +27,30 @@ from pydantic import ValidationError
 from tipsplit.domain.models import TipData
 from tipsplit.domain.records import Archived
 from tipsplit.domain.states import PaymentStatus, WalletCurrency
-from tipsplit.keyring import KeyRing
-from tipsplit.settings import Settings
 from tipsplit.store.errors import (
-    HotStoreUnavailable,
     InvalidTipData,
     PaymentStateError,
     StorageUnavailable,
 )
-from tipsplit.store.hot import HotStore, RateLimitResult, if_up
+from tipsplit.store.hot import RateLimitResult, if_up
 from tipsplit.store.intake import (
     ACTIVE_STATUSES,
-    PaymentIntake,
     cache_view,
     check_hash,
     describe,
-    number,
     view_of,
 )
-from tipsplit.store.journal import Journal
-from tipsplit.store.legacy_file import FileTipStore
-from tipsplit.store.live import LiveFeed, LiveViews
-from tipsplit.store.metrics import MetricsCollector
-from tipsplit.store.postgres import PostgresStore
-from tipsplit.store.schema import apply_migrations
+from tipsplit.store.stack import StoreStack
 
 log = structlog.get_logger(__name__)
 
 
-class HybridTipStore:
+class HybridTipStore(StoreStack):
     """Where a payment split is remembered between invoice creation and forwarding (the seed's API).
 
-    Closing it closes the `PostgresStore` it was built on, given or its own.
+    The store's parts come from `StoreStack`; this class adds only the seed's
+    calls, each a few lines over those parts.
     """
-
-    def __init__(
-        self, settings: Settings, keyring: KeyRing, *, pg: PostgresStore | None = None, replay_interval: float = 5.0
-    ) -> None:
-        if not settings.database_url:
-            raise ValueError("DATABASE_URL is not set: the hybrid store needs PostgreSQL")
-        self.settings = settings
-        self._keyring = keyring
-        # The PostgreSQL store it is built on: the runtime's own, or one of its own for a standalone tool.
-        self.pg = pg or PostgresStore.from_settings(settings)
-        self.hot: HotStore | None = (
-            HotStore.from_settings(settings) if settings.use_hybrid_storage and settings.redis_url else None
-        )
-        self.fallback = settings.fallback_to_file_storage
-        self.journal: Journal | None = Journal(settings.journal_path) if self.fallback else None
-        self.file_store: FileTipStore | None = FileTipStore(settings.tip_store_file, keyring) if self.fallback else None
-        self.metrics = MetricsCollector(self.pg.reports)
-        self.live = LiveViews(self.pg, self.hot, self.metrics)
-        self.feed = LiveFeed(self.hot, on_resubscribed=self.live.announce_pending)
-        if self.hot is not None:
-            self.pg.change_listener = self.live.changed
-        self.intake = PaymentIntake(self.pg, self.hot, keyring, self.journal, settings.max_memo_length)
-        self.intake.before_replay = self._ensure_postgres
-        self._replay_interval = replay_interval
-        self._replayer: asyncio.Task[None] | None = None
-        self._migrate = True
-        self._migrated = False
-
-    # -- life cycle ---------------------------------------------------------
-
-    async def initialize(self, *, migrate: bool = True) -> None:
-        """Connect (and migrate); with the file fallback on, PostgreSQL being down is survivable."""
-        self._migrate = migrate
-        try:
-            await self._ensure_postgres()
-        except StorageUnavailable:
-            if not self.fallback:
-                raise
-            log.warning("store.postgres_unavailable_at_start", fallback="journal")
-        if self.hot is not None:
-            try:
-                await self.hot.ping()
-            except HotStoreUnavailable:
-                log.warning("store.redis_unavailable_at_start", fallback="postgresql")
-        self.metrics.start()
-        if self.journal is not None:
-            self._replayer = asyncio.create_task(self.intake.replay_forever(self._replay_interval), name="journal-replay")
-        log.info("store.initialized", redis=self.hot is not None, fallback=self.fallback)
-
-    async def close(self) -> None:
-        """Stop background work, flush metrics, close the pools."""
-        if self._replayer is not None:
-            self._replayer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._replayer
-        await self.feed.close()
-        await self.live.close()
-        await self.metrics.stop()
-        await self.pg.close()
-        if self.hot is not None:
-            await self.hot.close()
-
-    async def _ensure_postgres(self) -> None:
-        if self._migrate and not self._migrated:
-            await asyncio.to_thread(apply_migrations, self.settings.database_url or "")
-            self._migrated = True
-        await self.pg.open()
 
     # -- the seed's API -----------------------------------------------------
 
@@ -226,54 +148,11 @@ class HybridTipStore:
 
     async def get_stats(self) -> dict[str, Any]:
         """Last-24-hours numbers, from the Redis stats cache (1 h) or PostgreSQL on a miss."""
-        today = datetime.now(UTC).date()
-        cached = await if_up(self.hot, lambda hot: hot.get_daily_stats(today))
-        if cached is not None:
-            self.metrics.record_cache_hit()
-            return cached
-        self.metrics.record_cache_miss()
-        try:
-            last_24h = await self.pg.reports.stats_24h()
-        except StorageUnavailable:
-            if not self.fallback:
-                raise
-            return await self._fallback_stats()
-        leaders = await self.pg.reports.recipient_stats(limit=20)
-        stats = {
-            "last24Hours": last_24h,
-            "recipients": [
-                {
-                    "username": r.recipient_username,
-                    "totalTips": r.total_tips_received,
-                    "count": r.total_tips_count,
-                    "averageTip": float(r.average_tip_amount) if r.average_tip_amount is not None else None,
-                    "lastTipAt": r.last_tip_received_at.isoformat() if r.last_tip_received_at else None,
-                }
-                for r in leaders
-            ],
-            "storage": "hybrid (Redis + PostgreSQL)" if self.hot is not None else "PostgreSQL",
-            "generatedAt": datetime.now(UTC).isoformat(),
-        }
-        await if_up(self.hot, lambda hot: hot.set_daily_stats(today, stats))
-        return stats
+        return await self.stats.get_stats()
 
     async def get_recipient_stats(self, username: str) -> dict[str, Any] | None:
         """One recipient's lifetime tip totals, cached in Redis for an hour."""
-        cached = await if_up(self.hot, lambda hot: hot.get_recipient_stats(username))
-        if cached is not None:
-            return cached
-        found = await self.pg.reports.stats_for_recipient(username)
-        if found is None:
-            return None
-        stats = {
-            "username": found.recipient_username,
-            "totalTipsReceived": found.total_tips_received,
-            "totalTipsCount": found.total_tips_count,
-            "averageTipAmount": number(found.average_tip_amount),
-            "lastTipReceivedAt": found.last_tip_received_at.isoformat() if found.last_tip_received_at else None,
-        }
-        await if_up(self.hot, lambda hot: hot.set_recipient_stats(username, stats))
-        return stats
+        return await self.stats.get_recipient_stats(username)
 
     # -- pass-throughs for the API, the legacy import and the benchmarks ---
 
@@ -290,53 +169,7 @@ class HybridTipStore:
 
     async def check_rate_limit(self, *, wallet_id: str | None = None, ip: str | None = None) -> RateLimitResult:
         """Count one invoice request per wallet and per IP; allowed when Redis is down (fail open)."""
-        window = self.settings.rate_limit_window_seconds
-        checks: list[tuple[Literal["user", "ip"], str | None, int]] = [
-            ("user", wallet_id, self.settings.rate_limit_per_wallet),
-            ("ip", ip, self.settings.rate_limit_per_ip),
-        ]
-        counted: list[RateLimitResult] = []
-        for scope, identity, limit in checks:
-            if not identity:
-                continue
-            count_hit = partial(HotStore.hit_rate_limit, scope=scope, identity=identity, limit=limit, window_seconds=window)
-            result = await if_up(self.hot, count_hit)
-            if result is None:
-                continue
-            if not result.allowed:
-                return result
-            counted.append(result)
-        return min(counted, key=lambda r: r.remaining, default=RateLimitResult(True, -1, 0))
-
-    async def check_forward_rate_limit(self, ip: str) -> RateLimitResult:
-        """Count one settle-now request (forward-with-tips) per client IP; allowed when Redis is down (fail open)."""
-        count_hit = partial(
-            HotStore.hit_rate_limit, scope="ip", identity=ip, limit=self.settings.forward_rate_limit_per_ip,
-            window_seconds=self.settings.forward_rate_limit_window_seconds, action="forward",
-        )
-        return await if_up(self.hot, count_hit) or RateLimitResult(True, -1, 0)
-
-    async def check_login_limit(self, ip: str, limit: int, window_seconds: int) -> RateLimitResult:
-        """Count one operator sign-in attempt of a client IP; allowed when Redis is down (fail open)."""
-        count_hit = partial(
-            HotStore.hit_rate_limit, scope="ip", identity=ip, limit=limit, window_seconds=window_seconds,
-            action="operator-login",
-        )
-        return await if_up(self.hot, count_hit) or RateLimitResult(True, -1, 0)
-
-    async def put_operator_session(self, session_key: str, fingerprint: str, ttl_seconds: int) -> bool:
-        """Keep an operator session in Redis; False when Redis is off or down (no session can be kept)."""
-        return bool(await if_up(self.hot, lambda hot: hot.put_operator_session(session_key, fingerprint, ttl_seconds)))
-
-    async def get_operator_session(self, session_key: str) -> str | None:
-        return await if_up(self.hot, lambda hot: hot.get_operator_session(session_key))
-
-    async def delete_operator_session(self, session_key: str) -> None:
-        await if_up(self.hot, lambda hot: hot.delete_operator_session(session_key))
-
-    async def replay_journal(self) -> int:
-        """Move journaled writes into PostgreSQL; safe to repeat (inserts are idempotent)."""
-        return await self.intake.replay_journal()
+        return await self.edge.check_rate_limit(wallet_id=wallet_id, ip=ip)
 
     # -- internals ----------------------------------------------------------
 
@@ -400,16 +233,6 @@ class HybridTipStore:
             if record.get("paymentHash") == payment_hash:
                 return self._reveal(record["tip"])
         return await asyncio.to_thread(self.file_store.get, payment_hash)
-
-    async def _fallback_stats(self) -> dict[str, Any]:
-        assert self.journal is not None and self.file_store is not None
-        return {
-            "last24Hours": None,
-            "storage": "degraded: PostgreSQL unavailable",
-            "journalPending": await asyncio.to_thread(len, self.journal),
-            "fileStore": await asyncio.to_thread(self.file_store.stats),
-            "generatedAt": datetime.now(UTC).isoformat(),
-        }
 
 
 __all__ = ["HybridTipStore"]

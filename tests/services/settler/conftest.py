@@ -25,7 +25,7 @@ from tipsplit.keyring import KeyRing
 from tipsplit.services.pos_accounts import PosAccount, PosAccounts
 from tipsplit.services.settlement import SettlePolicy, Settler
 from tipsplit.store.budget import BudgetPolicy, InvoiceBudget
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.stack import StoreStack
 from tipsplit.store.payments import NewPayment
 from tipsplit.store.schema import apply_migrations
 
@@ -46,7 +46,7 @@ TEST_API_KEY = "blink_FakeBlinkMerchantKey_never_logged"
 class Harness:
     """One store, one fake Blink, the POS account pool over it, and a settler; helpers to look and nudge."""
 
-    store: HybridTipStore
+    store: StoreStack
     blink: FakeBlink
     accounts: PosAccounts
     budget: InvoiceBudget
@@ -122,7 +122,7 @@ async def harness(settle_database_url: str, redis_url: str, key_prefix: str, tmp
         settle_database_url, redis_url, key_prefix, tmp_path,
         leg_retry_base_seconds=RETRY.base_seconds, max_leg_attempts=RETRY.attempts,
     )
-    store = HybridTipStore(settings, keyring)
+    store = StoreStack(settings, keyring)
     await store.initialize(migrate=False)
     blink = FakeBlink(users=dict(USERS))
     budget = InvoiceBudget(store.hot, BudgetPolicy(points=60, window_seconds=60, block_seconds=300, margin=3))

@@ -65,9 +65,10 @@ async def test_every_leg_is_invoiced_then_paid_once_and_the_payment_completed(ha
     events = await harness.events(ph)
     assert events[:3] == ["created", "claimed", "paid"] and events[-1] == "completed"
     # The Redis lock went with the archive.
-    token = await harness.store.acquire_lock(ph)
+    assert harness.store.hot is not None
+    token = await harness.store.hot.acquire_lock(ph)
     assert token is not None
-    await harness.store.release_lock(ph, token)
+    await harness.store.hot.release_lock(ph, token)
     assert_exactly_once(harness)
 
 

@@ -42,7 +42,7 @@ from tipsplit.http.views import event_view, leg_reason
 from tipsplit.services.operator_retry import RetryRefused, RetryResult, retry_failed_payment
 from tipsplit.services.pos_accounts import PosAccounts
 from tipsplit.settings import Settings
-from tipsplit.store.hybrid import HybridTipStore
+from tipsplit.store.stack import StoreStack
 from tipsplit.store.metrics import CACHE_HIT, CACHE_MISS
 from tipsplit.store.postgres import PostgresStore
 
@@ -251,7 +251,7 @@ async def _probe(check: Awaitable[Any]) -> dict[str, Any]:
     return {"status": "up", "detail": f"{(time.perf_counter() - started) * 1000:.1f} ms"}
 
 
-async def _health(store: HybridTipStore, pg: PostgresStore, pos: BlinkClient, accounts: PosAccounts) -> dict[str, Any]:
+async def _health(store: StoreStack, pg: PostgresStore, pos: BlinkClient, accounts: PosAccounts) -> dict[str, Any]:
     """Each dependency's status, the Redis hit rate (24 h) and what the poller/reconciler still has to do."""
     hot = store.hot
     postgres, redis, blink = await asyncio.gather(

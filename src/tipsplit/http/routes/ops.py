@@ -75,7 +75,7 @@ async def stats(request: Request, store: Store, gate: Operator) -> dict[str, Any
     """Last 24 hours and per-recipient totals, served from the Redis stats cache; the operator's."""
     if not await gate.may_read_operations(request):
         raise operator_required()
-    return await store.get_stats()
+    return await store.stats.get_stats()
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=OPERATOR_ERRORS)
