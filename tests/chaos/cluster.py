@@ -300,7 +300,9 @@ async def open_cluster(
     # Blink's invoice limits are off until the service paces its own invoice creations.
     sim = SimServer(seed=int.from_bytes(os.urandom(2), "big"), rate_limits=False, latency_ms=sim_latency_ms)
     await sim.start()
-    sim_http = httpx.AsyncClient(base_url=sim.url, timeout=60)
+    # The embedded simulator closes idle connections after uvicorn's 5 s, httpx keeps them 5 s too: a request
+    # on a connection closed under it is a ReadError (seen after the 3 s PostgreSQL cut). Drop them sooner.
+    sim_http = httpx.AsyncClient(base_url=sim.url, timeout=60, limits=httpx.Limits(keepalive_expiry=1.0))
     pos = await _account(sim_http, "blinkpos")
     merchant = await _account(sim_http, "merchant", MERCHANT_SCOPES)
     recipients = {name: await _account(sim_http, name) for name in RECIPIENTS}
