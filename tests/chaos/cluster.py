@@ -290,13 +290,19 @@ def base_env(**overrides: Any) -> dict[str, str]:
 
 async def open_cluster(
     root: Path, database_url: str, redis_url: str, prefix: str, *, instances: int = 3,
-    proxy_postgres: bool = False, proxy_redis: bool = False, **settings: Any,
+    proxy_postgres: bool = False, proxy_redis: bool = False, sim_latency_ms: int = 0, **settings: Any,
 ) -> Cluster:
-    """Start the simulator, its accounts, the proxies asked for, and the service processes."""
+    """Start the simulator, its accounts, the proxies asked for, and the service processes.
+
+    `sim_latency_ms` answers every GraphQL call that late (as a distant Blink would), so that a
+    scenario which must strike while legs are in flight has a window to strike in.
+    """
     # Blink's invoice limits are off until the service paces its own invoice creations.
-    sim = SimServer(seed=int.from_bytes(os.urandom(2), "big"), rate_limits=False)
+    sim = SimServer(seed=int.from_bytes(os.urandom(2), "big"), rate_limits=False, latency_ms=sim_latency_ms)
     await sim.start()
-    sim_http = httpx.AsyncClient(base_url=sim.url, timeout=60)
+    # The embedded simulator closes idle connections after uvicorn's 5 s, httpx keeps them 5 s too: a request
+    # on a connection closed under it is a ReadError (seen after the 3 s PostgreSQL cut). Drop them sooner.
+    sim_http = httpx.AsyncClient(base_url=sim.url, timeout=60, limits=httpx.Limits(keepalive_expiry=1.0))
     pos = await _account(sim_http, "blinkpos")
     merchant = await _account(sim_http, "merchant", MERCHANT_SCOPES)
     recipients = {name: await _account(sim_http, name) for name in RECIPIENTS}
