@@ -131,3 +131,26 @@ async def test_client_is_reused_when_redis_comes_back(redis_url: str, key_prefix
     finally:
         await hot.close()
         await proxy.stop()
+
+
+async def test_a_connection_closed_mid_command_counts_as_redis_down(
+    hot: HotStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's cluster client can raise AttributeError when another task closed the connection mid-write."""
+
+    def closed_writer(*args: object) -> object:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+    monkeypatch.setattr(hot._pipeline, "execute", closed_writer)
+    with pytest.raises(HotStoreUnavailable):
+        await hot.hit_rate_limit(scope="ip", identity="10.1.2.3", limit=5, window_seconds=60)
+    assert not hot.available
+
+
+async def test_other_attribute_errors_are_not_hidden(hot: HotStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def bug(*args: object) -> object:
+        raise AttributeError("'Foo' object has no attribute 'bar'")
+
+    monkeypatch.setattr(hot._pipeline, "execute", bug)
+    with pytest.raises(AttributeError):
+        await hot.hit_rate_limit(scope="ip", identity="10.1.2.3", limit=5, window_seconds=60)

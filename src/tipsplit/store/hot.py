@@ -222,16 +222,26 @@ class HotStore:
         try:
             async with asyncio.timeout(self._operation_timeout):
                 result = await operation()
+        except AttributeError as exc:
+            # redis-py's cluster client can lose a connection's writer to another task's disconnect mid-command
+            # (redis/redis-py#3546): the connection is gone, as with a ConnectionError.
+            if "writelines" not in str(exc):
+                raise
+            raise self._went_down(exc) from exc
         except REDIS_DOWN_ERRORS as exc:
-            self._down_until = time.monotonic() + self._retry_after
-            if not self._down:
-                self._down = True
-                log.warning("redis.unavailable", error=f"{type(exc).__name__}: {exc}")
-            raise HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}") from exc
+            raise self._went_down(exc) from exc
         if self._down:
             self._down = False
             log.info("redis.available")
         return result
+
+    def _went_down(self, exc: BaseException) -> HotStoreUnavailable:
+        """Leave Redis alone for a moment after a failure, logging it once; the error to raise."""
+        self._down_until = time.monotonic() + self._retry_after
+        if not self._down:
+            self._down = True
+            log.warning("redis.unavailable", error=f"{type(exc).__name__}: {exc}")
+        return HotStoreUnavailable(f"Redis is unavailable: {type(exc).__name__}")
 
     async def _command(self, *args: Any) -> Any:
         """One command, sent in the pipeline of whatever else this event-loop turn sends."""
