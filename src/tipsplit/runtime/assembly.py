@@ -137,7 +137,8 @@ async def start_runtime(settings: Settings, *, public_url: str | None = None) ->
         )
         updates = [MyUpdates(settings.blink_api_url, api_key) for api_key, _ in settings.pos_accounts]
         watchers = Watchers(
-            settler, pg.claims, accounts, settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates
+            settler, pg.claims, accounts, settings.poll_interval_seconds, settings.reconcile_interval_seconds, updates,
+            concurrency=settings.settlements_at_once,
         )
         watchers.start()
         stack.push_async_callback(watchers.stop)
