@@ -81,6 +81,7 @@ FAIL_UNCLAIMED = f"""
     ), before AS (
         SELECT p.payment_hash, p.status, p.claim_owner, input.fail_owner, input.fail_error
         FROM payment_splits p JOIN input ON input.hash = p.payment_hash
+        WHERE p.payment_hash = ANY($1::text[])
         ORDER BY p.payment_hash
         FOR UPDATE OF p
     ), failed AS (
@@ -89,7 +90,7 @@ FAIL_UNCLAIMED = f"""
             claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
             next_attempt_at = now() + make_interval(secs => ($4::float8[])[settle_attempts + 1])
         FROM before
-        WHERE payment_splits.payment_hash = before.payment_hash
+        WHERE payment_splits.payment_hash = ANY($1::text[]) AND payment_splits.payment_hash = before.payment_hash
           AND (payment_splits.status = ANY($6::text[])
                OR (payment_splits.status = ANY($7::text[]) AND claim_expires_at < now()))
         RETURNING payment_splits.payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status,
