@@ -31,7 +31,7 @@ INSERT_ARGUMENTS = {
 
 # What `remove_tip_data` of a payment nobody holds passes to outcomes.py's FAIL_UNCLAIMED (the default retry policy).
 FAIL_ARGUMENTS = {
-    1: f"ARRAY[{H}]", 2: "'{remove-0123456789ab}'", 3: "'{\"bench archive\"}'", 4: "'{2,4,8,16,32}'", 5: "'failed'",
+    1: H, 2: "'remove-0123456789ab'", 3: "'bench archive'", 4: "'{2,4,8,16,32}'", 5: "'failed'",
     6: "'{expired,failed,pending}'", 7: "'{processing}'",
 }
 

@@ -76,6 +76,32 @@ FAIL = f"""
 """
 
 FAIL_UNCLAIMED = f"""
+    WITH before AS (
+        SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
+    ), failed AS (
+        UPDATE payment_splits
+        SET status = $5, error_message = $3, processed_at = now(), updated_at = now(),
+            claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
+            next_attempt_at = now() + make_interval(secs => ($4::float8[])[settle_attempts + 1])
+        FROM before
+        WHERE payment_hash = $1
+          AND (payment_splits.status = ANY($6::text[])
+               OR (payment_splits.status = ANY($7::text[]) AND claim_expires_at < now()))
+        RETURNING payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status,
+                  before.claim_owner AS previous_owner, {RECIPIENT_USERNAMES}
+    ), event AS (
+        INSERT INTO payment_events (payment_hash, event_type, event_data)
+        SELECT payment_hash, 'failed', jsonb_build_object(
+            'owner', $2::text, 'error', $3::text, 'attempts', settle_attempts,
+            'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status,
+            'previousOwner', previous_owner)
+        FROM failed
+    )
+    SELECT recipients FROM failed
+"""
+
+# FAIL_UNCLAIMED for several payments at once (group commit); a lone failure keeps the one-row statement.
+FAIL_UNCLAIMED_MANY = f"""
     WITH input AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(hash, fail_owner, fail_error)
     ), before AS (
@@ -226,9 +252,15 @@ class Outcomes(Repository):
         self, failures: Sequence[tuple[str, str, str]], conn: Connection | None = None
     ) -> list[Archived | None]:
         """FAIL_UNCLAIMED for several payments (distinct hashes) at once; one answer per failure, in order."""
+        if len(failures) == 1:
+            payment_hash, owner, error = failures[0]
+            return [await self._archived(
+                FAIL_UNCLAIMED, conn, payment_hash, owner, error, self._retry.schedule(), PaymentStatus.FAILED.value,
+                payment_moves_from(PaymentStatus.FAILED, RECLAIMABLE), payment_moves_from(PaymentStatus.FAILED, CLAIMED),
+            )]
         async with self.db.connection(conn) as c:
             rows = await c.fetch(
-                FAIL_UNCLAIMED,
+                FAIL_UNCLAIMED_MANY,
                 [payment_hash for payment_hash, _, _ in failures],
                 [owner for _, owner, _ in failures],
                 [error for _, _, error in failures],
