@@ -16,6 +16,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KEY_BYTES = 32
+# The most settlements at once a default derives from the pool (see Settings.settlements_at_once).
+MAX_DERIVED_SETTLEMENTS = 32
 
 
 class SettingsError(ValueError):
@@ -136,6 +138,7 @@ class Settings(BaseSettings):
     leg_retry_base_seconds: float = Field(default=2.0, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     reconcile_interval_seconds: float = Field(default=5.0, gt=0)
+    settle_concurrency: int | None = Field(default=None, ge=1, le=1000)
     max_memo_length: int = Field(default=639, ge=1, le=2000)
 
     blink_api_url: str | None = None
@@ -194,6 +197,18 @@ class Settings(BaseSettings):
         if value < low:
             raise ValueError(f"must be >= DATABASE_POOL_MIN ({low})")
         return value
+
+    @property
+    def settlements_at_once(self) -> int:
+        """How many payments the detection paths settle at once: SETTLE_CONCURRENCY, else derived from the pool.
+
+        A settlement spends most of its time waiting on Blink and holds a PostgreSQL connection only for its
+        short statements, so four settlements per pooled connection keep the pool busy without queueing on it;
+        at most 32, since each runs its legs concurrently over the Blink client's 100 connections.
+        """
+        if self.settle_concurrency is not None:
+            return self.settle_concurrency
+        return max(8, min(4 * self.database_pool_max, MAX_DERIVED_SETTLEMENTS))
 
     @property
     def sandbox(self) -> bool:

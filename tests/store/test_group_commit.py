@@ -81,3 +81,17 @@ async def test_a_cancelled_caller_does_not_cancel_the_write() -> None:
         await task
     await asyncio.sleep(0.05)
     assert table.rows == {"kept": 1}
+
+
+async def test_a_shared_failure_fails_the_whole_batch_in_one_attempt() -> None:
+    attempts: list[int] = []
+
+    async def unreachable(items: Sequence[tuple[str, int]]) -> list[bool]:
+        attempts.append(len(items))
+        await asyncio.sleep(0.01)
+        raise ConnectionError("database unreachable")
+
+    group = GroupCommit(unreachable, shared_failures=(ConnectionError,))
+    results = await asyncio.gather(*(group.submit((str(i), i)) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(result, ConnectionError) for result in results)
+    assert attempts == [5], "one attempt for the batch, none item by item"

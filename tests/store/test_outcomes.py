@@ -106,3 +106,34 @@ async def test_only_pending_payments_past_their_expiry_are_archived_expired(pg: 
         {"source": "file"}
     ]
     assert await pg.outcomes.archive_expired([], "legacy_expired", {}) == []
+
+
+async def test_concurrent_unclaimed_failures_share_one_statement_each_with_its_own_answer(
+    pg: PostgresStore, keyring: KeyRing
+) -> None:
+    free = [await insert(pg, keyring) for _ in range(3)]
+    held = await insert(pg, keyring)
+    assert await pg.claims.claim(held, "live", 60) is not None
+    with QueryCounter(pg) as queries:
+        answers = await asyncio.gather(
+            *(pg.outcomes.fail_unclaimed(h, f"remover-{n}", f"stop {n}") for n, h in enumerate([*free, held]))
+        )
+        await queries.count()
+    assert [a is not None for a in answers] == [True, True, True, False], "a live claim is respected in a batch"
+    assert all(a.recipients == ("alice_tips", "bob_tips") for a in answers if a is not None)
+    failing = [s for s in queries.statements if "UPDATE payment_splits" in s]
+    assert len(failing) == 1, "the four failures shared one statement"
+    for n, payment_hash in enumerate(free):
+        payment = await pg.payments.get(payment_hash)
+        assert payment is not None and (payment.status, payment.error_message) == (PaymentStatus.FAILED, f"stop {n}")
+        failed = [e.event_data for e in await pg.events.of_payment(payment_hash) if e.event_type == "failed"]
+        assert failed == [failed[0]] and (failed[0]["owner"], failed[0]["error"]) == (f"remover-{n}", f"stop {n}")
+    assert (await pg.payments.get(held)).status == PaymentStatus.PROCESSING
+
+
+async def test_an_unclaimed_failure_in_the_callers_transaction(pg: PostgresStore, keyring: KeyRing) -> None:
+    payment_hash = await insert(pg, keyring)
+    async with pg.db.transaction() as conn:
+        archived = await pg.outcomes.fail_unclaimed(payment_hash, "remover", "stop", conn=conn)
+    assert archived is not None
+    assert (await pg.payments.get(payment_hash)).status == PaymentStatus.FAILED

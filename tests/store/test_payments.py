@@ -1,5 +1,6 @@
 """Payments against a real PostgreSQL: recording one or many, reading, listing, finding by prefix."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -159,3 +160,28 @@ async def test_a_payment_with_its_recipients_and_legs_is_one_statement(pg: Postg
     assert isinstance(tip.share, Decimal) and isinstance(tip.created_at, datetime) and tip.created_at.tzinfo
     assert tip.destination_currency is WalletCurrency.BTC and tip.status is LegStatus.PENDING
     assert (await pg.payments.get(payment_hash, with_legs=False)).legs == []
+
+
+async def test_concurrent_inserts_share_one_statement_and_a_later_duplicate_is_refused(
+    pg: PostgresStore, keyring: KeyRing
+) -> None:
+    sales = [new_payment(keyring) for _ in range(5)]
+    duplicate = new_payment(keyring, sales[0].payment_hash, memo="the same hash, a moment later")
+    with QueryCounter(pg) as queries:
+        answers = await asyncio.gather(*(pg.payments.insert(sale) for sale in [*sales, duplicate]))
+        await queries.count()
+    inserts = [statement for statement in queries.statements if "INSERT INTO payment_splits" in statement]
+    assert answers == [True] * 5 + [False]
+    assert len(inserts) == 2, "one statement for the five sales, one for the duplicate, which never shares their batch"
+    recorded = await pg.payments.get(sales[0].payment_hash)
+    assert recorded is not None and recorded.memo == "table 4"
+    for sale in sales:
+        assert [e.event_type for e in await pg.events.of_payment(sale.payment_hash)] == ["created"]
+
+
+async def test_an_insert_in_the_callers_transaction_is_its_own_statement(pg: PostgresStore, keyring: KeyRing) -> None:
+    sale = new_payment(keyring)
+    async with pg.db.transaction() as conn:
+        assert await pg.payments.insert(sale, conn=conn) is True
+        assert await pg.payments.insert(new_payment(keyring, sale.payment_hash), conn=conn) is False
+    assert await pg.payments.get(sale.payment_hash) is not None

@@ -25,11 +25,14 @@ from tipsplit.store.claims import Claims
 log = structlog.get_logger(__name__)
 
 BATCH = 100
-CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 8
 
 
 class Watchers:
-    """Owns the background tasks that feed `settle`, and de-duplicates work inside this process."""
+    """Owns the background tasks that feed `settle`, and de-duplicates work inside this process.
+
+    At most `concurrency` payments are settled at once (Settings.settlements_at_once in the service).
+    """
 
     def __init__(
         self,
@@ -39,6 +42,8 @@ class Watchers:
         poll_interval: float,
         reconcile_interval: float,
         updates: Sequence[MyUpdates],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self._settler = settler
         self._claims = claims
@@ -50,7 +55,7 @@ class Watchers:
         self._running: set[str] = set()
         self._poll_cursor: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._gate = asyncio.Semaphore(CONCURRENCY)
+        self._gate = asyncio.Semaphore(concurrency)
 
     def trigger(self, payment_hash: str) -> None:
         """Settle in the background; a hash already being settled here is not started twice."""

@@ -6,7 +6,9 @@ the next batch, which then carries all of them: one transaction for many
 callers, each of whom still waits until its own row is durable and gets its
 own answer. A lone write (the quiet case) is written at once, alone. When a
 batch fails, its items are written one by one, so a bad item fails only its
-own caller.
+own caller; a failure no item can cause (`shared_failures`, e.g. the database
+being unreachable) fails the whole batch at once instead of being retried item
+by item, so nobody waits behind a queue of doomed attempts.
 """
 
 import asyncio
@@ -28,10 +30,12 @@ class GroupCommit(Generic[T, R]):
         *,
         key: Callable[[T], Hashable] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
+        shared_failures: tuple[type[Exception], ...] = (),
     ) -> None:
         self._write_batch = write_batch
         self._key = key
         self._max_batch = max_batch
+        self._shared_failures = shared_failures
         self._queued: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -78,8 +82,9 @@ class GroupCommit(Generic[T, R]):
         try:
             results = await self._write_batch([item for item, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exc)
+            if len(batch) == 1 or isinstance(exc, self._shared_failures):
+                for _, future in batch:
+                    _settle(future, exc)
                 return
             for entry in batch:
                 await self._write([entry])

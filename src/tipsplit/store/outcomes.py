@@ -22,8 +22,9 @@ from tipsplit.domain.states import (
 )
 from tipsplit.store.changes import changes_payment, changes_payments
 from tipsplit.store.database import Connection, Database, Repository
-from tipsplit.store.errors import PaymentStateError
+from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 from tipsplit.store.events import scrub
+from tipsplit.store.group_commit import GroupCommit
 from tipsplit.store.legs import LEG_COLUMNS, LEG_ORDER, leg_record
 from tipsplit.store.payments import RECIPIENT_USERNAMES
 
@@ -99,6 +100,38 @@ FAIL_UNCLAIMED = f"""
     SELECT recipients FROM failed
 """
 
+# FAIL_UNCLAIMED for several payments at once (group commit); a lone failure keeps the one-row statement.
+FAIL_UNCLAIMED_MANY = f"""
+    WITH input AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(hash, fail_owner, fail_error)
+    ), before AS (
+        SELECT p.payment_hash, p.status, p.claim_owner, input.fail_owner, input.fail_error
+        FROM payment_splits p JOIN input ON input.hash = p.payment_hash
+        WHERE p.payment_hash = ANY($1::text[])
+        ORDER BY p.payment_hash
+        FOR UPDATE OF p
+    ), failed AS (
+        UPDATE payment_splits
+        SET status = $5, error_message = before.fail_error, processed_at = now(), updated_at = now(),
+            claim_owner = NULL, claim_expires_at = NULL, settle_attempts = settle_attempts + 1,
+            next_attempt_at = now() + make_interval(secs => ($4::float8[])[settle_attempts + 1])
+        FROM before
+        WHERE payment_splits.payment_hash = ANY($1::text[]) AND payment_splits.payment_hash = before.payment_hash
+          AND (payment_splits.status = ANY($6::text[])
+               OR (payment_splits.status = ANY($7::text[]) AND claim_expires_at < now()))
+        RETURNING payment_splits.payment_hash, settle_attempts, next_attempt_at, before.status AS previous_status,
+                  before.claim_owner AS previous_owner, before.fail_owner, before.fail_error, {RECIPIENT_USERNAMES}
+    ), event AS (
+        INSERT INTO payment_events (payment_hash, event_type, event_data)
+        SELECT payment_hash, 'failed', jsonb_build_object(
+            'owner', fail_owner, 'error', fail_error, 'attempts', settle_attempts,
+            'nextAttemptAt', next_attempt_at, 'previousStatus', previous_status,
+            'previousOwner', previous_owner)
+        FROM failed
+    )
+    SELECT payment_hash, recipients FROM failed
+"""
+
 
 class Outcomes(Repository):
     """Completing, failing and expiring payments."""
@@ -106,6 +139,9 @@ class Outcomes(Repository):
     def __init__(self, db: Database, retry: RetryPolicy | None = None) -> None:
         super().__init__(db)
         self._retry = retry or RetryPolicy()
+        self._unclaimed_failures: GroupCommit[tuple[str, str, str], Archived | None] = GroupCommit(
+            self._fail_unclaimed_many, key=lambda failure: failure[0], shared_failures=(StorageUnavailable,)
+        )
 
     @changes_payment()
     async def complete(
@@ -204,19 +240,37 @@ class Outcomes(Repository):
         expired, failed, or processing with a lapsed lease), counts the attempt
         and schedules the retry as `fail` does, and writes one `failed` event
         naming the previous status and owner. None when the payment is held by
-        a live claim, finished, or not stored (nothing changed).
+        a live claim, finished, or not stored (nothing changed). Without the
+        caller's connection, concurrent failures share the statement and its
+        commit (group commit).
         """
-        return await self._archived(
-            FAIL_UNCLAIMED,
-            conn,
-            payment_hash,
-            owner,
-            error,
-            self._retry.schedule(),
-            PaymentStatus.FAILED.value,
-            payment_moves_from(PaymentStatus.FAILED, RECLAIMABLE),
-            payment_moves_from(PaymentStatus.FAILED, CLAIMED),
-        )
+        if conn is not None:
+            return (await self._fail_unclaimed_many([(payment_hash, owner, error)], conn))[0]
+        return await self._unclaimed_failures.submit((payment_hash, owner, error))
+
+    async def _fail_unclaimed_many(
+        self, failures: Sequence[tuple[str, str, str]], conn: Connection | None = None
+    ) -> list[Archived | None]:
+        """FAIL_UNCLAIMED for several payments (distinct hashes) at once; one answer per failure, in order."""
+        if len(failures) == 1:
+            payment_hash, owner, error = failures[0]
+            return [await self._archived(
+                FAIL_UNCLAIMED, conn, payment_hash, owner, error, self._retry.schedule(), PaymentStatus.FAILED.value,
+                payment_moves_from(PaymentStatus.FAILED, RECLAIMABLE), payment_moves_from(PaymentStatus.FAILED, CLAIMED),
+            )]
+        async with self.db.connection(conn) as c:
+            rows = await c.fetch(
+                FAIL_UNCLAIMED_MANY,
+                [payment_hash for payment_hash, _, _ in failures],
+                [owner for _, owner, _ in failures],
+                [error for _, _, error in failures],
+                self._retry.schedule(),
+                PaymentStatus.FAILED.value,
+                payment_moves_from(PaymentStatus.FAILED, RECLAIMABLE),
+                payment_moves_from(PaymentStatus.FAILED, CLAIMED),
+            )
+        archived = {row["payment_hash"]: Archived(tuple(row["recipients"])) for row in rows}
+        return [archived.get(payment_hash) for payment_hash, _, _ in failures]
 
     async def _archived(self, statement: str, conn: Connection | None, *arguments: Any) -> Archived | None:
         """Run one archiving statement; the tip recipients of the payment it changed, or None if none."""

@@ -3,6 +3,8 @@
 A new payment is one statement whatever the batch size: its row, and only if
 the hash was new its recipients, its planned legs and its `created` event, so
 a sale and a 100,000-entry import share the same code and the same guarantees.
+Concurrent sales without a caller's transaction share that statement too
+(group commit): one round trip and one commit for all of them.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,8 +17,10 @@ import asyncpg
 from tipsplit.domain.models import LegPlan, TipData
 from tipsplit.domain.records import LegRecord, PaymentRecord, TipRecipientRecord
 from tipsplit.domain.states import LegStatus, PaymentStatus, WalletCurrency
-from tipsplit.store.database import Connection, Repository
+from tipsplit.store.database import Connection, Database, Repository
+from tipsplit.store.errors import StorageUnavailable
 from tipsplit.store.events import scrub
+from tipsplit.store.group_commit import GroupCommit
 from tipsplit.store.legs import LEGS_ARRAY, leg_record
 
 PAYMENT_COLUMNS = (
@@ -170,9 +174,26 @@ INSERT_PAYMENTS = """
 class Payments(Repository):
     """Recording and reading payments."""
 
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._inserts: GroupCommit[NewPayment, bool] = GroupCommit(
+            self._insert_batch, key=lambda payment: payment.payment_hash, shared_failures=(StorageUnavailable,)
+        )
+
     async def insert(self, payment: NewPayment, *, conn: Connection | None = None) -> bool:
-        """Record a new payment with its recipients and planned legs; False if the hash was already there."""
-        return payment.payment_hash in await self.insert_many([payment], conn=conn)
+        """Record a new payment with its recipients and planned legs; False if the hash was already there.
+
+        Without the caller's connection, concurrent inserts share one statement and one commit; the same
+        hash never shares a batch, so a later duplicate still sees the first's row and gets False.
+        """
+        if conn is not None:
+            return payment.payment_hash in await self.insert_many([payment], conn=conn)
+        payment.check()
+        return await self._inserts.submit(payment)
+
+    async def _insert_batch(self, payments: Sequence[NewPayment]) -> list[bool]:
+        new = await self.insert_many(payments)
+        return [payment.payment_hash in new for payment in payments]
 
     async def insert_many(self, payments: Sequence[NewPayment], *, conn: Connection | None = None) -> set[str]:
         """Record new payments in one statement (atomic, one round trip); returns the hashes that were new.
