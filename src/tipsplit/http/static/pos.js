@@ -139,9 +139,7 @@
   // ---- keypad -----------------------------------------------------------
   function press(key) {
     hideError();
-    if (key === "C") state.digits = "";
-    else if (key === "⌫") state.digits = state.digits.slice(0, -1);
-    else if (/^\d$/.test(key) && state.digits.length < MAX_DIGITS && !(key === "0" && !state.digits)) state.digits += key;
+    state.digits = TipsplitSale.typeDigit(state.digits, key, MAX_DIGITS);
     renderTotals();
   }
   const onKey = TipsplitSale.keyboard({

@@ -21,6 +21,13 @@ window.TipsplitSale = Object.freeze({
     timer = setInterval(tick, 1000);
     return timer;
   },
+  /** The digits typed so far after one key of the keypad: C clears, ⌫ erases, no leading 0, at most `max`. */
+  typeDigit(digits, key, max) {
+    if (key === "C") return "";
+    if (key === "⌫") return digits.slice(0, -1);
+    if (/^\d$/.test(key) && digits.length < max && !(key === "0" && !digits)) return digits + key;
+    return digits;
+  },
   /**
    * A keydown handler: digits, Backspace and Escape/Delete go to `press` while the amount screen shows, Enter calls
    * `next` there and `again` on the "paid" screen. Keys typed into form fields are theirs.
