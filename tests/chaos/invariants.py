@@ -68,6 +68,20 @@ async def _rows(cluster: Cluster) -> tuple[list[asyncpg.Record], list[asyncpg.Re
     return payments, legs, events
 
 
+async def redis_up_on_every_instance(cluster: Cluster, timeout: float = 60.0) -> float:
+    """Seconds until every instance's health says Redis is up again, none of them having restarted to get there."""
+    t0 = time.monotonic()
+    for inst in cluster.instances:
+        while True:
+            body = (await cluster.client.get(f"{inst.url}/api/health")).json()
+            if body["checks"]["redis"]["status"] == "up":
+                break
+            assert time.monotonic() - t0 < timeout, body
+            await asyncio.sleep(0.2)
+        assert inst.starts == 1
+    return round(time.monotonic() - t0, 2)
+
+
 async def drain(cluster: Cluster, timeout: float) -> float:
     """Wait until every paid POS invoice is completed or failed and nothing is `processing`; seconds taken."""
     started = time.monotonic()
