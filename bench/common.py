@@ -1,9 +1,11 @@
 """What every section shares: percentiles, the machine's description, isolated servers, CPU clocks."""
 
+import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -167,3 +169,12 @@ class Stopwatch:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+
+def emit(results: Any, out: Path | None) -> None:
+    """A section's results as indented JSON, into `out` or onto stdout."""
+    text = json.dumps(results, indent=1) + "\n"
+    if out:
+        out.write_text(text)
+    else:
+        sys.stdout.write(text)

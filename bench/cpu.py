@@ -8,14 +8,12 @@ ratio to the fixed workloads of `bench.reference` timed just before and after. W
 
 import argparse
 import asyncio
-import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import e2e, reference
-from bench.common import Servers, loadavg
+from bench.common import emit, Servers, loadavg
 from tipsplit.store.schema import apply_migrations
 
 
@@ -56,12 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     import uvloop
 
-    results = uvloop.run(measure(args.clients, args.payments, args.latency_ms, args.latency_payments))
-    text = json.dumps(results, indent=1) + "\n"
-    if args.out:
-        args.out.write_text(text)
-    else:
-        sys.stdout.write(text)
+    emit(uvloop.run(measure(args.clients, args.payments, args.latency_ms, args.latency_payments)), args.out)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,11 @@ machine was.
 
 import argparse
 import asyncio
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from bench import reference, storage
-from bench.common import Servers, loadavg, ratio
+from bench.common import emit, Servers, loadavg, ratio
 from tipsplit.store.schema import apply_migrations
 
 
@@ -52,12 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     import uvloop
 
-    results = uvloop.run(measure({1: args.single, 64: args.many}, args.rounds, args.warmup))
-    text = json.dumps(results, indent=1) + "\n"
-    if args.out:
-        args.out.write_text(text)
-    else:
-        sys.stdout.write(text)
+    emit(uvloop.run(measure({1: args.single, 64: args.many}, args.rounds, args.warmup)), args.out)
 
 
 if __name__ == "__main__":
