@@ -39,7 +39,6 @@ from tipsplit.domain.states import BASE_LEG, FINAL_LEG_STATUSES, LegStatus, Paym
 from tipsplit.observability import LEGS_RETRIED
 from tipsplit.services.blink_port import SettlingAccount, SettlingAccounts
 from tipsplit.services.pos_accounts import NoInvoiceBudget
-from tipsplit.store.errors import PaymentStateError
 from tipsplit.store.hot import HotStore, if_up
 from tipsplit.store.metrics import MetricsCollector
 from tipsplit.store.postgres import PostgresStore
@@ -460,22 +459,9 @@ class Settler:
         if the payment is already `status` (another settler archived it), and
         refused (PaymentStateError) otherwise.
         """
-        recipients = archived.recipients if archived is not None else await self._archived_elsewhere(ph, status)
+        recipients = archived.recipients if archived is not None else await self._pg.outcomes.archived_as(ph, status)
         today = datetime.now(UTC).date()
         await if_up(self._hot, lambda hot: hot.forget_payment(ph, today, recipients, lock_token=lock_token))
-
-    async def _archived_elsewhere(self, ph: str, status: PaymentStatus) -> tuple[str, ...]:
-        """The tip recipients of a payment someone else archived as `status`; PaymentStateError if it is not."""
-        payment = await self._pg.payments.get(ph, with_legs=False)
-        if payment is None:
-            raise PaymentStateError(f"payment {ph} is not stored")
-        if payment.status != status:
-            raise PaymentStateError(
-                f"payment {ph} is {payment.status.value}"
-                + (f" (claimed by {payment.claim_owner})" if payment.claim_owner else "")
-                + f"; it cannot be marked {status.value} now"
-            )
-        return tuple(r.username for r in payment.tip_recipients)
 
     def _next_look(self, legs: list[LegRecord]) -> int:
         """Seconds until the reconciler takes this payment up again, when its lease runs out.

@@ -114,7 +114,9 @@ class HybridTipStore(StoreStack):
         payment_hash = check_hash(payment_hash)
         success = bool(result.get("success"))
         done = await self._archive(payment_hash, result, success, owner or result.get("owner"))
-        recipients = done.recipients if done else await self._already_finished(payment_hash, success)
+        recipients = done.recipients if done else await self.pg.outcomes.archived_as(
+            payment_hash, PaymentStatus.COMPLETED if success else PaymentStatus.FAILED
+        )
         await self._forget(payment_hash, recipients, lock_token)
 
     async def _archive(
@@ -207,23 +209,6 @@ class HybridTipStore(StoreStack):
         await if_up(self.hot, lambda hot: hot.forget_payment(payment_hash, today, usernames, lock_token=lock_token))
         if self.file_store is not None:
             await asyncio.to_thread(self.file_store.remove, payment_hash)
-
-    async def _already_finished(self, payment_hash: str, success: bool) -> tuple[str, ...]:
-        """Accept a repeated remove; refuse one for a payment someone else is still working on.
-
-        Returns the payment's tip recipients, read here anyway, for `_forget`.
-        """
-        payment = await self.pg.payments.get(payment_hash, with_legs=False)
-        if payment is None:
-            raise PaymentStateError(f"payment {payment_hash} is not stored")
-        wanted = PaymentStatus.COMPLETED if success else PaymentStatus.FAILED
-        if payment.status != wanted:
-            raise PaymentStateError(
-                f"payment {payment_hash} is {payment.status.value}"
-                + (f" (claimed by {payment.claim_owner})" if payment.claim_owner else "")
-                + f"; it cannot be marked {wanted.value} now"
-            )
-        return tuple(r.username for r in payment.tip_recipients)
 
     async def _from_fallback(self, payment_hash: str) -> dict[str, Any] | None:
         """Unreplayed journal records first (newest truth), then the legacy file store."""

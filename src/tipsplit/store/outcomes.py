@@ -272,6 +272,29 @@ class Outcomes(Repository):
         archived = {row["payment_hash"]: Archived(tuple(row["recipients"])) for row in rows}
         return [archived.get(payment_hash) for payment_hash, _, _ in failures]
 
+    async def archived_as(
+        self, payment_hash: str, status: PaymentStatus, *, conn: Connection | None = None
+    ) -> tuple[str, ...]:
+        """The tip recipients of a payment already archived as `status` (a repeat, or another settler's work).
+
+        PaymentStateError when it is not stored or stands elsewhere: nobody may
+        archive a payment someone else is still working on.
+        """
+        async with self.db.connection(conn) as c:
+            row = await c.fetchrow(
+                f"SELECT status, claim_owner, {RECIPIENT_USERNAMES} FROM payment_splits WHERE payment_hash = $1",
+                payment_hash,
+            )
+        if row is None:
+            raise PaymentStateError(f"payment {payment_hash} is not stored")
+        if row["status"] != status.value:
+            raise PaymentStateError(
+                f"payment {payment_hash} is {row['status']}"
+                + (f" (claimed by {row['claim_owner']})" if row["claim_owner"] else "")
+                + f"; it cannot be marked {status.value} now"
+            )
+        return tuple(row["recipients"])
+
     async def _archived(self, statement: str, conn: Connection | None, *arguments: Any) -> Archived | None:
         """Run one archiving statement; the tip recipients of the payment it changed, or None if none."""
         async with self.db.connection(conn) as c:
