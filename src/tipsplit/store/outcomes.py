@@ -19,29 +19,45 @@ from tipsplit.domain.states import (
     LegStatus,
     PaymentStatus,
     payment_moves_from,
+    values,
 )
 from tipsplit.store.changes import changes_payment, changes_payments
 from tipsplit.store.database import Connection, Database, Repository
 from tipsplit.store.errors import PaymentStateError, StorageUnavailable
 from tipsplit.store.events import scrub
 from tipsplit.store.group_commit import GroupCommit
-from tipsplit.store.legs import LEG_COLUMNS, LEG_ORDER, leg_record
+from tipsplit.store.legs import LEG_ORDER
 from tipsplit.store.payments import RECIPIENT_USERNAMES
 
 COMPLETE = f"""
-    WITH completed AS (
+    WITH target AS (
+        SELECT payment_hash FROM payment_splits
+        WHERE payment_hash = $1 AND status = ANY($3::text[]) AND claim_owner = $2
+        FOR UPDATE
+    ), legs AS (
+        SELECT leg, status, amount, destination_username, dest_payment_hash, row_number() OVER (ORDER BY {LEG_ORDER}) AS n
+        FROM payment_legs WHERE payment_hash = $1 AND EXISTS (SELECT 1 FROM target)
+    ), still_open AS (
+        SELECT array_agg(leg ORDER BY n) AS names FROM legs WHERE status <> ALL($4::text[])
+    ), completed AS (
         UPDATE payment_splits
-        SET status = $3, processed_at = now(), updated_at = now(), claim_owner = NULL,
+        SET status = $5, processed_at = now(), updated_at = now(), claim_owner = NULL,
             claim_expires_at = NULL, next_attempt_at = NULL, error_message = NULL,
-            user_payment_hash = $5, tip_payment_hash = $6
-        WHERE payment_hash = $1 AND status = ANY($4::text[]) AND claim_owner = $2
-        RETURNING payment_hash, {RECIPIENT_USERNAMES}
+            user_payment_hash = (SELECT dest_payment_hash FROM legs WHERE leg = $6),
+            tip_payment_hash = (
+                SELECT dest_payment_hash FROM legs WHERE leg <> $6 AND dest_payment_hash IS NOT NULL ORDER BY n LIMIT 1)
+        FROM target
+        WHERE payment_splits.payment_hash = target.payment_hash AND (SELECT names FROM still_open) IS NULL
+        RETURNING payment_splits.payment_hash, payment_splits.user_payment_hash, payment_splits.tip_payment_hash,
+                  {RECIPIENT_USERNAMES}
     ), stats AS (
         INSERT INTO tip_recipients_stats AS s (recipient_username, total_tips_received, total_tips_count,
             average_tip_amount, first_tip_received_at, last_tip_received_at)
-        SELECT t.username, t.amount, 1, t.amount, now(), now()
-        FROM unnest($7::text[], $8::bigint[]) AS t(username, amount)
-        WHERE EXISTS (SELECT 1 FROM completed)
+        SELECT destination_username, amount, 1, amount, now(), now()
+        FROM legs
+        WHERE leg <> $6 AND status = $7 AND amount > 0 AND destination_username IS NOT NULL
+          AND EXISTS (SELECT 1 FROM completed)
+        ORDER BY destination_username
         ON CONFLICT (recipient_username) DO UPDATE SET
             total_tips_received = s.total_tips_received + EXCLUDED.total_tips_received,
             total_tips_count = s.total_tips_count + 1,
@@ -52,9 +68,15 @@ COMPLETE = f"""
             updated_at = now()
     ), event AS (
         INSERT INTO payment_events (payment_hash, event_type, event_data)
-        SELECT payment_hash, 'completed', $9::jsonb FROM completed
+        SELECT payment_hash, 'completed', jsonb_build_object(
+            'owner', $2::text, 'userPaymentHash', user_payment_hash, 'tipPaymentHash', tip_payment_hash,
+            'legs', (SELECT COALESCE(jsonb_agg(jsonb_build_object('leg', leg, 'status', status, 'amount', amount)
+                                               ORDER BY n), '[]'::jsonb) FROM legs),
+            'result', $8::jsonb)
+        FROM completed
     )
-    SELECT recipients FROM completed
+    SELECT EXISTS (SELECT 1 FROM target) AS claimed, (SELECT names FROM still_open) AS open_legs,
+           (SELECT recipients FROM completed) AS recipients
 """
 
 FAIL = f"""
@@ -147,63 +169,34 @@ class Outcomes(Repository):
     async def complete(
         self, payment_hash: str, owner: str, result: Mapping[str, Any], *, conn: Connection | None = None
     ) -> Archived | None:
-        """Archive a settled payment: status, result hashes, event and recipient stats in one transaction.
+        """Archive a settled payment: status, result hashes, event and recipient stats in one statement.
 
         Refuses (PaymentStateError) while any leg is neither succeeded nor
         skipped: a payment is never called completed with money still owed.
-        None when `owner` does not hold the claim (nothing changed). Two
-        statements: lock the claimed payment and read its legs, then archive.
+        None when `owner` does not hold the claim (nothing changed). The
+        statement locks the claimed payment, reads its legs, and archives only
+        if every leg is settled; the result hashes, the recipients' statistics
+        and the event's leg list come from those same legs.
         """
-        async with self.db.transaction(conn) as c:
-            rows = await c.fetch(
-                f"""
-                WITH claimed AS (
-                    SELECT payment_hash FROM payment_splits
-                    WHERE payment_hash = $1 AND status = ANY($3::text[]) AND claim_owner = $2
-                    FOR UPDATE
-                )
-                SELECT claimed.payment_hash AS claimed, {", ".join("l." + c.strip() for c in LEG_COLUMNS.split(","))}
-                FROM claimed LEFT JOIN payment_legs l ON l.payment_hash = claimed.payment_hash
-                ORDER BY {LEG_ORDER.replace("leg", "l.leg")}
-                """,
-                payment_hash,
-                owner,
-                payment_moves_from(PaymentStatus.COMPLETED, CLAIMED),
-            )
-            if not rows:
-                return None
-            legs = [leg_record(row) for row in rows if row["leg"] is not None]
-            open_legs = [leg.leg for leg in legs if leg.status not in FINAL_LEG_STATUSES]
-            if open_legs:
-                raise PaymentStateError(
-                    f"payment {payment_hash} cannot be completed: legs {', '.join(open_legs)} are not settled"
-                )
-            base = next((leg for leg in legs if leg.leg == BASE_LEG), None)
-            tips = [leg for leg in legs if leg.leg != BASE_LEG]
-            first_tip_hash = next((leg.dest_payment_hash for leg in tips if leg.dest_payment_hash), None)
-            paid_tips = sorted(
-                (leg for leg in tips if leg.status == LegStatus.SUCCEEDED and leg.amount > 0 and leg.destination_username),
-                key=lambda leg: leg.destination_username or "",
-            )
-            recipients = await c.fetchval(
+        async with self.db.connection(conn) as c:
+            row = await c.fetchrow(
                 COMPLETE,
                 payment_hash,
                 owner,
-                PaymentStatus.COMPLETED.value,
                 payment_moves_from(PaymentStatus.COMPLETED, CLAIMED),
-                base.dest_payment_hash if base else None,
-                first_tip_hash,
-                [leg.destination_username for leg in paid_tips],
-                [leg.amount for leg in paid_tips],
-                scrub({
-                    "owner": owner,
-                    "userPaymentHash": base.dest_payment_hash if base else None,
-                    "tipPaymentHash": first_tip_hash,
-                    "legs": [{"leg": leg.leg, "status": leg.status.value, "amount": leg.amount} for leg in legs],
-                    "result": dict(result),
-                }),
+                values(FINAL_LEG_STATUSES),
+                PaymentStatus.COMPLETED.value,
+                BASE_LEG,
+                LegStatus.SUCCEEDED.value,
+                scrub(result),
             )
-        return Archived(tuple(recipients))
+        if row is None or not row["claimed"]:
+            return None
+        if row["open_legs"]:
+            raise PaymentStateError(
+                f"payment {payment_hash} cannot be completed: legs {', '.join(row['open_legs'])} are not settled"
+            )
+        return Archived(tuple(row["recipients"]))
 
     @changes_payment()
     async def fail(
