@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from tests.store.conftest import insert, settle_all_legs
+from tests.support.pg_queries import QueryCounter
 from tipsplit.domain.states import PaymentStatus
 from tipsplit.keyring import KeyRing
 from tipsplit.store.postgres import PostgresStore
@@ -64,6 +65,29 @@ async def test_mark_paid_once(pg: PostgresStore, keyring: KeyRing) -> None:
     assert await pg.claims.mark_paid(payment_hash, "me")
     assert not await pg.claims.mark_paid(payment_hash, "me")
     assert [e.event_type for e in await pg.events.of_payment(payment_hash)].count("paid") == 1
+
+
+async def test_a_claim_told_the_invoice_is_paid_records_it_once_in_its_one_statement(
+    pg: PostgresStore, keyring: KeyRing
+) -> None:
+    warm, payment_hash = await insert(pg, keyring), await insert(pg, keyring)
+    assert await pg.claims.claim(warm, "me", 60, paid=True), "asyncpg learns the statement's types once"
+    with QueryCounter(pg) as queries:
+        claimed = await pg.claims.claim(payment_hash, "me", 60, paid=True)
+        assert await queries.count() == 1, "claim, paid, recipients and legs in one statement"
+    assert claimed is not None and claimed.paid_at is not None
+    assert [r.username for r in claimed.tip_recipients] == ["alice_tips", "bob_tips"]
+    assert [leg.leg for leg in claimed.legs] == ["base", "tip:1", "tip:2"]
+    assert not await pg.claims.mark_paid(payment_hash, "me"), "already recorded by the claim"
+    assert await pg.claims.release(payment_hash, "me", PaymentStatus.PENDING, "not_paid_yet")
+    again = await pg.claims.claim(payment_hash, "other", 60, paid=True)
+    assert again is not None and again.paid_at == claimed.paid_at
+    trail = [e.event_type for e in await pg.events.of_payment(payment_hash)]
+    assert trail == ["created", "claimed", "paid", "not_paid_yet", "claimed"]
+    unpaid = await insert(pg, keyring)
+    bare = await pg.claims.claim(unpaid, "me", 60, details=False)
+    assert bare is not None and bare.paid_at is None and bare.legs == []
+    assert "paid" not in [e.event_type for e in await pg.events.of_payment(unpaid)]
 
 
 async def test_work_queues_page_and_keep_to_their_pos_accounts(pg: PostgresStore, keyring: KeyRing) -> None:

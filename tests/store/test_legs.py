@@ -27,6 +27,25 @@ async def test_leg_invoice_is_set_once(pg: PostgresStore, keyring: KeyRing) -> N
     assert [e.event_type for e in await pg.events.of_payment(payment_hash)].count("leg_invoiced") == 2
 
 
+async def test_an_invoice_stored_for_a_send_counts_the_attempt_in_the_same_statement(
+    pg: PostgresStore, keyring: KeyRing
+) -> None:
+    warm, payment_hash = await insert(pg, keyring), await insert(pg, keyring)
+    await pg.legs.set_invoice(warm, "base", new_hash(), "lnbc1", sending={"amount": 1})
+    mine, theirs = new_hash(), new_hash()
+    with QueryCounter(pg) as queries:
+        leg = await pg.legs.set_invoice(payment_hash, "base", mine, "lnbc-mine", sending={"amount": 10_000, "apiKey": "x"})
+        assert await queries.count() == 1, queries.statements
+    assert (leg.status, leg.dest_payment_hash, leg.attempts) == (LegStatus.PAYING, mine, 1)
+    late = await pg.legs.set_invoice(payment_hash, "base", theirs, "lnbc-theirs", sending={"amount": 10_000})
+    assert (late.dest_payment_hash, late.attempts) == (mine, 1), "the second caller is shown the first's invoice"
+    trail = [(e.event_type, e.event_data) for e in await pg.events.of_payment(payment_hash)]
+    assert trail[1:] == [
+        ("leg_invoiced", {"leg": "base", "destPaymentHash": mine}),
+        ("leg_payment_sent", {"leg": "base", "from": "invoiced", "to": "paying", "amount": 10_000}),
+    ]
+
+
 async def test_leg_transitions_are_conditional(pg: PostgresStore, keyring: KeyRing) -> None:
     payment_hash = await insert(pg, keyring)
     assert not await pg.legs.transition(payment_hash, "base", {LegStatus.INVOICED}, LegStatus.PAYING)

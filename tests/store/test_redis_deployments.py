@@ -209,6 +209,7 @@ async def test_on_a_cluster_with_replicas_the_hot_store_follows_a_master_failove
         hashes = [new_hash() for _ in range(30)]
         for payment_hash in hashes:
             assert await hot.store_tip(payment_hash, {"h": payment_hash}, None)
+        await asyncio.to_thread(local.replicate)
         victim = local.masters()[0]
         await asyncio.to_thread(local.kill, victim)
 

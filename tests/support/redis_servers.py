@@ -148,6 +148,13 @@ class LocalCluster(RedisProcesses):
         return [port for port in self.ports
                 if port in self.processes and _client(port).info("replication")["role"] == "master"]
 
+    def replicate(self) -> None:
+        """Wait until every master's replicas hold its writes (replication is asynchronous, a failover may lose them)."""
+        for port in self.masters():
+            acknowledged = _client(port).execute_command("WAIT", self.replicas, 10_000)
+            if acknowledged < self.replicas:
+                raise RuntimeError(f"the replicas of redis on port {port} did not catch up")
+
     def wait_until_ok(self) -> None:
         """Until every node reports all slots served and every replica is in sync (a replica that never synced
         does not take over from its master)."""

@@ -50,6 +50,8 @@ LEG_INVOICE_EXPIRY_MINUTES = 24 * 60
 # right after invoicing it, and an invoice that expires unpaid is replaced like any other.
 USD_LEG_INVOICE_EXPIRY_MINUTES = 5
 UNRESOLVED_RECHECK_SECONDS = 5.0
+# A claim younger than this share of its lease is not renewed before the legs' round: it has nearly all of it left.
+FRESH_CLAIM_SHARE = 0.1
 WAITING_FOR_BUDGET = "destination invoice budget"
 
 
@@ -146,17 +148,19 @@ class Settler:
                 return SettleResult(Outcome.NOT_PAID, str(seen.status))
             if blink_says is InvoiceStatus.EXPIRED and seen.status == PaymentStatus.EXPIRED:
                 return SettleResult(Outcome.EXPIRED, str(seen.status))
+        claimed_at = time.monotonic()
         payment = await self._pg.claims.claim(
-            payment_hash, self._owner, self._policy.claim_lease_seconds, allow_failed=allow_failed
+            payment_hash, self._owner, self._policy.claim_lease_seconds, allow_failed=allow_failed,
+            paid=blink_says is InvoiceStatus.PAID,
         )
         if payment is None:
             return await self._not_claimed(payment_hash)
         log.info("settlement.claimed", payment_hash=payment_hash, previous=seen.status)
         if payment.paid_at is None:
-            paid = await self._confirm_paid(payment, blink_says)
+            paid = await self._confirm_paid(payment)
             if paid is not None:
                 return paid
-        return await self._forward(payment, lock_token)
+        return await self._forward(payment, lock_token, claimed_at)
 
     # -- confirming the sale ---------------------------------------------------
 
@@ -178,19 +182,19 @@ class Settler:
         except BlinkNotFound:
             return InvoiceStatus.EXPIRED if payment.expires_at <= datetime.now(UTC) else InvoiceStatus.PENDING
 
-    async def _confirm_paid(self, payment: PaymentRecord, known: InvoiceStatus | None) -> SettleResult | None:
-        """Invariant 3: nothing is forwarded before Blink says the POS invoice is PAID."""
+    async def _confirm_paid(self, payment: PaymentRecord) -> SettleResult | None:
+        """Invariant 3: nothing is forwarded before Blink says the POS invoice is PAID.
+
+        Called for a claimed payment not yet known paid; when Blink said PAID
+        just before the claim, the claim itself recorded it.
+        """
         ph = payment.payment_hash
-        status: InvoiceStatus
-        if known is InvoiceStatus.PAID:
-            status = known
-        else:
-            try:
-                status = await self._pos_invoice_status(payment)
-            except BlinkError as exc:
-                log.warning("settlement.status_unknown", payment_hash=ph, error=str(exc))
-                await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
-                return SettleResult(Outcome.BLINK_UNAVAILABLE, PaymentStatus.PENDING.value)
+        try:
+            status = await self._pos_invoice_status(payment)
+        except BlinkError as exc:
+            log.warning("settlement.status_unknown", payment_hash=ph, error=str(exc))
+            await self._release(payment, PaymentStatus.PENDING, "status_check_failed", {"error": str(exc)})
+            return SettleResult(Outcome.BLINK_UNAVAILABLE, PaymentStatus.PENDING.value)
         if status is InvoiceStatus.PAID:
             await self._pg.claims.mark_paid(ph, self._owner)
             return None
@@ -212,18 +216,22 @@ class Settler:
 
     # -- all open legs at once -------------------------------------------------
 
-    async def _forward(self, payment: PaymentRecord, lock_token: str | None) -> SettleResult:
+    async def _forward(self, payment: PaymentRecord, lock_token: str | None, claimed_at: float) -> SettleResult:
         """Drive every open leg one step, all at once, then decide the payment's fate in one place.
 
-        The lease is renewed once for the whole round. Every leg's step runs
-        to its end even if another's raises (a send is never abandoned half
-        way because a sibling failed); the first error is raised afterwards.
+        The lease is renewed once for the whole round, unless the claim was
+        taken a moment ago (`FRESH_CLAIM_SHARE`). Every leg's step runs to its
+        end even if another's raises (a send is never abandoned half way
+        because a sibling failed); the first error is raised afterwards.
         """
         ph = payment.payment_hash
         pos = self._pos_of(payment)
         open_legs = [leg for leg in payment.legs if leg.status not in FINAL_LEG_STATUSES]
+        settled = True
         if open_legs:
-            if not await self._pg.claims.renew(ph, self._owner, self._policy.claim_lease_seconds):
+            lease = self._policy.claim_lease_seconds
+            fresh = time.monotonic() - claimed_at < lease * FRESH_CLAIM_SHARE
+            if not fresh and not await self._pg.claims.renew(ph, self._owner, lease):
                 log.warning("settlement.claim_lost", payment_hash=ph)
                 return SettleResult(Outcome.IN_PROGRESS, PaymentStatus.PROCESSING.value)
             steps = await asyncio.gather(*(self._drive_leg(ph, leg, pos) for leg in open_legs), return_exceptions=True)
@@ -232,24 +240,29 @@ class Settler:
                 log.error("settlement.leg_crashed", payment_hash=ph, error=repr(error))
             if errors:
                 raise errors[0]
-        return await self._conclude(ph, lock_token)
+            settled = all(step is True for step in steps)
+        return await self._conclude(ph, lock_token, all_settled=settled)
 
     # -- one leg ---------------------------------------------------------------
 
-    async def _drive_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
+    async def _drive_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> bool:
         """Move one leg forward: invoice it once, pay that invoice, learn unknown outcomes from Blink.
 
         Only a send that Blink could act on counts as an attempt: checking on
         a send in flight, or failing to reach Blink, never does. A leg's steps
-        run in order within this call, so its events do too.
+        run in order within this call, so its events do too. True when this
+        step recorded the leg as succeeded.
         """
         try:
             ready = await self._take_up(ph, leg, pos)
         except BlinkError as exc:
             log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(exc))
-            return
-        if ready is not None:
-            await self._advance(ph, ready, pos)
+            return False
+        if ready is None:
+            return False
+        if ready.status is LegStatus.SUCCEEDED:
+            return True
+        return await self._advance(ph, ready, pos)
 
     async def _take_up(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> LegRecord | None:
         """The leg as it stands now, or None when there is nothing to do for it yet.
@@ -271,13 +284,18 @@ class Settler:
             return None
         return leg
 
-    async def _advance(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
-        """Invoice a pending leg, pay an invoiced one, and record what stops it: a budget, Blink, a refusal."""
+    async def _advance(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> bool:
+        """Invoice a pending leg and send, pay an invoiced one, and record what stops it: a budget, Blink, a refusal.
+
+        True when the leg is now recorded as succeeded.
+        """
         try:
             if leg.status == LegStatus.PENDING:
-                leg = await self._invoice_leg(ph, leg, pos)
+                leg, ours = await self._invoice_leg(ph, leg, pos)
+                if ours:
+                    return await self._send(ph, leg, pos)
             if leg.status == LegStatus.INVOICED:
-                await self._pay_leg(ph, leg, pos)
+                return await self._pay_leg(ph, leg, pos)
         except NoInvoiceBudget as exc:
             log.info("settlement.leg_waiting", payment_hash=ph, leg=leg.leg, seconds=exc.retry_after)
             until = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
@@ -286,13 +304,16 @@ class Settler:
             log.warning("settlement.leg_deferred", payment_hash=ph, leg=leg.leg, error=str(exc))
         except BlinkError as exc:
             await self._leg_failed(ph, leg, {leg.status, LegStatus.PENDING}, str(exc), counted=True)
+        return False
 
-    async def _invoice_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> LegRecord:
-        """Create the destination invoice and store its hash before anything is paid.
+    async def _invoice_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> tuple[LegRecord, bool]:
+        """Create the destination invoice, and store its hash with the send it is for before anything is paid.
 
-        The invoice carries the leg's deterministic externalId. If Blink already
-        has one with it, an earlier attempt made that invoice and never stored
-        it, so nothing can ever pay it: the leg moves to its next generation.
+        True with the leg, now `paying`, when the caller must send; False with
+        the leg as it stands when it already had an invoice. The invoice
+        carries the leg's deterministic externalId. If Blink already has one
+        with it, an earlier attempt made that invoice and never stored it, so
+        nothing can ever pay it: the leg moves to its next generation.
         """
         wallet_id, currency = leg.destination_wallet_id, leg.destination_currency
         if wallet_id is None:
@@ -313,27 +334,36 @@ class Settler:
                 if not await self._pg.legs.skip_invoice_generation(ph, leg.leg, generation, external_id):
                     break
                 continue
-            return await self._pg.legs.set_invoice(ph, leg.leg, invoice.payment_hash, invoice.payment_request)
+            stored = await self._pg.legs.set_invoice(
+                ph, leg.leg, invoice.payment_hash, invoice.payment_request, sending={"amount": leg.amount}
+            )
+            ours = stored.status is LegStatus.PAYING and stored.dest_payment_hash == invoice.payment_hash.lower()
+            return stored, ours
         raise BlinkUnavailable("leg invoice", "the leg's invoice is being replaced elsewhere")
 
-    async def _pay_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> None:
+    async def _pay_leg(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> bool:
+        """Pay an invoiced leg's invoice: count the send as the leg becomes `paying`, then send."""
         moved = await self._pg.legs.transition(
             ph, leg.leg, {LegStatus.INVOICED}, LegStatus.PAYING, count_attempt=True,
             event_type="leg_payment_sent", event_data={"leg": leg.leg, "amount": leg.amount},
         )
         if not moved:
-            return
+            return False
+        return await self._send(ph, replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1), pos)
+
+    async def _send(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> bool:
+        """Send for a leg this settler has just made `paying` (its attempt counted); True if it is now succeeded."""
         try:
             result = await pos.client.pay_invoice(pos.wallet_id, leg.dest_payment_request or "", leg.memo)
         except BlinkOutcomeUnknown as exc:
             log.warning("settlement.outcome_unknown", payment_hash=ph, leg=leg.leg, error=str(exc))
             await self._pg.events.add(ph, "leg_outcome_unknown", {"leg": leg.leg, "error": str(exc)})
-            paying = replace(leg, status=LegStatus.PAYING, attempts=leg.attempts + 1, last_error=str(exc))
             try:
-                await self._resolve_unknown(ph, paying, pos)
+                resolved = await self._resolve_unknown(ph, replace(leg, last_error=str(exc)), pos)
             except BlinkError as unresolved:
                 log.warning("settlement.leg_unresolved", payment_hash=ph, leg=leg.leg, error=str(unresolved))
-            return
+                return False
+            return resolved.status is LegStatus.SUCCEEDED
         except BlinkUnavailable:
             # Blink never saw the send: it was no attempt, so the count taken on the way to `paying` is given back.
             await self._pg.legs.transition(ph, leg.leg, {LegStatus.PAYING}, LegStatus.INVOICED, take_back_attempt=True)
@@ -343,15 +373,15 @@ class Settler:
             reason = str(exc)
         else:
             if result.settled:
-                await self._leg_succeeded(ph, leg, result.status.value)
-                return
+                return await self._leg_succeeded(ph, leg, result.status.value)
             if result.status is not PaymentSendStatus.FAILURE:
                 log.info("settlement.leg_pending", payment_hash=ph, leg=leg.leg)
                 await self._pg.events.add(ph, "leg_payment_pending", {"leg": leg.leg})
-                return
+                return False
             reason = "; ".join(str(e) for e in result.errors) or "payment failed"
         # The send was an attempt (counted when the leg became `paying`) and it failed.
-        await self._leg_failed(ph, replace(leg, attempts=leg.attempts + 1), {LegStatus.PAYING}, reason, counted=False)
+        await self._leg_failed(ph, leg, {LegStatus.PAYING}, reason, counted=False)
+        return False
 
     async def _resolve_unknown(self, ph: str, leg: LegRecord, pos: SettlingAccount) -> LegRecord:
         """Learn from Blink what became of this leg's invoice; return the leg as it now stands.
@@ -372,8 +402,9 @@ class Settler:
             status = InvoiceStatus.PENDING
         sends = await pos.client.wallet_sends(pos.wallet_id, leg.dest_payment_hash)
         if status is InvoiceStatus.PAID or sends.succeeded:
-            await self._leg_succeeded(ph, leg, "PAID")
-            return replace(leg, status=LegStatus.SUCCEEDED)
+            if await self._leg_succeeded(ph, leg, "PAID"):
+                return replace(leg, status=LegStatus.SUCCEEDED)
+            return leg
         if sends.in_flight:
             log.info("settlement.leg_send_in_flight", payment_hash=ph, leg=leg.leg)
             if current != LegStatus.PAYING:
@@ -391,9 +422,10 @@ class Settler:
         await self._pg.legs.transition(ph, leg.leg, {current}, LegStatus.INVOICED)
         return replace(leg, status=LegStatus.INVOICED)
 
-    async def _leg_succeeded(self, ph: str, leg: LegRecord, how: str) -> None:
+    async def _leg_succeeded(self, ph: str, leg: LegRecord, how: str) -> bool:
+        """Record the leg as paid; False if it had moved elsewhere meanwhile (nothing written)."""
         event = "base_forwarded" if leg.leg == BASE_LEG else "tip_sent"
-        await self._pg.legs.transition(
+        return await self._pg.legs.transition(
             ph, leg.leg, {leg.status, LegStatus.PAYING}, LegStatus.SUCCEEDED,
             event_type=event,
             event_data={"leg": leg.leg, "amount": leg.amount, "recipient": leg.destination_username,
@@ -414,11 +446,17 @@ class Settler:
 
     # -- the payment's fate, decided once every leg has taken its step ---------
 
-    async def _conclude(self, ph: str, lock_token: str | None) -> SettleResult:
+    async def _conclude(self, ph: str, lock_token: str | None, *, all_settled: bool) -> SettleResult:
         """Archive a finished payment, fail an exhausted one, or schedule the next look.
 
-        Archiving releases the caller's Redis lock (`lock_token`) in the same round trip as the cache.
+        With `all_settled` (every leg was final already or recorded as
+        succeeded in this round) the payment is completed without reading its
+        legs back: the completing statement checks them itself. Otherwise the
+        legs are read once to decide. Archiving releases the caller's Redis
+        lock (`lock_token`) in the same round trip as the cache.
         """
+        if all_settled:
+            return await self._complete(ph, lock_token)
         payment = await self._pg.payments.get(ph)
         if payment is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")

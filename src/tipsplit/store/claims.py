@@ -23,34 +23,46 @@ from tipsplit.domain.states import (
 from tipsplit.store.changes import changes_payment
 from tipsplit.store.database import Connection, Database, Repository
 from tipsplit.store.events import scrub
-from tipsplit.store.legs import leg_record, load_legs
-from tipsplit.store.payments import PAYMENT_COLUMNS, load_recipients, payment_record
+from tipsplit.store.legs import LEGS_ARRAY
+from tipsplit.store.payments import PAYMENT_COLUMNS, RECIPIENT_ARRAYS, payment_record, payment_with_details
 
 # The POS accounts a caller settles for: their wallet ids, and the one that stands for payments stored without one.
 PosScope = tuple[list[str], str | None]
 
 CLAIM = f"""
     WITH before AS (
-        SELECT status, claim_owner FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
+        SELECT status, claim_owner, paid_at FROM payment_splits WHERE payment_hash = $1 FOR UPDATE
     ), claimed AS (
         UPDATE payment_splits
         SET status = $5, claim_owner = $2,
             claim_expires_at = now() + make_interval(secs => $3::float8),
-            settle_attempts = settle_attempts + 1, next_attempt_at = NULL, updated_at = now()
+            settle_attempts = settle_attempts + 1, next_attempt_at = NULL, updated_at = now(),
+            paid_at = CASE WHEN $6::bool THEN COALESCE(payment_splits.paid_at, now()) ELSE payment_splits.paid_at END
         FROM before
         WHERE payment_hash = $1
           AND (payment_splits.status = ANY($4::text[])
                OR (payment_splits.status = $5 AND claim_expires_at < now()))
         RETURNING {", ".join("payment_splits." + c.strip() for c in PAYMENT_COLUMNS.split(","))},
-                  before.status AS previous_status, before.claim_owner AS previous_owner
+                  before.status AS previous_status, before.claim_owner AS previous_owner,
+                  before.paid_at IS NULL AND payment_splits.paid_at IS NOT NULL AS newly_paid
     ), event AS (
         INSERT INTO payment_events (payment_hash, event_type, event_data)
-        SELECT payment_hash, 'claimed', jsonb_build_object(
-            'owner', $2::text, 'previousStatus', previous_status, 'previousOwner', previous_owner,
-            'attempt', settle_attempts)
-        FROM claimed
+        SELECT payment_hash, e.event_type, e.event_data
+        FROM claimed, LATERAL (VALUES
+            (1, 'claimed', jsonb_build_object(
+                'owner', $2::text, 'previousStatus', previous_status, 'previousOwner', previous_owner,
+                'attempt', settle_attempts)),
+            (2, 'paid', CASE WHEN newly_paid THEN jsonb_build_object('owner', $2::text) END)
+        ) AS e(n, event_type, event_data)
+        WHERE e.event_data IS NOT NULL
+        ORDER BY e.n
     )
-    SELECT * FROM claimed
+"""
+# The claimed payment alone, or with its recipients and legs read in the same statement.
+CLAIM_BARE = CLAIM + "SELECT * FROM claimed"
+CLAIM_WITH_DETAILS = CLAIM + f"""
+    SELECT claimed.*, r.positions, r.usernames, r.shares, {LEGS_ARRAY.replace("p.payment_hash", "claimed.payment_hash")}
+    FROM claimed LEFT JOIN LATERAL ({RECIPIENT_ARRAYS.replace("p.payment_hash", "claimed.payment_hash")}) r ON true
 """
 
 
@@ -64,7 +76,7 @@ class Claims(Repository):
     @changes_payment()
     async def claim(
         self, payment_hash: str, owner: str, lease_seconds: float, *, allow_failed: bool = False,
-        details: bool = True, conn: Connection | None = None,
+        details: bool = True, paid: bool = False, conn: Connection | None = None,
     ) -> PaymentRecord | None:
         """Take the payment for settlement, or None if someone else holds it or it is finished.
 
@@ -72,25 +84,21 @@ class Claims(Repository):
         when `allow_failed`. One statement locks the row (concurrent claimers
         queue on it), applies the conditional UPDATE that lets exactly one of
         them through (re-checked on the newest row version), and writes the
-        `claimed` event. With `details` the recipients and legs are read back in
-        the same transaction; without, the record has neither (one round trip).
+        `claimed` event. `paid` says Blink has just called the POS invoice
+        paid: the claim records it too (with its `paid` event, the first time
+        only), as `mark_paid` would. With `details` the recipients and legs are
+        read in the same statement.
         """
-        arguments = (
-            payment_hash, owner, float(lease_seconds),
-            payment_moves_from(PaymentStatus.PROCESSING, RECLAIMABLE if allow_failed else CLAIMABLE),
-            PaymentStatus.PROCESSING.value,
-        )
-        if not details:
-            async with self.db.connection(conn) as c:
-                row = await c.fetchrow(CLAIM, *arguments)
-            return payment_record(row) if row is not None else None
-        async with self.db.transaction(conn) as c:
-            row = await c.fetchrow(CLAIM, *arguments)
-            if row is None:
-                return None
-            recipients = await load_recipients(c, payment_hash)
-            legs = [leg_record(leg) for leg in await load_legs(c, payment_hash)]
-            return payment_record(row, recipients, legs)
+        async with self.db.connection(conn) as c:
+            row = await c.fetchrow(
+                CLAIM_WITH_DETAILS if details else CLAIM_BARE,
+                payment_hash, owner, float(lease_seconds),
+                payment_moves_from(PaymentStatus.PROCESSING, RECLAIMABLE if allow_failed else CLAIMABLE),
+                PaymentStatus.PROCESSING.value, paid,
+            )
+        if row is None:
+            return None
+        return payment_with_details(row) if details else payment_record(row)
 
     async def renew(self, payment_hash: str, owner: str, lease_seconds: float, *, conn: Connection | None = None) -> bool:
         """Extend the lease; False if the claim was lost (then stop working on the payment)."""

@@ -13,6 +13,7 @@ import asyncpg
 
 from tipsplit.domain.records import LegRecord
 from tipsplit.domain.states import (
+    LEG_MOVES,
     LEG_WAITABLE,
     LEG_WALLET_SETTABLE,
     LEGS_RESET,
@@ -46,6 +47,13 @@ def leg_record(row: Mapping[str, Any]) -> LegRecord:
     fields["status"] = LegStatus(row["status"])
     fields["destination_currency"] = WalletCurrency(row["destination_currency"])
     return LegRecord(**fields)
+
+
+def _moves_through(middle: LegStatus, target: LegStatus, statuses: set[LegStatus]) -> list[str]:
+    """The given statuses a leg may leave for `middle` and, unless that is the target, from there for `target`."""
+    if target is not middle and middle not in LEG_MOVES[target]:
+        raise ValueError(f"a leg cannot move from {middle.value} to {target.value}")
+    return leg_moves_from(middle, statuses)
 
 
 async def load_legs(conn: Connection, payment_hash: str) -> list[asyncpg.Record]:
@@ -107,27 +115,38 @@ class Legs(Repository):
 
     @changes_payment()
     async def set_invoice(
-        self, payment_hash: str, leg: str, dest_hash: str, dest_request: str, *, conn: Connection | None = None
+        self, payment_hash: str, leg: str, dest_hash: str, dest_request: str,
+        *, sending: Mapping[str, Any] | None = None, conn: Connection | None = None,
     ) -> LegRecord:
         """Store the destination invoice once, before paying it.
 
         If the leg already has an invoice the row is returned unchanged and the
         caller must pay *that* invoice: paying it twice is impossible, paying a
-        second one would pay twice.
+        second one would pay twice. With `sending` (the data of its
+        `leg_payment_sent` event) the leg goes on to `paying` in the same
+        statement, its attempt counted for the send the caller starts next: the
+        caller knows the send is its own when the leg comes back `paying` with
+        the invoice it gave.
         """
         dest_hash = dest_hash.lower()
+        to = LegStatus.PAYING if sending is not None else LegStatus.INVOICED
+        sent = None if sending is None else {"leg": leg, "from": LegStatus.INVOICED.value, "to": to.value} | scrub(sending)
         async with self.db.connection(conn) as c:
             row = await c.fetchrow(
                 f"""
                 WITH invoiced AS (
                     UPDATE payment_legs
                     SET status = $5, dest_payment_hash = $3, dest_payment_request = $4, waiting_for = NULL,
-                        next_attempt_at = NULL, updated_at = now()
+                        next_attempt_at = NULL, attempts = attempts + $9, updated_at = now()
                     WHERE payment_hash = $1 AND leg = $2 AND status = ANY($6::text[]) AND dest_payment_hash IS NULL
                     RETURNING {LEG_COLUMNS}
                 ), event AS (
                     INSERT INTO payment_events (payment_hash, event_type, event_data)
-                    SELECT payment_hash, 'leg_invoiced', $7::jsonb FROM invoiced
+                    SELECT payment_hash, e.event_type, e.event_data
+                    FROM invoiced, (VALUES (1, 'leg_invoiced', $7::jsonb), (2, 'leg_payment_sent', $8::jsonb))
+                        AS e(n, event_type, event_data)
+                    WHERE e.event_data IS NOT NULL
+                    ORDER BY e.n
                 )
                 SELECT * FROM invoiced
                 """,
@@ -135,9 +154,11 @@ class Legs(Repository):
                 leg,
                 dest_hash,
                 dest_request,
-                LegStatus.INVOICED.value,
-                leg_moves_from(LegStatus.INVOICED, {LegStatus.PENDING}),
+                to.value,
+                _moves_through(LegStatus.INVOICED, to, {LegStatus.PENDING}),
                 scrub({"leg": leg, "destPaymentHash": dest_hash}),
+                sent,
+                int(sending is not None),
             )
             if row is not None:
                 return leg_record(row)

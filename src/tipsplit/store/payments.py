@@ -97,12 +97,24 @@ def payment_record(
     )
 
 
-async def load_recipients(conn: Connection, payment_hash: str) -> list[asyncpg.Record]:
-    """A payment's tip recipients in order, on the caller's connection."""
-    return await conn.fetch(
-        "SELECT position, username, share FROM payment_tip_recipients WHERE payment_hash = $1 ORDER BY position",
-        payment_hash,
-    )
+# For a SELECT on payment_splits `p`, lateral-joined as `r`: its recipients' positions, usernames and shares.
+RECIPIENT_ARRAYS = (
+    "SELECT array_agg(t.position ORDER BY t.position) AS positions,"
+    " array_agg(t.username ORDER BY t.position) AS usernames,"
+    " array_agg(t.share ORDER BY t.position) AS shares"
+    " FROM payment_tip_recipients t WHERE t.payment_hash = p.payment_hash"
+)
+
+
+def payment_with_details(row: Mapping[str, Any]) -> PaymentRecord:
+    """A row read with RECIPIENT_ARRAYS (and LEGS_ARRAY, when it has `legs`) as the payment's whole record."""
+    recipients = [
+        {"position": position, "username": username, "share": share}
+        for position, username, share in zip(row["positions"] or [], row["usernames"] or [], row["shares"] or [],
+                                             strict=True)
+    ]
+    legs = [leg_record(leg) for leg in row["legs"]] if "legs" in row.keys() else []
+    return payment_record(row, recipients, legs)
 
 
 async def load_payment(conn: Connection, payment_hash: str, *, with_legs: bool = False) -> PaymentRecord | None:
@@ -111,25 +123,12 @@ async def load_payment(conn: Connection, payment_hash: str, *, with_legs: bool =
     row = await conn.fetchrow(
         f"""
         SELECT {PAYMENT_COLUMNS}, r.positions, r.usernames, r.shares{legs}
-        FROM payment_splits p
-        LEFT JOIN LATERAL (
-            SELECT array_agg(t.position ORDER BY t.position) AS positions,
-                   array_agg(t.username ORDER BY t.position) AS usernames,
-                   array_agg(t.share ORDER BY t.position) AS shares
-            FROM payment_tip_recipients t WHERE t.payment_hash = p.payment_hash
-        ) r ON true
+        FROM payment_splits p LEFT JOIN LATERAL ({RECIPIENT_ARRAYS}) r ON true
         WHERE p.payment_hash = $1
         """,
         payment_hash,
     )
-    if row is None:
-        return None
-    recipients = [
-        {"position": position, "username": username, "share": share}
-        for position, username, share in zip(row["positions"] or [], row["usernames"] or [], row["shares"] or [],
-                                             strict=True)
-    ]
-    return payment_record(row, recipients, [leg_record(leg) for leg in row["legs"]] if with_legs else ())
+    return payment_with_details(row) if row is not None else None
 
 
 INSERT_PAYMENTS = """

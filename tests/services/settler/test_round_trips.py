@@ -1,0 +1,52 @@
+"""How many PostgreSQL statements settlement sends: one per state change with its event, nothing re-read."""
+
+from collections import Counter
+
+from tests.services.fake_blink import Pay
+from tests.services.settler.conftest import MERCHANT_WALLET, Harness
+from tests.support.pg_queries import QueryCounter
+from tipsplit.domain.states import LegStatus, PaymentStatus
+from tipsplit.services.settlement import Outcome
+
+SETTLED_TRAIL = Counter({
+    "created": 1, "claimed": 1, "paid": 1, "leg_invoiced": 3, "leg_payment_sent": 3,
+    "base_forwarded": 1, "tip_sent": 2, "completed": 1,
+})
+
+
+def shown(statements: list[str]) -> str:
+    return "\n".join(" ".join(statement.split())[:90] for statement in statements)
+
+
+async def test_a_paid_three_leg_sale_is_settled_in_nine_statements(harness: Harness) -> None:
+    """The look before claiming, the claim (which records the sale paid and reads the legs), per leg its invoice
+    with its send and then its success, and the completion: no BEGIN/COMMIT, no lease renewed a moment after
+    the claim, nothing read back."""
+    warm, ph = await harness.sale(resolved=True), await harness.sale(resolved=True)
+    assert (await harness.settler.settle(warm)).outcome is Outcome.COMPLETED, "asyncpg learns the statements' types"
+    with QueryCounter(harness.store.pg, about=ph) as queries:
+        result = await harness.settler.settle(ph)
+        count = await queries.count()
+    assert result.outcome is Outcome.COMPLETED
+    assert count == 9, shown(queries.statements)
+    payment = await harness.payment(ph)
+    assert payment.status is PaymentStatus.COMPLETED and payment.paid_at is not None
+    assert all(leg.status is LegStatus.SUCCEEDED and leg.attempts == 1 for leg in payment.legs)
+    trail = await harness.events(ph)
+    assert Counter(trail) == SETTLED_TRAIL and trail[:3] == ["created", "claimed", "paid"]
+
+
+async def test_a_round_that_leaves_a_leg_open_reads_the_legs_once_to_decide(harness: Harness) -> None:
+    warm, ph = await harness.sale(resolved=True), await harness.sale(resolved=True)
+    assert (await harness.settler.settle(warm)).outcome is Outcome.COMPLETED
+    harness.blink.script("pay_invoice", Pay.FAIL, to=MERCHANT_WALLET)
+    with QueryCounter(harness.store.pg, about=ph) as queries:
+        result = await harness.settler.settle(ph)
+        await queries.count()
+    assert result.outcome is Outcome.IN_PROGRESS
+    reads = [q for q in queries.statements if q.lstrip().startswith("SELECT")]
+    assert len(reads) == 2, "the look before claiming and one read of the legs after the round: " + shown(reads)
+    renewals = [q for q in queries.statements if q.split()[:4] == ["UPDATE", "payment_splits", "SET", "claim_expires_at"]]
+    assert len(renewals) == 1, "only the lease that schedules the next look, none before the round"
+    legs = await harness.legs(ph)
+    assert legs["base"].status is LegStatus.FAILED and legs["tip:1"].status is LegStatus.SUCCEEDED
