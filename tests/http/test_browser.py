@@ -32,6 +32,9 @@ async def _set_recipients(page: Page, recipients: list[tuple[str, str]]) -> None
 
 async def _charge(page: Page) -> str:
     """Press Charge and wait for the QR; the invoice text the customer would scan."""
+    # The field being typed in is left first, as a phone's keyboard is closed before Charge is tapped: headless
+    # Chromium may scroll the page between pressing and releasing a click that moves focus out of a number field.
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
     await page.click("#charge")
     await expect(page.locator("#qr svg")).to_be_visible()
     return await page.input_value("#payment-request")
