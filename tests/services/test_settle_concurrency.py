@@ -27,7 +27,7 @@ class CountingSettler:
         self.most = 0
         self.settled: list[str] = []
 
-    async def settle(self, payment_hash: str) -> Any:
+    async def settle(self, payment_hash: str, *, blink_said_paid: bool = False) -> Any:
         self.running += 1
         self.most = max(self.most, self.running)
         await asyncio.sleep(0.01)

@@ -57,17 +57,20 @@ class Watchers:
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = asyncio.Semaphore(concurrency)
 
-    def trigger(self, payment_hash: str) -> None:
-        """Settle in the background; a hash already being settled here is not started twice."""
+    def trigger(self, payment_hash: str, *, blink_said_paid: bool = False) -> None:
+        """Settle in the background; a hash already being settled here is not started twice.
+
+        `blink_said_paid` only for Blink's own word that the POS invoice is PAID (see `Settler.settle`).
+        """
         if payment_hash in self._running:
             return
         self._running.add(payment_hash)
-        self._spawn(self._settle(payment_hash))
+        self._spawn(self._settle(payment_hash, blink_said_paid=blink_said_paid))
 
-    async def _settle(self, payment_hash: str) -> None:
+    async def _settle(self, payment_hash: str, *, blink_said_paid: bool = False) -> None:
         try:
             async with self._gate:
-                await self._settler.settle(payment_hash)
+                await self._settler.settle(payment_hash, blink_said_paid=blink_said_paid)
         except Exception:
             log.exception("settlement.crashed", payment_hash=payment_hash)
         finally:
@@ -110,7 +113,7 @@ class Watchers:
     async def _listen(self, updates: MyUpdates) -> None:
         async for update in updates:
             if update.wallet_id in self._pos_wallet_ids and update.status is InvoiceStatus.PAID:
-                self.trigger(update.payment_hash)
+                self.trigger(update.payment_hash, blink_said_paid=True)
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[int]]) -> None:
         while True:

@@ -114,13 +114,21 @@ class Settler:
     def owner(self) -> str:
         return self._owner
 
-    async def settle(self, payment_hash: str, *, allow_failed: bool = False) -> SettleResult:
-        """Bring one payment as far as it can go now. Safe to call any number of times, anywhere."""
+    async def settle(
+        self, payment_hash: str, *, allow_failed: bool = False, blink_said_paid: bool = False
+    ) -> SettleResult:
+        """Bring one payment as far as it can go now. Safe to call any number of times, anywhere.
+
+        `blink_said_paid`: Blink itself has just reported the POS invoice PAID (its `myUpdates` push over the
+        POS account's own authenticated connection), so it is not asked again before the claim.
+        """
         started = time.perf_counter()
         token = await if_up(self._hot, lambda hot: hot.acquire_lock(payment_hash))
         result: SettleResult | None = None
         try:
-            result = await self._settle_claimed(payment_hash, allow_failed=allow_failed, lock_token=token)
+            result = await self._settle_claimed(
+                payment_hash, allow_failed=allow_failed, lock_token=token, blink_said_paid=blink_said_paid
+            )
         finally:
             if token is not None and not (result is not None and result.lock_released):
                 await if_up(self._hot, lambda hot: hot.release_lock(payment_hash, token))
@@ -129,7 +137,9 @@ class Settler:
         self._on_outcome(result.outcome.value)
         return result
 
-    async def _settle_claimed(self, payment_hash: str, *, allow_failed: bool, lock_token: str | None) -> SettleResult:
+    async def _settle_claimed(
+        self, payment_hash: str, *, allow_failed: bool, lock_token: str | None, blink_said_paid: bool
+    ) -> SettleResult:
         seen = await self._pg.payments.get(payment_hash, with_legs=False)
         if seen is None:
             return SettleResult(Outcome.NOT_FOUND, "not_found")
@@ -137,7 +147,9 @@ class Settler:
             log.warning("settlement.other_pos_account", payment_hash=payment_hash)
             return SettleResult(Outcome.IN_PROGRESS, str(seen.status))
         blink_says: InvoiceStatus | None = None
-        if seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
+        if blink_said_paid and seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
+            blink_says = InvoiceStatus.PAID
+        elif seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
             # Asked before claiming, so that polling an unpaid invoice writes nothing.
             try:
                 blink_says = await self._pos_invoice_status(seen)

@@ -50,3 +50,13 @@ async def test_a_round_that_leaves_a_leg_open_reads_the_legs_once_to_decide(harn
     assert len(renewals) == 1, "only the lease that schedules the next look, none before the round"
     legs = await harness.legs(ph)
     assert legs["base"].status is LegStatus.FAILED and legs["tip:1"].status is LegStatus.SUCCEEDED
+
+
+async def test_blinks_own_paid_push_is_not_asked_again_before_the_claim(harness: Harness) -> None:
+    pushed, polled = await harness.sale(resolved=True), await harness.sale(resolved=True)
+    asked = harness.blink.calls["invoice_status_by_hash"]
+    assert (await harness.settler.settle(pushed, blink_said_paid=True)).outcome is Outcome.COMPLETED
+    assert harness.blink.calls["invoice_status_by_hash"] == asked, "myUpdates said PAID: no status query"
+    assert (await harness.payment(pushed)).paid_at is not None
+    assert (await harness.settler.settle(polled)).outcome is Outcome.COMPLETED
+    assert harness.blink.calls["invoice_status_by_hash"] == asked + 1, "a poller's or webhook's look asks Blink"
