@@ -5,12 +5,15 @@ The simulator never routes over Lightning, but clients parse payment requests
 signature is random bytes: nothing in the simulator trusts it.
 """
 
+import base64
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _CHARSET_INDEX = {c: i for i, c in enumerate(CHARSET)}
+_BASE32_TO_BECH32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CHARSET.encode())
+_BECH32_TO_WORD = bytes.maketrans(CHARSET.encode(), bytes(range(32)))
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 _TAG_PAYMENT_HASH = CHARSET.index("p")
 _TAG_SECRET = CHARSET.index("s")
@@ -56,7 +59,7 @@ def _generator_mix(top: int) -> int:
 _MIX_BY_TOP = tuple(_generator_mix(top) for top in range(32))
 
 
-def _polymod(values: list[int]) -> int:
+def _polymod(values: list[int] | bytes) -> int:
     chk = 1
     mix = _MIX_BY_TOP
     for value in values:
@@ -68,16 +71,20 @@ def _hrp_expand(hrp: str) -> list[int]:
     return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
 
 
-def _checksum(hrp: str, data: list[int]) -> list[int]:
-    polymod = _polymod(_hrp_expand(hrp) + data + [0] * 6) ^ 1
-    return [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
+def _checksum_text(hrp: str, data_text: str) -> str:
+    """The six checksum characters for `hrp` and the data part already written as bech32 characters."""
+    words = bytes(_hrp_expand(hrp)) + data_text.encode("ascii").translate(_BECH32_TO_WORD) + bytes(6)
+    polymod = _polymod(words) ^ 1
+    return "".join([CHARSET[(polymod >> 5 * (5 - i)) & 31] for i in range(6)])
 
 
-def _to_words(data: bytes) -> list[int]:
-    """Bytes as 5-bit words, big-endian, the last word padded with zero bits."""
+def _bytes_text(data: bytes) -> str:
+    """Bytes as bech32 characters of 5-bit words, big-endian, the last word padded with zero bits.
+
+    Base32 cuts bytes into the same words, padded the same way; only the alphabet differs.
+    """
     count = (len(data) * 8 + 4) // 5
-    value = int.from_bytes(data, "big") << (count * 5 - len(data) * 8)
-    return [(value >> shift) & 31 for shift in range(count * 5 - 5, -1, -5)]
+    return base64.b32encode(data)[:count].translate(_BASE32_TO_BECH32).decode("ascii")
 
 
 def _from_words(words: list[int]) -> bytes:
@@ -106,8 +113,12 @@ def _words_int(words: list[int]) -> int:
     return value
 
 
-def _tagged(tag: int, words: list[int]) -> list[int]:
-    return [tag, len(words) >> 5, len(words) & 31, *words]
+def _int_text(value: int, length: int | None = None) -> str:
+    return "".join([CHARSET[w] for w in _int_words(value, length)])
+
+
+def _tagged(tag: int, text: str) -> str:
+    return CHARSET[tag] + CHARSET[len(text) >> 5] + CHARSET[len(text) & 31] + text
 
 
 def _amount_text(amount_sats: int) -> str:
@@ -135,14 +146,14 @@ def encode_payment_request(
     if len(payment_hash) != 32 or len(payment_secret) != 32 or len(signature) != SIGNATURE_BYTES:
         raise ValueError("payment hash and secret are 32 bytes, the signature 65")
     hrp = f"ln{network}{_amount_text(amount_sats)}"
-    data = _int_words(timestamp, 7)
-    data += _tagged(_TAG_PAYMENT_HASH, _to_words(payment_hash))
-    data += _tagged(_TAG_SECRET, _to_words(payment_secret))
+    data = _int_text(timestamp, 7)
+    data += _tagged(_TAG_PAYMENT_HASH, _bytes_text(payment_hash))
+    data += _tagged(_TAG_SECRET, _bytes_text(payment_secret))
     if description:
-        data += _tagged(_TAG_DESCRIPTION, _to_words(description.encode()))
-    data += _tagged(_TAG_EXPIRY, _int_words(expiry_seconds))
-    data += _to_words(signature)
-    return hrp + "1" + "".join([CHARSET[w] for w in data + _checksum(hrp, data)])
+        data += _tagged(_TAG_DESCRIPTION, _bytes_text(description.encode()))
+    data += _tagged(_TAG_EXPIRY, _int_text(expiry_seconds))
+    data += _bytes_text(signature)
+    return hrp + "1" + data + _checksum_text(hrp, data)
 
 
 def _parse_amount(digits: str | None, unit: str | None) -> int | None:

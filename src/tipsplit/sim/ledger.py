@@ -580,21 +580,27 @@ class Ledger:
     def _send(
         self, sender_wallet_id: str, payment_request: str, memo: str | None, hold: bool, fail: bool
     ) -> SendOutcome:
-        try:
-            decoded = decode_payment_request(payment_request)
-        except PaymentRequestError as exc:
-            return SendOutcome(SendResult.FAILURE, error=_decode_failure(exc))
+        # A request this ledger issued, as issued, says its invoice's hash and amount: no need to decode it.
+        issued = self._invoices_by_request.get(payment_request)
+        if issued is not None:
+            payment_hash, amount_sats = issued, self._invoices[issued].amount
+        else:
+            try:
+                decoded = decode_payment_request(payment_request)
+            except PaymentRequestError as exc:
+                return SendOutcome(SendResult.FAILURE, error=_decode_failure(exc))
+            payment_hash, amount_sats = decoded.payment_hash, decoded.amount_sats
         try:
             sender = self.wallet(sender_wallet_id)
         except NotFound:
             return SendOutcome(SendResult.FAILURE, error=unknown_wallet())
         if sender.currency is not WalletCurrency.BTC:
             raise UsdSenderUnsupported()
-        if not decoded.amount_sats:
+        if not amount_sats:
             return SendOutcome(SendResult.FAILURE, error=NoAmount())
-        invoice = self._invoices.get(decoded.payment_hash)
+        invoice = self._invoices.get(payment_hash)
         if invoice is None:
-            return self._unroutable(sender, decoded.payment_hash, payment_request, decoded.amount_sats, memo)
+            return self._unroutable(sender, payment_hash, payment_request, amount_sats, memo)
         if invoice.paid_at is not None:
             return SendOutcome(SendResult.ALREADY_PAID, transaction=self._sent_for(sender.id, invoice.payment_hash))
         if self.in_flight(invoice):

@@ -104,10 +104,11 @@ class WebhookDispatcher:
         """Ledger listener: queue a delivery per matching endpoint for each completed receive."""
         if event.transaction.direction is not Direction.RECEIVE or event.invoice is None:
             return
-        body = json.dumps(self.payload(event), separators=(",", ":")).encode()
+        body = b""  # built for the first endpoint that wants the event: most receives have none
         for endpoint in self._endpoints.values():
             if endpoint.account_id not in (None, event.account_id):
                 continue
+            body = body or json.dumps(self.payload(event), separators=(",", ":")).encode()
             delivery = Delivery(
                 msg_id="msg_" + self._rng.randbytes(12).hex(), endpoint_id=endpoint.id,
                 event_type="receive.lightning", body=body,
