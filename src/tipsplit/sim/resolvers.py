@@ -143,14 +143,19 @@ def first_refusal(value: Any, order: tuple[str, ...] = ()) -> Refused | None:
     """The first value a scalar refused, looking through lists and input objects (a mutation's `input` in `order`)."""
     if isinstance(value, Refused):
         return value
-    items: list[Any] = []
     if isinstance(value, dict):
-        if set(value) == {"input"} and isinstance(value["input"], dict):
+        if len(value) == 1 and isinstance(value.get("input"), dict):
             return first_refusal(value["input"], order)
         items = [value[k] for k in order if k in value] + [v for k, v in value.items() if k not in order]
     elif isinstance(value, list):
         items = value
-    return next((found for item in items if (found := first_refusal(item)) is not None), None)
+    else:
+        return None
+    # Only refusals and containers can hold one: plain values are passed over without a call each.
+    for item in items:
+        if isinstance(item, (Refused, dict, list)) and (found := first_refusal(item)) is not None:
+            return found
+    return None
 
 
 # ---- helpers -------------------------------------------------------------------
@@ -503,11 +508,16 @@ async def ln_invoice_payment_send(_: Any, info: GraphQLResolveInfo, input: dict[
         raise gql_error(exc) from None
     if outcome.held and outcome.payment is not None:
         sim.spawn(_settle_later(ctx(info), outcome.payment.id, plan.resolve_after_ms))
+    sent = outcome.transaction
+
+    def transaction(_: GraphQLResolveInfo) -> views.View | None:
+        """Rendered only when the document asks for it (graphql-core calls a callable field value)."""
+        return views.transaction_view(sent, sim.prices, _display_currency(info, input["walletId"])) if sent else None
+
     return {
         "errors": [views.error_view(outcome.error)] if outcome.error else [],
         "status": outcome.result.value,
-        "transaction": views.transaction_view(outcome.transaction, sim.prices, _display_currency(info, input["walletId"]))
-        if outcome.transaction else None,
+        "transaction": transaction,
     }
 
 
