@@ -80,25 +80,24 @@ def _valid_document(query: str) -> DocumentNode:
     return document
 
 
-def prepare(request: Request) -> tuple[DocumentNode, OperationType]:
-    """Parse and validate (cached by query text), and say which kind of operation will run."""
-    document = _valid_document(request.query)
+def prepare(request: Request) -> tuple[DocumentNode, OperationType, tuple[str, ...]]:
+    """Parse and validate, and say which kind of operation will run and which root fields it asks for.
+
+    Cached by query text and operation name, as the document is: the same few operations come again and again.
+    """
+    return _prepared(request.query, request.operation_name)
+
+
+@lru_cache(maxsize=256)
+def _prepared(query: str, operation_name: str | None) -> tuple[DocumentNode, OperationType, tuple[str, ...]]:
+    document = _valid_document(query)
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if request.operation_name is None or (o.name and o.name.value == request.operation_name)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
     if len(chosen) != 1:
-        message = "Unknown operation name" if request.operation_name else "Several operations: give operationName"
+        message = "Unknown operation name" if operation_name else "Several operations: give operationName"
         raise RequestRejected([GraphQLError(message)], "BAD_USER_INPUT")
-    return document, chosen[0].operation
-
-
-def root_fields(document: DocumentNode, operation_name: str | None) -> list[str]:
-    """The root field names the chosen operation asks for (after `prepare` accepted it)."""
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode) and (
-            operation_name is None or (definition.name and definition.name.value == operation_name)
-        ):
-            return [s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)]
-    return []
+    fields = tuple(s.name.value for s in chosen[0].selection_set.selections if isinstance(s, FieldNode))
+    return document, chosen[0].operation, fields
 
 
 async def run(document: DocumentNode, request: Request, context: RequestContext) -> ExecutionResult:

@@ -13,7 +13,7 @@ from graphql import OperationType
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from tipsplit.sim.execution import Request, RequestRejected, prepare, root_fields, run
+from tipsplit.sim.execution import Request, RequestRejected, prepare, run
 from tipsplit.sim.state import RequestContext, SimState
 
 
@@ -32,10 +32,10 @@ async def graphql_http(http: HttpRequest) -> Response:
     except ValueError as exc:
         return error_response(f"Bad request: {exc}", "BAD_REQUEST", 400)
     try:
-        document, operation = prepare(request)
+        document, operation, fields = prepare(request)
     except RequestRejected as exc:
         return JSONResponse({"errors": exc.formatted()}, status_code=400)
-    sim.received.update(root_fields(document, request.operation_name))
+    sim.received.update(fields)
     if operation is OperationType.SUBSCRIPTION:
         return error_response("Subscriptions are served over graphql-transport-ws on this path", "BAD_REQUEST", 400)
     context = RequestContext(sim=sim, api_key=api_key)

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from graphql import ExecutionResult, OperationType
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tipsplit.sim.execution import Request, RequestRejected, prepare, root_fields, run, run_subscription
+from tipsplit.sim.execution import Request, RequestRejected, prepare, run, run_subscription
 from tipsplit.sim.ledger import ApiKey
 from tipsplit.sim.state import RequestContext, SimState
 
@@ -134,11 +134,11 @@ class Session:
     async def _operate(self, op_id: str, request: Request) -> None:
         context = RequestContext(sim=self.sim, api_key=self.api_key)
         try:
-            document, operation = prepare(request)
+            document, operation, fields = prepare(request)
         except RequestRejected as exc:
             await self.send({"type": "error", "id": op_id, "payload": exc.formatted()})
             return
-        self.sim.received.update(root_fields(document, request.operation_name))
+        self.sim.received.update(fields)
         if operation is not OperationType.SUBSCRIPTION:
             result = await run(document, request, context)
             await self.send({"type": "next", "id": op_id, "payload": result.formatted})

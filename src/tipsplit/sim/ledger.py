@@ -582,6 +582,7 @@ class Ledger:
     ) -> SendOutcome:
         # A request this ledger issued, as issued, says its invoice's hash and amount: no need to decode it.
         issued = self._invoices_by_request.get(payment_request)
+        amount_sats: int | None
         if issued is not None:
             payment_hash, amount_sats = issued, self._invoices[issued].amount
         else:
