@@ -147,12 +147,10 @@ class Settler:
             log.warning("settlement.other_pos_account", payment_hash=payment_hash)
             return SettleResult(Outcome.IN_PROGRESS, str(seen.status))
         blink_says: InvoiceStatus | None = None
-        if blink_said_paid and seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
-            blink_says = InvoiceStatus.PAID
-        elif seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
-            # Asked before claiming, so that polling an unpaid invoice writes nothing.
+        if seen.paid_at is None and seen.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
+            # Asked before claiming, so that polling an unpaid invoice writes nothing (unless Blink just said so).
             try:
-                blink_says = await self._pos_invoice_status(seen)
+                blink_says = InvoiceStatus.PAID if blink_said_paid else await self._pos_invoice_status(seen)
             except BlinkError as exc:
                 log.warning("settlement.status_unknown", payment_hash=payment_hash, error=str(exc))
                 return SettleResult(Outcome.BLINK_UNAVAILABLE, str(seen.status))
