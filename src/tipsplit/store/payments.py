@@ -185,13 +185,13 @@ class Payments(Repository):
         Without the caller's connection, concurrent inserts share one statement and one commit; the same
         hash never shares a batch, so a later duplicate still sees the first's row and gets False.
         """
-        if conn is not None:
-            return payment.payment_hash in await self.insert_many([payment], conn=conn)
         payment.check()
+        if conn is not None:
+            return payment.payment_hash in await self._write([payment], conn)
         return await self._inserts.submit(payment)
 
     async def _insert_batch(self, payments: Sequence[NewPayment]) -> list[bool]:
-        new = await self.insert_many(payments)
+        new = await self._write(payments)
         return [payment.payment_hash in new for payment in payments]
 
     async def insert_many(self, payments: Sequence[NewPayment], *, conn: Connection | None = None) -> set[str]:
@@ -201,6 +201,10 @@ class Payments(Repository):
         """
         for item in payments:
             item.check()
+        return await self._write(payments, conn)
+
+    async def _write(self, payments: Sequence[NewPayment], conn: Connection | None = None) -> set[str]:
+        """INSERT_PAYMENTS for payments already checked (each checked once, where it entered)."""
         first: dict[str, NewPayment] = {}
         for item in payments:
             first.setdefault(item.payment_hash, item)
