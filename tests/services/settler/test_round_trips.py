@@ -3,10 +3,10 @@
 from collections import Counter
 
 from tests.services.fake_blink import Pay
-from tests.services.settler.conftest import MERCHANT_WALLET, Harness
+from tests.services.settler.conftest import MERCHANT_WALLET, RETRY, Harness
 from tests.support.pg_queries import QueryCounter
 from tipsplit.domain.states import LegStatus, PaymentStatus
-from tipsplit.services.settlement import Outcome
+from tipsplit.services.settlement import Outcome, SettlePolicy, Settler
 
 SETTLED_TRAIL = Counter({
     "created": 1, "claimed": 1, "paid": 1, "leg_invoiced": 3, "leg_payment_sent": 3,
@@ -60,3 +60,18 @@ async def test_blinks_own_paid_push_is_not_asked_again_before_the_claim(harness:
     assert (await harness.payment(pushed)).paid_at is not None
     assert (await harness.settler.settle(polled)).outcome is Outcome.COMPLETED
     assert harness.blink.calls["invoice_status_by_hash"] == asked + 1, "a poller's or webhook's look asks Blink"
+
+
+async def test_a_claim_no_longer_fresh_is_renewed_before_the_legs_round(harness: Harness) -> None:
+    """Once confirming the sale took more than a tenth of the lease, the round starts by renewing the claim."""
+    ph = await harness.sale(resolved=True)
+    await harness.store.pg.claims.claim(ph, "crashed-settler", 60)
+    await harness.lapse(ph)
+    harness.blink.delay = 0.15
+    settler = Settler(harness.store.pg, harness.store.hot, harness.accounts, SettlePolicy(1, RETRY))
+    with QueryCounter(harness.store.pg, about=ph) as queries:
+        result = await settler.settle(ph)
+        await queries.count()
+    assert result.outcome is Outcome.COMPLETED
+    renewals = [q for q in queries.statements if q.split()[:4] == ["UPDATE", "payment_splits", "SET", "claim_expires_at"]]
+    assert len(renewals) == 1, "the claim was 0.15 s old against a 1 s lease: renewed once, before the round"
