@@ -12,6 +12,10 @@ from typing import Any, Literal
 
 import uvicorn
 
+# Idle keep-alive connections stay open this long, as an API behind a CDN keeps them for a minute or more:
+# uvicorn's 5 s default closes a connection a client is about to reuse, and that request fails.
+KEEP_ALIVE_SECONDS = 75
+
 
 class _EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its host process."""
@@ -50,7 +54,7 @@ class BackgroundServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app, log_level="warning", log_config=None, lifespan=self._lifespan, timeout_graceful_shutdown=2,
-            proxy_headers=False,
+            proxy_headers=False, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))

@@ -4,7 +4,7 @@ from types import TracebackType
 
 import uvicorn
 
-from tipsplit.serving import BackgroundServer
+from tipsplit.serving import KEEP_ALIVE_SECONDS, BackgroundServer
 from tipsplit.sim.app import create_app
 from tipsplit.sim.ledger import Ledger
 from tipsplit.sim.state import SimState
@@ -56,9 +56,8 @@ def run(
 ) -> None:
     """Serve the simulator until interrupted (the `tipsplit sim` command).
 
-    Idle keep-alive connections stay open 75 s, as an API behind a CDN keeps them for about a minute or more:
-    uvicorn's 5 s default closes connections that a busy client is about to reuse. The access log is off
-    unless asked for: a line per request was about a twelfth of the simulator's CPU under load.
+    Idle keep-alive connections stay open as long as the embedded servers' (`KEEP_ALIVE_SECONDS`). The access
+    log is off unless asked for: a line per request was about a twelfth of the simulator's CPU under load.
     """
     uvicorn.run(create_app(seed, rate_limits, latency_ms), host=host, port=port, log_level="info",
-                timeout_keep_alive=75, access_log=access_log)
+                timeout_keep_alive=KEEP_ALIVE_SECONDS, access_log=access_log)
